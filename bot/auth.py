@@ -1,0 +1,104 @@
+"""Who may do what, in one place. Every command and button goes through `authorize`."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from bot.errors import Denied
+from storage.models import Role
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The bound, active member behind an update, as a plain value."""
+
+    member_id: int
+    name: str
+    role: Role
+    branch_id: int | None
+    group_id: int | None
+    language: str
+
+
+class Access(enum.IntEnum):
+    """The least a caller needs; PUBLIC includes accounts that are not bound to any member."""
+
+    PUBLIC = 0
+    MEMBER = 1
+    GROUP_LEADER = 2
+    SECRETARY = 3
+    ADMIN = 4
+
+
+_ACCESS_OF_ROLE = {
+    Role.MEMBER: Access.MEMBER,
+    Role.GROUP_LEADER: Access.GROUP_LEADER,
+    Role.SECRETARY: Access.SECRETARY,
+    Role.ADMIN: Access.ADMIN,
+}
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    access: Access
+    # Usage line shown by /help and on a malformed call; looked up in bot.texts as help.<name>.
+    in_menu: bool = True
+
+
+# The command reference. Order is the order /help shows.
+COMMANDS: tuple[Command, ...] = (
+    Command("start", Access.PUBLIC),
+    Command("help", Access.PUBLIC),
+    Command("me", Access.MEMBER),
+    Command("lang", Access.MEMBER),
+    Command("members", Access.GROUP_LEADER),
+    Command("invites", Access.SECRETARY),
+    Command("setrole", Access.SECRETARY),
+    Command("import", Access.SECRETARY),
+)
+COMMANDS_BY_NAME = {c.name: c for c in COMMANDS}
+
+
+def access_of(actor: Actor | None) -> Access:
+    return Access.PUBLIC if actor is None else _ACCESS_OF_ROLE[actor.role]
+
+
+def allowed(actor: Actor | None, command: str) -> bool:
+    return access_of(actor) >= COMMANDS_BY_NAME[command].access
+
+
+def authorize(actor: Actor | None, command: str) -> None:
+    """Raise Denied unless the actor's role reaches the command's access level."""
+    if allowed(actor, command):
+        return
+    if actor is None:
+        raise Denied("not_registered")
+    raise Denied("no_permission")
+
+
+def commands_for(actor: Actor | None) -> list[Command]:
+    return [c for c in COMMANDS if allowed(actor, c.name)]
+
+
+def can_manage_branch(actor: Actor, branch_id: int | None) -> bool:
+    """Scope: admins reach every branch, secretaries their own, nobody else any."""
+    if actor.role is Role.ADMIN:
+        return True
+    return actor.role is Role.SECRETARY and branch_id is not None and branch_id == actor.branch_id
+
+
+def can_see_group(actor: Actor, branch_id: int | None, group_id: int | None) -> bool:
+    if can_manage_branch(actor, branch_id):
+        return True
+    return actor.role is Role.GROUP_LEADER and group_id is not None and group_id == actor.group_id
+
+
+def can_grant(actor: Actor, role: Role, target_current: Role) -> bool:
+    """Only admins create or touch admins; a secretary manages roles up to secretary."""
+    if actor.role is Role.ADMIN:
+        return True
+    return (
+        actor.role is Role.SECRETARY and role is not Role.ADMIN and target_current is not Role.ADMIN
+    )

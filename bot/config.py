@@ -1,0 +1,232 @@
+"""Configuration: a TOML file loaded explicitly into frozen dataclasses.
+
+Every error names the offending key, because a secretary deploying the bot reads the message,
+not the code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+TelegramMode = Literal["polling", "webhook"]
+Language = Literal["zh", "en"]
+
+ENV_TOKEN = "BRANCHBOT_TELEGRAM_TOKEN"
+ENV_DATABASE_URL = "BRANCHBOT_DATABASE_URL"
+
+_SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class ConfigError(Exception):
+    """A configuration problem; the message names the key."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    token: str = ""
+    api_base_url: str = "https://api.telegram.org/bot"
+    # Derived from api_base_url when empty: the Bot API serves files under /file/bot<token>/.
+    api_base_file_url: str = ""
+    mode: TelegramMode = "polling"
+    # Optional: saves a getMe call when printing invite links from the command line.
+    bot_username: str = ""
+
+    @property
+    def file_url(self) -> str:
+        if self.api_base_file_url:
+            return self.api_base_file_url
+        base = self.api_base_url.rstrip("/")
+        if base.endswith("/bot"):
+            return base[: -len("/bot")] + "/file/bot"
+        return base + "/file/bot"
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    listen: str = "127.0.0.1"
+    port: int = 8443
+    path: str = "/telegram"
+    public_url: str = ""
+    secret_token: str = ""
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite+aiosqlite:///branchbot.db"
+
+
+@dataclass(frozen=True)
+class OrganisationConfig:
+    name: str = "branchbot"
+    timezone: str = "Asia/Shanghai"
+    language: Language = "zh"
+    admins: tuple[int, ...] = ()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class InvitesConfig:
+    valid_days: int = 30
+
+
+@dataclass(frozen=True)
+class Config:
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    organisation: OrganisationConfig = field(default_factory=OrganisationConfig)
+    invites: InvitesConfig = field(default_factory=InvitesConfig)
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "telegram": TelegramConfig,
+    "webhook": WebhookConfig,
+    "database": DatabaseConfig,
+    "organisation": OrganisationConfig,
+    "invites": InvitesConfig,
+}
+
+
+def _type_name(expected: Any) -> str:
+    if expected == tuple[int, ...]:
+        return "a list of integers"
+    if expected is int:
+        return "an integer"
+    if expected is str:
+        return "a string"
+    choices = get_args(expected)
+    return "one of " + ", ".join(repr(c) for c in choices)
+
+
+def _convert(key: str, expected: Any, value: Any) -> Any:
+    if expected is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, f"expected {_type_name(expected)}, got {value!r}")
+        return value
+    if expected is int:
+        # bool is an int in Python, but `port = true` is a mistake, not a port.
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(key, f"expected {_type_name(expected)}, got {value!r}")
+        return value
+    if expected == tuple[int, ...]:
+        if not isinstance(value, list) or any(
+            not isinstance(v, int) or isinstance(v, bool) for v in value
+        ):
+            raise ConfigError(key, f"expected {_type_name(expected)}, got {value!r}")
+        return tuple(value)
+    choices = get_args(expected)
+    if value not in choices:
+        raise ConfigError(key, f"expected {_type_name(expected)}, got {value!r}")
+    return value
+
+
+def _section(name: str, cls: type[Any], raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(name, "expected a table, e.g. [" + name + "]")
+    resolved = _resolved_types(cls)
+    unknown = sorted(set(raw) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ConfigError(f"{name}.{unknown[0]}", "unknown key")
+    values = {k: _convert(f"{name}.{k}", resolved[k], v) for k, v in raw.items()}
+    return cls(**values)
+
+
+def _resolved_types(cls: type[Any]) -> dict[str, Any]:
+    # `from __future__ import annotations` leaves strings in dataclass fields; resolve them here.
+    return typing.get_type_hints(cls)
+
+
+def _validate(cfg: Config) -> None:
+    try:
+        ZoneInfo(cfg.organisation.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            "organisation.timezone",
+            f"unknown time zone {cfg.organisation.timezone!r} (use an IANA name such as "
+            "'Asia/Shanghai')",
+        ) from None
+    if not cfg.organisation.name.strip():
+        raise ConfigError("organisation.name", "must not be empty")
+    if not cfg.telegram.api_base_url.startswith(("http://", "https://")):
+        raise ConfigError("telegram.api_base_url", "must start with http:// or https://")
+    if not 1 <= cfg.webhook.port <= 65535:
+        raise ConfigError("webhook.port", f"must be between 1 and 65535, got {cfg.webhook.port}")
+    if not cfg.webhook.path.startswith("/"):
+        raise ConfigError("webhook.path", "must start with '/'")
+    if cfg.invites.valid_days < 1:
+        raise ConfigError("invites.valid_days", "must be at least 1")
+    if not cfg.database.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            "database.url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+        )
+    if cfg.webhook.secret_token and not _SECRET_TOKEN_RE.match(cfg.webhook.secret_token):
+        raise ConfigError(
+            "webhook.secret_token", "1-256 characters of A-Z, a-z, 0-9, '_' and '-' only"
+        )
+    if cfg.telegram.mode == "webhook":
+        if not cfg.webhook.secret_token:
+            raise ConfigError("webhook.secret_token", "required when telegram.mode = 'webhook'")
+        if not cfg.webhook.public_url.startswith("https://") and not _is_loopback(
+            cfg.webhook.public_url
+        ):
+            raise ConfigError(
+                "webhook.public_url", "required when telegram.mode = 'webhook' (an https:// URL)"
+            )
+
+
+def _is_loopback(url: str) -> bool:
+    # A local Bot API server may call a plain-http webhook on this machine; Telegram never does.
+    return url.startswith(("http://127.", "http://localhost"))
+
+
+def parse_config(data: dict[str, Any], env: dict[str, str] | None = None) -> Config:
+    """Build a Config from parsed TOML data and environment overrides."""
+    unknown = sorted(set(data) - set(_SECTIONS))
+    if unknown:
+        raise ConfigError(unknown[0], "unknown section")
+    sections = {name: _section(name, cls, data.get(name, {})) for name, cls in _SECTIONS.items()}
+    cfg = Config(**sections)
+    env = dict(os.environ) if env is None else env
+    if env.get(ENV_TOKEN):
+        cfg = replace(cfg, telegram=replace(cfg.telegram, token=env[ENV_TOKEN]))
+    if env.get(ENV_DATABASE_URL):
+        cfg = replace(cfg, database=replace(cfg.database, url=env[ENV_DATABASE_URL]))
+    _validate(cfg)
+    return cfg
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
+    """Read and validate the TOML file at `path`."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("--config", f"file not found: {p}") from None
+    except UnicodeDecodeError:
+        raise ConfigError("--config", f"{p} is not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("--config", f"{p} is not valid TOML: {exc}") from None
+    return parse_config(data, env)
+
+
+def require_token(cfg: Config) -> None:
+    """Running against Telegram needs a token; checking the file or importing a roster does not."""
+    if not cfg.telegram.token:
+        raise ConfigError("telegram.token", f"required to run the bot (or set {ENV_TOKEN})")

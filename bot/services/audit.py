@@ -1,0 +1,32 @@
+"""The audit log: one row per change, written in the same transaction as the change."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import AuditEntry
+
+
+def record(
+    session: AsyncSession,
+    *,
+    action: str,
+    entity: str,
+    entity_id: int | None,
+    actor_member_id: int | None = None,
+    source: str = "bot",
+    **details: Any,
+) -> None:
+    session.add(
+        AuditEntry(
+            actor_member_id=actor_member_id,
+            source=source,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            details=json.dumps(details, ensure_ascii=False, sort_keys=True, default=str),
+        )
+    )

@@ -1,0 +1,168 @@
+"""Invite codes and binding a Telegram account to a roster member."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import Denied, NotFound
+from bot.services import audit
+from bot.services.members import MemberView, load_directory, member_view
+from storage.models import InviteCode, Member, Role, utcnow
+
+# No 0/o, 1/l/i: codes are sometimes read out or typed from paper.
+_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+CODE_LENGTH = 10
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def issue_invite(session: AsyncSession, member_id: int, valid_days: int) -> InviteCode:
+    now = utcnow()
+    invite = InviteCode(
+        member_id=member_id,
+        code=new_code(),
+        created_at=now,
+        expires_at=now + timedelta(days=valid_days),
+    )
+    session.add(invite)
+    return invite
+
+
+@dataclass(frozen=True)
+class InviteLine:
+    member_id: int
+    name: str
+    branch: str
+    group: str
+    code: str
+    expires_at: datetime
+
+
+async def invites_for_unbound(
+    session: AsyncSession,
+    org_id: int,
+    *,
+    valid_days: int,
+    branch_id: int | None = None,
+) -> list[InviteLine]:
+    """Every active unbound member in scope with a usable code, issuing one where none is left.
+
+    Commits when it had to issue codes, so the printed codes are the stored ones.
+    """
+    query = (
+        select(Member)
+        .where(
+            Member.organisation_id == org_id,
+            Member.telegram_user_id.is_(None),
+            Member.active.is_(True),
+            Member.branch_id.is_not(None),
+        )
+        .order_by(Member.branch_id, Member.group_id, Member.name)
+    )
+    if branch_id is not None:
+        query = query.where(Member.branch_id == branch_id)
+    members = (await session.scalars(query)).all()
+    now = utcnow()
+    usable: dict[int, InviteCode] = {}
+    if members:
+        codes = await session.scalars(
+            select(InviteCode).where(
+                InviteCode.member_id.in_([m.id for m in members]),
+                InviteCode.used_at.is_(None),
+                InviteCode.expires_at > now,
+            )
+        )
+        for code in codes:
+            best = usable.get(code.member_id)
+            if best is None or code.expires_at > best.expires_at:
+                usable[code.member_id] = code
+    issued = False
+    for m in members:
+        if m.id not in usable:
+            usable[m.id] = issue_invite(session, m.id, valid_days)
+            issued = True
+    if issued:
+        await session.commit()
+    directory = await load_directory(session, org_id)
+    return [
+        InviteLine(
+            m.id,
+            m.name,
+            directory.branch(m.branch_id),
+            directory.group(m.group_id),
+            usable[m.id].code,
+            usable[m.id].expires_at,
+        )
+        for m in members
+    ]
+
+
+def deep_link(bot_username: str, code: str) -> str:
+    return f"https://t.me/{bot_username}?start={code}"
+
+
+@dataclass(frozen=True)
+class BindResult:
+    member: MemberView
+    already_bound: bool
+
+
+async def bind(session: AsyncSession, code: str, telegram_user_id: int) -> BindResult:
+    """Tie the sender's account to the member the code belongs to, in one transaction."""
+    # Row locks serialize two binds of one code on PostgreSQL; SQLite's writer lock already does.
+    invite = await session.scalar(
+        select(InviteCode).where(InviteCode.code == code.strip()).with_for_update()
+    )
+    member = await session.get(Member, invite.member_id, with_for_update=True) if invite else None
+    if invite is None or member is None or not member.active:
+        raise NotFound("invite_unknown")
+    if member.telegram_user_id == telegram_user_id:
+        # A second /start with the same link (or a redelivered update) just greets again.
+        return BindResult(await member_view(session, member), already_bound=True)
+    if invite.used_at is not None or member.telegram_user_id is not None:
+        raise Denied("invite_used")
+    if invite.expires_at <= utcnow():
+        raise Denied("invite_expired")
+    current = await session.scalar(
+        select(Member).where(Member.telegram_user_id == telegram_user_id)
+    )
+    role = member.role
+    if current is not None:
+        if current.branch_id is None and current.role is Role.ADMIN:
+            # An admin named in the config joins the roster: the roster record takes over
+            # the account and the admin role; the placeholder record retires.
+            current.telegram_user_id = None
+            current.active = False
+            role = Role.ADMIN
+            await session.flush()
+        else:
+            raise Denied("account_already_bound", name=current.name)
+    now = utcnow()
+    member.telegram_user_id = telegram_user_id
+    member.bound_at = now
+    member.role = role
+    invite.used_at = now
+    invite.used_by_telegram_id = telegram_user_id
+    audit.record(
+        session,
+        action="member.bound",
+        entity="member",
+        entity_id=member.id,
+        actor_member_id=member.id,
+        telegram_user_id=telegram_user_id,
+    )
+    try:
+        await session.commit()
+    except IntegrityError:
+        # Another update bound this account or member a moment ago.
+        await session.rollback()
+        raise Denied("invite_used") from None
+    return BindResult(await member_view(session, member), already_bound=False)

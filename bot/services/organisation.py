@@ -1,0 +1,70 @@
+"""Start-up facts: the organisation row and the admins named in the config."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services import audit
+from storage.models import Member, Organisation, Role
+
+
+async def ensure_organisation(session: AsyncSession, name: str, timezone: str) -> int:
+    """The id of the organisation this database serves, created on first start."""
+    org = await session.scalar(select(Organisation).where(Organisation.name == name))
+    if org is None:
+        org = Organisation(name=name, timezone=timezone)
+        session.add(org)
+        await session.flush()
+        audit.record(
+            session,
+            action="organisation.created",
+            entity="organisation",
+            entity_id=org.id,
+            source="config",
+            name=name,
+        )
+    elif org.timezone != timezone:
+        org.timezone = timezone
+    await session.commit()
+    return org.id
+
+
+async def promote_admins(session: AsyncSession, org_id: int, telegram_ids: tuple[int, ...]) -> None:
+    """Make each configured account an admin, creating an organisation-level record if needed.
+
+    Accounts removed from the config keep their role: demotion is a deliberate /setrole.
+    """
+    for telegram_id in telegram_ids:
+        member = await session.scalar(select(Member).where(Member.telegram_user_id == telegram_id))
+        if member is None:
+            member = Member(
+                organisation_id=org_id,
+                name=f"管理员 {telegram_id}",
+                role=Role.ADMIN,
+                telegram_user_id=telegram_id,
+                active=True,
+            )
+            session.add(member)
+            await session.flush()
+            audit.record(
+                session,
+                action="member.admin_created",
+                entity="member",
+                entity_id=member.id,
+                source="config",
+                telegram_user_id=telegram_id,
+            )
+        elif member.role is not Role.ADMIN or not member.active:
+            audit.record(
+                session,
+                action="member.role",
+                entity="member",
+                entity_id=member.id,
+                source="config",
+                old=member.role.value,
+                new=Role.ADMIN.value,
+            )
+            member.role = Role.ADMIN
+            member.active = True
+    await session.commit()

@@ -1,0 +1,172 @@
+"""Reading a roster CSV: encodings, Chinese or English headers, and row validation.
+
+Pure functions: nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+from storage.models import Role
+
+MAX_ROSTER_BYTES = 2 * 1024 * 1024
+MAX_NAME_LENGTH = 100
+
+# Header aliases, compared after stripping and lower-casing.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "name": ("姓名", "name"),
+    "branch": ("支部", "branch"),
+    "group": ("党小组", "小组", "group"),
+    "role": ("角色", "role"),
+    "phone": ("电话", "手机", "phone"),
+}
+
+ROLE_ALIASES: dict[str, Role] = {
+    "member": Role.MEMBER,
+    "党员": Role.MEMBER,
+    "成员": Role.MEMBER,
+    "group_leader": Role.GROUP_LEADER,
+    "group leader": Role.GROUP_LEADER,
+    "党小组长": Role.GROUP_LEADER,
+    "小组长": Role.GROUP_LEADER,
+    "组长": Role.GROUP_LEADER,
+    "secretary": Role.SECRETARY,
+    "书记": Role.SECRETARY,
+    "支部书记": Role.SECRETARY,
+    "admin": Role.ADMIN,
+    "管理员": Role.ADMIN,
+}
+
+_PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{4,24}$")
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    line: int
+    name: str
+    branch: str
+    group: str | None
+    # None when the file has no such column: the member's current value is kept.
+    role: Role | None
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    # A text-catalog key (roster_err.<reason>) and the offending value, rendered by the caller.
+    reason: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class ParsedRoster:
+    rows: list[RosterRow]
+    errors: list[RowError]
+    has_role: bool
+    has_phone: bool
+    has_group: bool
+
+
+class RosterFileError(Exception):
+    """The file as a whole is unusable (encoding, header); `reason` is a text-catalog key."""
+
+    def __init__(self, reason: str, value: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.value = value
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 (with or without BOM) first, then GB18030, the superset of GBK that Excel writes."""
+    if len(data) > MAX_ROSTER_BYTES:
+        raise RosterFileError("too_large", str(MAX_ROSTER_BYTES // 1024))
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise RosterFileError("encoding")
+
+
+def _header_map(header: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for index, raw in enumerate(header):
+        cell = raw.strip().lower()
+        for key, aliases in COLUMNS.items():
+            if cell in aliases and key not in found:
+                found[key] = index
+    return found
+
+
+def parse_roster(text: str, *, default_branch: str | None = None) -> ParsedRoster:
+    """Validate every row; `default_branch` fills an empty or missing branch (a secretary's)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise RosterFileError("empty") from None
+    except csv.Error as exc:
+        raise RosterFileError("malformed", str(exc)) from None
+    columns = _header_map(header)
+    if "name" not in columns:
+        raise RosterFileError("missing_column", "姓名/name")
+    if "branch" not in columns and default_branch is None:
+        raise RosterFileError("missing_column", "支部/branch")
+
+    rows: list[RosterRow] = []
+    errors: list[RowError] = []
+    seen: dict[tuple[str, str], int] = {}
+
+    def cell(record: list[str], key: str) -> str:
+        index = columns.get(key)
+        if index is None or index >= len(record):
+            return ""
+        return record[index].strip()
+
+    try:
+        for record in reader:
+            line = reader.line_num
+            if not any(c.strip() for c in record):
+                continue
+            name = cell(record, "name")
+            branch = cell(record, "branch") or (default_branch or "")
+            group = cell(record, "group") or None
+            role_text = cell(record, "role")
+            phone = cell(record, "phone") or None
+            if not name:
+                errors.append(RowError(line, "no_name"))
+                continue
+            if len(name) > MAX_NAME_LENGTH:
+                errors.append(RowError(line, "name_too_long", name[:20]))
+                continue
+            if not branch:
+                errors.append(RowError(line, "no_branch", name))
+                continue
+            role: Role | None = None
+            if "role" in columns:
+                role = ROLE_ALIASES.get(role_text.lower()) if role_text else Role.MEMBER
+                if role is None:
+                    errors.append(RowError(line, "bad_role", role_text))
+                    continue
+            if phone is not None and not _PHONE_RE.match(phone):
+                errors.append(RowError(line, "bad_phone", phone))
+                continue
+            key = (branch, name)
+            if key in seen:
+                errors.append(RowError(line, "duplicate", f"{name} ({seen[key]})"))
+                continue
+            seen[key] = line
+            rows.append(RosterRow(line, name, branch, group, role, phone))
+    except csv.Error as exc:
+        errors.append(RowError(reader.line_num, "malformed", str(exc)))
+    return ParsedRoster(
+        rows=rows,
+        errors=errors,
+        has_role="role" in columns,
+        has_phone="phone" in columns,
+        has_group="group" in columns,
+    )

@@ -1,0 +1,34 @@
+"""The text catalog. `t()` escapes every parameter, so user text is safe in HTML replies."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from bot.texts import en, zh
+
+CATALOGS: dict[str, dict[str, str]] = {"zh": zh.TEXTS, "en": en.TEXTS}
+DEFAULT_LANGUAGE = "zh"
+
+
+class Raw(str):
+    """Already-safe HTML (for example, another t() result) that must not be escaped again."""
+
+    __slots__ = ()
+
+
+def _safe(value: Any) -> str:
+    if isinstance(value, Raw):
+        return str(value)
+    return html.escape(str(value), quote=False)
+
+
+def t(language: str, key: str, **params: Any) -> Raw:
+    catalog = CATALOGS.get(language, CATALOGS[DEFAULT_LANGUAGE])
+    template = catalog.get(key) or CATALOGS[DEFAULT_LANGUAGE][key]
+    return Raw(template.format(**{k: _safe(v) for k, v in params.items()}))
+
+
+def plain(text: str) -> str:
+    """Catalog text without its HTML, for places that take plain text (button labels, menus)."""
+    return html.unescape(text)

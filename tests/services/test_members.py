@@ -1,0 +1,269 @@
+"""Binding accounts, the caller's identity, overviews, roles, start-up admins, update ids."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.auth import Access, allowed, authorize, commands_for
+from bot.errors import Denied, Invalid, NotFound
+from bot.services import invites, members, organisation, updates
+from storage.db import Database
+from storage.models import AuditEntry, InviteCode, Member, Role, utcnow
+from tests.conftest import OrgBuilder
+
+
+async def test_bind_ties_account_to_member(db: Database, org: OrgBuilder) -> None:
+    zhang = await org.member("张三")
+    async with db.write() as session:
+        result = await invites.bind(session, zhang.code, 1001)
+    assert not result.already_bound
+    assert (result.member.name, result.member.branch, result.member.group) == (
+        "张三",
+        "第一支部",
+        "第一党小组",
+    )
+    async with db.read() as session:
+        actor = await members.get_actor(session, 1001, "zh")
+        code = await session.scalar(select(InviteCode).where(InviteCode.code == zhang.code))
+        audit = await session.scalar(select(AuditEntry).where(AuditEntry.action == "member.bound"))
+    assert actor is not None and actor.member_id == zhang.member_id
+    assert code is not None and code.used_by_telegram_id == 1001
+    assert audit is not None and audit.entity_id == zhang.member_id
+
+
+async def test_same_account_same_code_again_just_greets(db: Database, org: OrgBuilder) -> None:
+    zhang = await org.member("张三")
+    async with db.write() as session:
+        await invites.bind(session, zhang.code, 1001)
+    async with db.write() as session:
+        result = await invites.bind(session, zhang.code, 1001)
+    assert result.already_bound
+
+
+async def test_used_code_is_refused_to_another_account(db: Database, org: OrgBuilder) -> None:
+    zhang = await org.member("张三")
+    async with db.write() as session:
+        await invites.bind(session, zhang.code, 1001)
+    async with db.write() as session:
+        with pytest.raises(Denied) as info:
+            await invites.bind(session, zhang.code, 2002)
+    assert info.value.key == "invite_used"
+
+
+async def test_unknown_and_expired_codes_are_refused(db: Database, org: OrgBuilder) -> None:
+    zhang = await org.member("张三")
+    async with db.write() as session:
+        with pytest.raises(NotFound) as info:
+            await invites.bind(session, "nosuchcode", 1001)
+    assert info.value.key == "invite_unknown"
+    async with db.write() as session:
+        await session.execute(update(InviteCode).values(expires_at=utcnow() - timedelta(minutes=1)))
+        await session.commit()
+    async with db.write() as session:
+        with pytest.raises(Denied) as info2:
+            await invites.bind(session, zhang.code, 1001)
+    assert info2.value.key == "invite_expired"
+
+
+async def test_second_account_for_a_bound_account_is_refused(db: Database, org: OrgBuilder) -> None:
+    zhang = await org.member("张三")
+    li = await org.member("李四")
+    async with db.write() as session:
+        await invites.bind(session, zhang.code, 1001)
+    async with db.write() as session:
+        with pytest.raises(Denied) as info:
+            await invites.bind(session, li.code, 1001)
+    assert info.value.key == "account_already_bound"
+    async with db.read() as session:
+        li_row = await session.get(Member, li.member_id)
+    assert li_row is not None and li_row.telegram_user_id is None
+
+
+async def test_concurrent_binds_of_one_code_bind_once(db: Database, org: OrgBuilder) -> None:
+    zhang = await org.member("张三")
+
+    async def attempt(telegram_id: int) -> str:
+        async with db.write() as session:
+            try:
+                await invites.bind(session, zhang.code, telegram_id)
+            except Denied as exc:
+                return exc.key
+            return "ok"
+
+    outcomes = await asyncio.gather(*(attempt(3000 + i) for i in range(5)))
+    assert sorted(outcomes) == ["invite_used"] * 4 + ["ok"]
+
+
+async def test_configured_admin_placeholder_hands_over_to_roster_record(
+    db: Database, org_id: int, org: OrgBuilder
+) -> None:
+    async with db.write() as session:
+        await organisation.promote_admins(session, org_id, (9000,))
+    async with db.read() as session:
+        actor = await members.get_actor(session, 9000, "zh")
+    assert actor is not None and actor.role is Role.ADMIN and actor.branch_id is None
+    wang = await org.member("王五")
+    async with db.write() as session:
+        result = await invites.bind(session, wang.code, 9000)
+    assert result.member.role is Role.ADMIN
+    async with db.read() as session:
+        actor = await members.get_actor(session, 9000, "zh")
+    assert actor is not None and actor.member_id == wang.member_id
+    assert actor.role is Role.ADMIN
+
+
+async def test_promote_admins_is_idempotent(db: Database, org_id: int) -> None:
+    for _ in range(2):
+        async with db.write() as session:
+            await organisation.promote_admins(session, org_id, (9000, 9001))
+    async with db.read() as session:
+        admins = (await session.scalars(select(Member).where(Member.role == Role.ADMIN))).all()
+    assert sorted(m.telegram_user_id or 0 for m in admins) == [9000, 9001]
+
+
+async def test_inactive_member_is_a_stranger(db: Database, org: OrgBuilder) -> None:
+    zhang = await org.member("张三", telegram_id=1001)
+    async with db.write() as session:
+        await session.execute(update(Member).values(active=False))
+        await session.commit()
+    async with db.read() as session:
+        assert await members.get_actor(session, 1001, "zh") is None
+    async with db.write() as session:
+        with pytest.raises(NotFound):
+            await invites.bind(session, zhang.code, 1001)
+
+
+async def test_language_choice_is_stored(db: Database, org: OrgBuilder) -> None:
+    zhang = await org.member("张三", telegram_id=1001)
+    async with db.write() as session:
+        await members.set_language(session, zhang.actor(), "en")
+    async with db.read() as session:
+        actor = await members.get_actor(session, 1001, "zh")
+    assert actor is not None and actor.language == "en"
+    async with db.write() as session:
+        with pytest.raises(Invalid):
+            await members.set_language(session, zhang.actor(), "fr")
+
+
+async def test_overview_is_scoped_by_role(db: Database, org_id: int, org: OrgBuilder) -> None:
+    sec = await org.member("书记", role=Role.SECRETARY, telegram_id=1)
+    await org.member("甲", group="第一党小组", telegram_id=2)
+    leader = await org.member("组长", group="第二党小组", role=Role.GROUP_LEADER, telegram_id=3)
+    await org.member("乙", group="第二党小组")
+    await org.member("丙", branch="第二支部", group=None)
+    admin = await org.member("管理员", branch=None, group=None, role=Role.ADMIN, telegram_id=4)
+
+    async with db.read() as session:
+        mine = await members.members_overview(session, org_id, sec.actor())
+        group_view = await members.members_overview(session, org_id, leader.actor())
+        everything = await members.members_overview(session, org_id, admin.actor())
+        with pytest.raises(Denied):
+            await members.members_overview(session, org_id, sec.actor(), "第二支部")
+    assert [(c.group, c.bound, c.unbound) for c in mine.counts] == [
+        ("第一党小组", 2, 0),
+        ("第二党小组", 1, 1),
+    ]
+    assert mine.unbound == [("乙", "第一支部", "第二党小组")]
+    assert [(c.group, c.bound, c.unbound) for c in group_view.counts] == [("第二党小组", 1, 1)]
+    assert everything.total_unbound == 2
+    assert ("丙", "第二支部", "") in everything.unbound
+
+
+async def test_setrole_scope_and_admin_rules(db: Database, org_id: int, org: OrgBuilder) -> None:
+    sec = await org.member("书记", role=Role.SECRETARY, telegram_id=1)
+    await org.member("甲")
+    await org.member("外支部", branch="第二支部")
+    admin = await org.member("管理员", branch=None, group=None, role=Role.ADMIN, telegram_id=4)
+
+    async with db.write() as session:
+        change = await members.set_role(session, org_id, sec.actor(), "甲", Role.GROUP_LEADER)
+    assert (change.old, change.new) == (Role.MEMBER, Role.GROUP_LEADER)
+    async with db.write() as session:
+        with pytest.raises(Denied) as info:
+            await members.set_role(session, org_id, sec.actor(), "甲", Role.ADMIN)
+    assert info.value.key == "cannot_grant"
+    async with db.write() as session:
+        with pytest.raises(NotFound):
+            await members.set_role(session, org_id, sec.actor(), "外支部", Role.SECRETARY)
+    async with db.write() as session:
+        change = await members.set_role(session, org_id, admin.actor(), "外支部", Role.SECRETARY)
+    assert change.new is Role.SECRETARY
+    async with db.read() as session:
+        entries = (
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "member.role"))
+        ).all()
+    assert [e.actor_member_id for e in entries] == [sec.member_id, admin.member_id]
+
+
+async def test_ambiguous_name_asks_for_the_number(
+    db: Database, org_id: int, org: OrgBuilder
+) -> None:
+    admin = await org.member("管理员", branch=None, group=None, role=Role.ADMIN, telegram_id=4)
+    first = await org.member("同名", branch="第一支部")
+    await org.member("同名", branch="第二支部")
+    async with db.write() as session:
+        with pytest.raises(Invalid) as info:
+            await members.set_role(session, org_id, admin.actor(), "同名", Role.SECRETARY)
+    assert f"#{first.member_id}" in info.value.params["options"]
+    async with db.write() as session:
+        change = await members.set_role(
+            session, org_id, admin.actor(), f"#{first.member_id}", Role.SECRETARY
+        )
+    assert change.member.id == first.member_id
+
+
+def test_role_by_command_matrix() -> None:
+    from tests.conftest import Person
+
+    def actor(role: Role):
+        return Person(1, "x", 1, 1, 1, role, "c").actor()
+
+    secretary_commands = {"invites", "setrole", "import"}
+    for name in secretary_commands | {"members"}:
+        assert not allowed(None, name)
+        assert not allowed(actor(Role.MEMBER), name)
+        with pytest.raises(Denied) as info:
+            authorize(actor(Role.MEMBER), name)
+        assert info.value.key == "no_permission"
+        with pytest.raises(Denied) as info:
+            authorize(None, name)
+        assert info.value.key == "not_registered"
+    for name in secretary_commands:
+        assert not allowed(actor(Role.GROUP_LEADER), name)
+        assert allowed(actor(Role.SECRETARY), name)
+        assert allowed(actor(Role.ADMIN), name)
+    assert [c.name for c in commands_for(None)] == ["start", "help"]
+    assert all(c.access <= Access.MEMBER for c in commands_for(actor(Role.MEMBER)))
+
+
+async def test_update_ids_are_recorded_once(db: Database) -> None:
+    async with db.write() as session:
+        assert await updates.first_time(session, 42)
+    async with db.write() as session:
+        assert not await updates.first_time(session, 42)
+    async with db.write() as session:
+        assert await updates.prune(session) == 0
+
+
+async def test_invites_list_reuses_codes_and_replaces_expired(
+    db: Database, org_id: int, org: OrgBuilder
+) -> None:
+    zhang = await org.member("张三")
+    await org.member("李四", telegram_id=7)  # bound: not listed
+    async with db.write() as session:
+        lines = await invites.invites_for_unbound(session, org_id, valid_days=30)
+    assert [(line.name, line.code) for line in lines] == [("张三", zhang.code)]
+    async with db.write() as session:
+        await session.execute(update(InviteCode).values(expires_at=utcnow() - timedelta(days=1)))
+        await session.commit()
+    async with db.write() as session:
+        renewed = await invites.invites_for_unbound(session, org_id, valid_days=30)
+    assert renewed[0].code != zhang.code
+    async with db.write() as session:
+        again = await invites.invites_for_unbound(session, org_id, valid_days=30)
+    assert again[0].code == renewed[0].code
+    assert invites.deep_link("my_bot", "abc") == "https://t.me/my_bot?start=abc"

@@ -1,0 +1,264 @@
+"""Roster import: encodings, headers, bad rows, re-import, scope and deactivation."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.errors import Denied, Invalid
+from bot.services import roster
+from bot.services.roster import ImportScope
+from bot.services.roster_csv import RosterFileError, decode, parse_roster
+from storage.db import Database
+from storage.models import AuditEntry, Branch, Group, InviteCode, Member, Role
+from tests.conftest import OrgBuilder
+
+ROSTER = (
+    "姓名,支部,党小组,角色,电话\n"
+    "张三,第一支部,第一党小组,书记,13800000001\n"
+    "李四,第一支部,第一党小组,党员,13800000002\n"
+    "王五,第二支部,,组长,\n"
+)
+CLI = ImportScope(None, "cli")
+
+
+async def run_import(db: Database, org_id: int, text: str, scope: ImportScope = CLI, **kw):
+    async with db.write() as session:
+        return await roster.import_roster(
+            session, org_id, parse_roster(text), scope, invite_days=30, **kw
+        )
+
+
+async def members_by_name(db: Database) -> dict[str, Member]:
+    async with db.read() as session:
+        return {m.name: m for m in (await session.scalars(select(Member))).all()}
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk"])
+def test_decode_accepts_utf8_bom_and_gbk(encoding: str) -> None:
+    parsed = parse_roster(decode(ROSTER.encode(encoding)))
+    assert [r.name for r in parsed.rows] == ["张三", "李四", "王五"]
+    assert parsed.errors == []
+    assert parsed.rows[0].role is Role.SECRETARY
+    assert parsed.rows[2].role is Role.GROUP_LEADER
+    assert parsed.rows[2].group is None
+
+
+def test_english_headers_in_any_order() -> None:
+    parsed = parse_roster("Phone,Role,Group,Branch,Name\n,member,G1,B1,Alice\n")
+    row = parsed.rows[0]
+    assert (row.name, row.branch, row.group, row.role, row.phone) == (
+        "Alice",
+        "B1",
+        "G1",
+        Role.MEMBER,
+        None,
+    )
+
+
+def test_undecodable_and_headerless_files_are_refused() -> None:
+    with pytest.raises(RosterFileError) as info:
+        decode(b"\xff\xfe\x00\x81\x30\x81")
+    assert info.value.reason == "encoding"
+    with pytest.raises(RosterFileError) as info:
+        parse_roster("名字,部门\n张三,一\n")
+    assert info.value.reason == "missing_column"
+    with pytest.raises(RosterFileError) as info:
+        parse_roster("")
+    assert info.value.reason == "empty"
+
+
+def test_every_bad_row_is_reported_with_its_line() -> None:
+    text = (
+        "姓名,支部,角色,电话\n"
+        ",第一支部,党员,\n"  # line 2: no name
+        "甲,,党员,\n"  # line 3: no branch
+        "乙,第一支部,主任,\n"  # line 4: unknown role
+        "丙,第一支部,党员,abc\n"  # line 5: bad phone
+        "丁,第一支部,党员,\n"  # line 6: fine
+        "丁,第一支部,党员,\n"  # line 7: duplicate
+    )
+    parsed = parse_roster(text)
+    assert [(e.line, e.reason) for e in parsed.errors] == [
+        (2, "no_name"),
+        (3, "no_branch"),
+        (4, "bad_role"),
+        (5, "bad_phone"),
+        (7, "duplicate"),
+    ]
+    assert [r.name for r in parsed.rows] == ["丁"]
+
+
+async def test_import_creates_branches_groups_members_and_invites(
+    db: Database, org_id: int
+) -> None:
+    report = await run_import(db, org_id, ROSTER)
+    assert report.applied
+    assert sorted(report.created) == ["张三", "李四", "王五"]
+    assert report.new_branches == ["第一支部", "第二支部"]
+    assert report.new_groups == ["第一支部/第一党小组"]
+    people = await members_by_name(db)
+    assert people["张三"].role is Role.SECRETARY
+    assert people["张三"].phone == "13800000001"
+    async with db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Branch)) == 2
+        assert await session.scalar(select(func.count()).select_from(Group)) == 1
+        assert await session.scalar(select(func.count()).select_from(InviteCode)) == 3
+        actions = (await session.scalars(select(AuditEntry.action))).all()
+    assert actions.count("member.created") == 3
+    assert "roster.imported" in actions
+
+
+async def test_reimporting_the_same_file_changes_nothing(db: Database, org_id: int) -> None:
+    await run_import(db, org_id, ROSTER)
+    before = await members_by_name(db)
+    report = await run_import(db, org_id, ROSTER)
+    assert (report.created, report.updated, report.unchanged) == ([], [], 3)
+    after = await members_by_name(db)
+    assert {n: m.updated_at for n, m in after.items()} == {
+        n: m.updated_at for n, m in before.items()
+    }
+    async with db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(InviteCode)) == 3
+
+
+async def test_a_changed_row_updates_that_member_only(db: Database, org_id: int) -> None:
+    await run_import(db, org_id, ROSTER)
+    changed = ROSTER.replace(
+        "李四,第一支部,第一党小组,党员,13800000002", "李四,第一支部,第二党小组,党小组长,13900000000"
+    )
+    report = await run_import(db, org_id, changed)
+    assert report.updated == ["李四"]
+    assert report.unchanged == 2
+    li = (await members_by_name(db))["李四"]
+    assert li.role is Role.GROUP_LEADER
+    assert li.phone == "13900000000"
+    async with db.read() as session:
+        group = await session.get(Group, li.group_id)
+    assert group is not None and group.name == "第二党小组"
+
+
+async def test_missing_members_stay_unless_deactivate_missing(db: Database, org_id: int) -> None:
+    await run_import(db, org_id, ROSTER)
+    shorter = "\n".join(ROSTER.splitlines()[:2]) + "\n"  # only 张三
+    report = await run_import(db, org_id, shorter)
+    assert report.deactivated == []
+    assert (await members_by_name(db))["李四"].active
+    report = await run_import(db, org_id, shorter, deactivate_missing=True)
+    assert report.deactivated == ["李四"]
+    people = await members_by_name(db)
+    assert not people["李四"].active
+    assert people["王五"].active  # another branch: not in the file's scope
+
+
+async def test_bad_rows_import_nothing_unless_skipped(db: Database, org_id: int) -> None:
+    text = ROSTER + "赵六,第一支部,,主任,\n"
+    report = await run_import(db, org_id, text)
+    assert not report.applied
+    assert [(e.line, e.reason) for e in report.errors] == [(5, "bad_role")]
+    assert await members_by_name(db) == {}
+    async with db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Branch)) == 0
+    report = await run_import(db, org_id, text, skip_bad_rows=True)
+    assert report.applied
+    assert sorted(await members_by_name(db)) == ["张三", "李四", "王五"]
+
+
+async def test_dry_run_reports_and_changes_nothing(db: Database, org_id: int) -> None:
+    report = await run_import(db, org_id, ROSTER, dry_run=True)
+    assert not report.applied
+    assert sorted(report.created) == ["张三", "李四", "王五"]
+    assert await members_by_name(db) == {}
+
+
+async def test_secretary_imports_only_into_own_branch(
+    db: Database, org_id: int, org: OrgBuilder
+) -> None:
+    secretary = await org.member("书记甲", branch="第一支部", role=Role.SECRETARY, telegram_id=500)
+    async with db.read() as session:
+        scope = await roster.scope_for(session, secretary.actor())
+    assert scope.only_branch == "第一支部"
+    text = "姓名,支部,角色\n新人,,党员\n外人,第二支部,党员\n升官,第一支部,管理员\n"
+    async with db.write() as session:
+        report = await roster.import_roster(
+            session,
+            org_id,
+            parse_roster(text, default_branch=scope.only_branch),
+            scope,
+            invite_days=30,
+        )
+    assert not report.applied
+    assert [(e.line, e.reason) for e in report.errors] == [
+        (3, "other_branch"),
+        (4, "cannot_grant_admin"),
+    ]
+    assert report.created == ["新人"]
+    assert "新人" not in await members_by_name(db)
+
+
+async def test_member_cannot_get_an_import_scope(org: OrgBuilder, db: Database) -> None:
+    member = await org.member("普通党员", role=Role.MEMBER, telegram_id=501)
+    async with db.read() as session:
+        with pytest.raises(Denied):
+            await roster.scope_for(session, member.actor())
+
+
+async def test_upload_preview_then_confirm_once(db: Database, org_id: int, org: OrgBuilder) -> None:
+    admin = await org.member("管理员甲", branch=None, group=None, role=Role.ADMIN, telegram_id=600)
+    async with db.write() as session:
+        preview = await roster.preview_upload(
+            session, org_id, admin.actor(), "r.csv", ROSTER.encode("gbk"), invite_days=30
+        )
+    assert preview.pending_id is not None
+    assert sorted(preview.report.created) == ["张三", "李四", "王五"]
+    assert set(await members_by_name(db)) == {"管理员甲"}  # nothing applied yet
+
+    scope = ImportScope(admin.member_id, "bot")
+    async with db.write() as session:
+        report = await roster.confirm_upload(
+            session, org_id, preview.pending_id, scope, invite_days=30, skip_bad_rows=False
+        )
+    assert report.applied
+    async with db.write() as session:
+        with pytest.raises(Denied) as info:
+            await roster.confirm_upload(
+                session, org_id, preview.pending_id, scope, invite_days=30, skip_bad_rows=False
+            )
+    assert info.value.key == "import_settled"
+    assert len(await members_by_name(db)) == 4
+
+
+async def test_someone_elses_upload_cannot_be_confirmed(
+    db: Database, org_id: int, org: OrgBuilder
+) -> None:
+    admin = await org.member("管理员甲", branch=None, group=None, role=Role.ADMIN, telegram_id=600)
+    other = await org.member("管理员乙", branch=None, group=None, role=Role.ADMIN, telegram_id=601)
+    async with db.write() as session:
+        preview = await roster.preview_upload(
+            session, org_id, admin.actor(), "r.csv", ROSTER.encode(), invite_days=30
+        )
+    assert preview.pending_id is not None
+    async with db.write() as session:
+        with pytest.raises(Denied) as info:
+            await roster.confirm_upload(
+                session,
+                org_id,
+                preview.pending_id,
+                ImportScope(other.member_id, "bot"),
+                invite_days=30,
+                skip_bad_rows=False,
+            )
+    assert info.value.key == "not_your_button"
+    assert set(await members_by_name(db)) == {"管理员甲", "管理员乙"}
+
+
+async def test_unreadable_upload_is_a_clear_error(
+    db: Database, org_id: int, org: OrgBuilder
+) -> None:
+    admin = await org.member("管理员甲", branch=None, group=None, role=Role.ADMIN, telegram_id=600)
+    async with db.write() as session:
+        with pytest.raises(Invalid) as info:
+            await roster.preview_upload(
+                session, org_id, admin.actor(), "r.csv", b"\xff\xfe\x81\x30", invite_days=30
+            )
+    assert info.value.key == "roster_file.encoding"
