@@ -23,7 +23,7 @@ def _safe(value: Any) -> str:
     return html.escape(str(value), quote=False)
 
 
-def t(language: str, key: str, **params: Any) -> Raw:
+def t(language: str, key: str, /, **params: Any) -> Raw:
     catalog = CATALOGS.get(language, CATALOGS[DEFAULT_LANGUAGE])
     template = catalog.get(key) or CATALOGS[DEFAULT_LANGUAGE][key]
     return Raw(template.format(**{k: _safe(v) for k, v in params.items()}))

@@ -50,5 +50,5 @@ async def test_times_come_back_aware_utc(db: Database) -> None:
     async with db.read() as session:
         loaded = await session.get(Organisation, org_id)
         assert loaded is not None
-        assert loaded.created_at.utcoffset() is not None
-        assert loaded.created_at.utcoffset().total_seconds() == 0
+        offset = loaded.created_at.utcoffset()
+        assert offset is not None and offset.total_seconds() == 0

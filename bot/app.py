@@ -1,0 +1,146 @@
+"""The composition root: the one place that builds the application and runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from aiohttp import web
+from telegram import BotCommand, BotCommandScopeDefault, Update
+from telegram.constants import ParseMode
+from telegram.ext import ApplicationBuilder, Defaults
+from telegram.request import BaseRequest
+
+from bot.auth import COMMANDS, Access
+from bot.config import Config, require_token
+from bot.services import organisation, updates
+from bot.texts import plain, t
+from bot.web.server import make_web_app
+from handlers import admin, onboarding, system
+from handlers.common import App, Deps
+from storage import migrate
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+async def prepare_database(config: Config, db: Database) -> int:
+    """Migrate, then make sure the organisation and its configured admins exist."""
+    await migrate.upgrade(db)
+    async with db.write() as session:
+        org_id = await organisation.ensure_organisation(
+            session, config.organisation.name, config.organisation.timezone
+        )
+    async with db.write() as session:
+        await organisation.promote_admins(session, org_id, config.organisation.admins)
+    async with db.write() as session:
+        await updates.prune(session)
+    return org_id
+
+
+def build_application(deps: Deps, *, request: BaseRequest | None = None) -> App:
+    cfg = deps.config
+    builder = (
+        ApplicationBuilder()
+        .token(cfg.telegram.token)
+        .base_url(cfg.telegram.api_base_url)
+        .base_file_url(cfg.telegram.file_url)
+        .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=cfg.organisation.tz))
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    if cfg.telegram.mode == "webhook":
+        builder = builder.updater(None)
+    application: App = builder.build()
+    # Order matters: de-duplication first (group -1), then features, then the fallbacks that
+    # only answer what no feature handler matched.
+    system.register_first(application, deps)
+    onboarding.register(application, deps)
+    admin.register(application, deps)
+    system.register_last(application, deps)
+    return application
+
+
+async def register_menu(application: App, deps: Deps) -> None:
+    """The command menu is a convenience: failing to set it must not stop the bot."""
+    member_commands = [c for c in COMMANDS if c.access <= Access.MEMBER]
+    try:
+        for language, code in (("zh", None), ("en", "en")):
+            await application.bot.set_my_commands(
+                [BotCommand(c.name, plain(t(language, f"menu.{c.name}"))) for c in member_commands],
+                scope=BotCommandScopeDefault(),
+                language_code=code,
+            )
+    except Exception as exc:
+        log.warning("could not register the command menu: %s", exc)
+
+
+@asynccontextmanager
+async def running(
+    config: Config, *, request: BaseRequest | None = None
+) -> AsyncIterator[tuple[App, Deps]]:
+    """Start the bot (polling or webhook) and stop it cleanly when the block exits."""
+    require_token(config)
+    db = Database(config.database.url)
+    try:
+        org_id = await prepare_database(config, db)
+        deps = Deps(config, db, org_id)
+        application = build_application(deps, request=request)
+        async with application:
+            await register_menu(application, deps)
+            await application.start()
+            runner = await _start_transport(application, deps)
+            try:
+                yield application, deps
+            finally:
+                await _stop_transport(application, runner)
+                await application.stop()
+    finally:
+        await db.dispose()
+
+
+async def _start_transport(application: App, deps: Deps) -> web.AppRunner | None:
+    """Webhook mode serves the update route and /healthz; polling mode needs no server."""
+    cfg = deps.config
+    if cfg.telegram.mode == "polling":
+        assert application.updater is not None
+        # A webhook left over from an earlier deployment would make getUpdates fail.
+        await application.bot.delete_webhook()
+        await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        log.info("branchbot is running (polling)")
+        return None
+    web_app = make_web_app(
+        application, deps.db, path=cfg.webhook.path, secret_token=cfg.webhook.secret_token
+    )
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, cfg.webhook.listen, cfg.webhook.port).start()
+    await application.bot.set_webhook(
+        url=cfg.webhook.public_url.rstrip("/") + cfg.webhook.path,
+        secret_token=cfg.webhook.secret_token,
+        allowed_updates=Update.ALL_TYPES,
+    )
+    log.info("branchbot is running (webhook on %s:%s)", cfg.webhook.listen, cfg.webhook.port)
+    return runner
+
+
+async def _stop_transport(application: App, runner: web.AppRunner | None) -> None:
+    if application.updater is not None and application.updater.running:
+        await application.updater.stop()
+    if runner is not None:
+        await runner.cleanup()
+
+
+async def run_until_signalled(config: Config) -> None:
+    """`branchbot run`: serve until SIGTERM or SIGINT, then shut down cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with running(config):
+        await stop.wait()
+        log.info("shutting down")

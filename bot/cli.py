@@ -1,0 +1,221 @@
+"""The `branchbot` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import logging
+import sys
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bot.config import Config, ConfigError, load_config
+from bot.errors import DomainError
+from bot.services import invites, members, roster
+from bot.services.roster import ImportScope
+from bot.services.roster_csv import RosterFileError, decode, parse_roster
+from bot.texts import plain, t
+
+DEFAULT_CONFIG = "branchbot.toml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="branchbot", description="branchbot: a Telegram bot for a member organisation"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", default=DEFAULT_CONFIG, help="TOML file (default: %(default)s)")
+        return p
+
+    with_config(sub.add_parser("run", help="run the bot (polling or webhook, as configured)"))
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="action", required=True)
+    with_config(config_sub.add_parser("check", help="validate the file without starting"))
+
+    db = sub.add_parser("db", help="database tools")
+    db_sub = db.add_subparsers(dest="action", required=True)
+    with_config(db_sub.add_parser("upgrade", help="apply database migrations"))
+
+    roster_p = sub.add_parser("roster", help="member roster")
+    roster_sub = roster_p.add_subparsers(dest="action", required=True)
+    imp = with_config(roster_sub.add_parser("import", help="import a roster CSV"))
+    imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "--dry-run", action="store_true", help="report what would change, change nothing"
+    )
+    imp.add_argument(
+        "--skip-bad-rows", action="store_true", help="import the good rows of a file with bad ones"
+    )
+    imp.add_argument(
+        "--deactivate-missing",
+        action="store_true",
+        help="deactivate members of the file's branches who are not in it",
+    )
+    inv = with_config(roster_sub.add_parser("invites", help="print invite codes and links"))
+    inv.add_argument("--branch", help="only this branch")
+    inv.add_argument("--format", choices=("table", "csv"), default="table")
+
+    demo = sub.add_parser("demo", help="play a scripted scenario against a local test server")
+    demo.add_argument("--quiet-log", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # The demo's output is its transcript; elsewhere the log is the operator's view.
+    logging.basicConfig(
+        level=logging.WARNING if args.command == "demo" else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs every long-poll request at INFO: noise, not news.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        if args.command == "demo":
+            from bot.demo import run_demo
+
+            return asyncio.run(run_demo())
+        config = load_config(args.config)
+        if args.command == "config":
+            print(f"{args.config}: OK")
+            return 0
+        if args.command == "run":
+            from bot.app import run_until_signalled
+
+            asyncio.run(run_until_signalled(config))
+            return 0
+        if args.command == "db":
+            asyncio.run(_db_upgrade(config))
+            print("database is up to date")
+            return 0
+        if args.action == "import":
+            return asyncio.run(_roster_import(config, args))
+        return asyncio.run(_roster_invites(config, args.branch, args.format, sys.stdout))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _db_upgrade(config: Config) -> None:
+    from storage import migrate
+    from storage.db import Database
+
+    db = Database(config.database.url)
+    try:
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+
+async def _roster_import(config: Config, args: argparse.Namespace) -> int:
+    lang = config.organisation.language
+    try:
+        text = decode(args.file.read_bytes())
+        parsed = parse_roster(text)
+    except FileNotFoundError:
+        print(f"no such file: {args.file}", file=sys.stderr)
+        return 2
+    except RosterFileError as exc:
+        print(plain(t(lang, f"roster_file.{exc.reason}", value=exc.value)), file=sys.stderr)
+        return 1
+    from bot.app import prepare_database
+    from storage.db import Database
+
+    db = Database(config.database.url)
+    try:
+        org_id = await prepare_database(config, db)
+        async with db.write() as session:
+            report = await roster.import_roster(
+                session,
+                org_id,
+                parsed,
+                ImportScope(None, "cli"),
+                invite_days=config.invites.valid_days,
+                dry_run=args.dry_run,
+                skip_bad_rows=args.skip_bad_rows,
+                deactivate_missing=args.deactivate_missing,
+            )
+    finally:
+        await db.dispose()
+    for err in report.errors:
+        reason = plain(t(lang, f"roster_err.{err.reason}", value=err.value))
+        print(f"{args.file}:{err.line}: {reason}", file=sys.stderr)
+    verb = "would import" if args.dry_run else ("imported" if report.applied else "not imported")
+    print(
+        f"{verb}: {len(report.created)} new, {len(report.updated)} updated, "
+        f"{report.unchanged} unchanged, {len(report.deactivated)} deactivated, "
+        f"{len(report.errors)} bad rows"
+    )
+    if report.new_branches:
+        print("new branches: " + ", ".join(report.new_branches))
+    if report.new_groups:
+        print("new groups: " + ", ".join(report.new_groups))
+    if report.errors and not args.skip_bad_rows:
+        print("the file has bad rows: fix them, or pass --skip-bad-rows", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _width(text: str) -> int:
+    """Terminal columns: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+async def bot_username(config: Config) -> str:
+    if config.telegram.bot_username:
+        return config.telegram.bot_username.lstrip("@")
+    if not config.telegram.token:
+        raise ConfigError("telegram.bot_username", "set it (or telegram.token) to print links")
+    from telegram import Bot
+
+    async with Bot(config.telegram.token, base_url=config.telegram.api_base_url) as tg:
+        return tg.username
+
+
+async def _roster_invites(config: Config, branch: str | None, fmt: str, out: TextIO) -> int:
+    from bot.app import prepare_database
+    from storage.db import Database
+
+    username = await bot_username(config)
+    db = Database(config.database.url)
+    try:
+        org_id = await prepare_database(config, db)
+        async with db.write() as session:
+            branch_id = None
+            if branch:
+                try:
+                    branch_id = (await members.find_branch(session, org_id, branch)).id
+                except DomainError:
+                    print(f"no branch called {branch!r}", file=sys.stderr)
+                    return 2
+            lines = await invites.invites_for_unbound(
+                session, org_id, valid_days=config.invites.valid_days, branch_id=branch_id
+            )
+    finally:
+        await db.dispose()
+    rows = [
+        (line.name, line.branch, line.group, line.code, invites.deep_link(username, line.code))
+        for line in lines
+    ]
+    header = ("name", "branch", "group", "code", "link")
+    if fmt == "csv":
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+    else:
+        widths = [max([_width(h), *(_width(r[i]) for r in rows)]) for i, h in enumerate(header)]
+        for row in (header, *rows):
+            cells = (cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(row))
+            out.write("  ".join(cells).rstrip() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""Glue shared by the feature modules: dependencies, the per-update call, and the guard that
+applies authorization to every command and button in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.ext import Application, ContextTypes
+
+from bot.auth import Actor, authorize
+from bot.config import Config
+from bot.errors import DomainError
+from bot.services.members import get_actor
+from bot.texts import Raw, plain, t
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+# Telegram's limit is 4,096 characters; leave room for the entities HTML expands into.
+MESSAGE_LIMIT = 3800
+
+Context = ContextTypes.DEFAULT_TYPE
+App = Application[Any, Any, Any, Any, Any, Any]
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What handlers need, built once by the composition root."""
+
+    config: Config
+    db: Database
+    org_id: int
+
+    @property
+    def default_language(self) -> str:
+        return self.config.organisation.language
+
+
+@dataclass
+class Call:
+    """One update, the member behind it (None for a stranger) and their language."""
+
+    update: Update
+    context: Context
+    deps: Deps
+    actor: Actor | None
+    lang: str
+
+    def t(self, key: str, /, **params: Any) -> Raw:
+        return t(self.lang, key, **params)
+
+    @property
+    def args(self) -> list[str]:
+        return list(self.context.args or [])
+
+    @property
+    def user_id(self) -> int:
+        user = self.update.effective_user
+        assert user is not None  # guarded() refuses updates without a user
+        return user.id
+
+    async def reply(self, text: str, markup: InlineKeyboardMarkup | None = None) -> Message:
+        chat = self.update.effective_chat
+        assert chat is not None
+        return await self.context.bot.send_message(chat.id, text, reply_markup=markup)
+
+    async def reply_long(self, lines: Sequence[str], header: str = "") -> None:
+        """Send lines as few messages as fit, never splitting a line."""
+        chunk = header
+        for line in lines:
+            if chunk and len(chunk) + len(line) + 1 > MESSAGE_LIMIT:
+                await self.reply(chunk)
+                chunk = ""
+            chunk = f"{chunk}\n{line}" if chunk else line
+        if chunk:
+            await self.reply(chunk)
+
+
+Handler = Callable[[Call], Awaitable[None]]
+# A button handler returns the short notice shown on the button, if any.
+ButtonHandler = Callable[[Call], Awaitable[str | None]]
+PTBCallback = Callable[[Update, Context], Coroutine[Any, Any, None]]
+
+
+def keyboard(lang: str, rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup:
+    """Buttons from (text key, callback data) pairs; data carries ids only (64-byte limit)."""
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(plain(t(lang, key)), callback_data=data) for key, data in row]
+            for row in rows
+        ]
+    )
+
+
+async def _load_call(update: Update, context: Context, deps: Deps) -> Call | None:
+    user = update.effective_user
+    if user is None or update.effective_chat is None:
+        return None
+    async with deps.db.read() as session:
+        actor = await get_actor(session, user.id, deps.default_language)
+    lang = actor.language if actor else deps.default_language
+    return Call(update, context, deps, actor, lang)
+
+
+def guarded(deps: Deps, command: str, handler: Handler) -> PTBCallback:
+    """Wrap a command handler: load the caller, check their role, map domain errors to replies."""
+
+    async def callback(update: Update, context: Context) -> None:
+        call = await _load_call(update, context, deps)
+        if call is None:
+            return
+        try:
+            authorize(call.actor, command)
+            await handler(call)
+        except DomainError as exc:
+            await call.reply(call.t(exc.key, **exc.params))
+
+    return callback
+
+
+def guarded_button(deps: Deps, command: str, handler: ButtonHandler) -> PTBCallback:
+    """The same guard for inline buttons: refusals come back as a short alert on the button."""
+
+    async def callback(update: Update, context: Context) -> None:
+        query = update.callback_query
+        call = await _load_call(update, context, deps)
+        if call is None or query is None:
+            return
+        try:
+            authorize(call.actor, command)
+            notice = await handler(call)
+        except DomainError as exc:
+            await query.answer(plain(call.t(exc.key, **exc.params))[:200], show_alert=True)
+            return
+        # Always answer, or the client keeps showing a spinner on the button.
+        await query.answer(plain(notice)[:200] if notice else None)
+
+    return callback
+
+
+def callback_id(call: Call, prefix: str) -> tuple[str, int]:
+    """Parse "prefix:verb:id" button data; anything else is a forged or stale button."""
+    query = call.update.callback_query
+    data = query.data if query else None
+    parts = (data or "").split(":")
+    if len(parts) != 3 or parts[0] != prefix or not parts[2].isdigit():
+        raise DomainError("not_your_button")
+    return parts[1], int(parts[2])

@@ -1,0 +1,137 @@
+"""Joining and the member's own commands: /start, /help, /me, /lang."""
+
+from __future__ import annotations
+
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot.auth import commands_for
+from bot.errors import Denied
+from bot.services import invites, members
+from bot.services.members import MemberView
+from bot.texts import Raw
+from handlers.common import App, Call, Deps, guarded, guarded_button, keyboard
+
+
+def place(call: Call, view: MemberView) -> Raw:
+    if view.branch and view.group:
+        return call.t("place.branch_group", branch=view.branch, group=view.group)
+    if view.branch:
+        return call.t("place.branch", branch=view.branch)
+    return call.t("place.org")
+
+
+def help_text(call: Call) -> str:
+    lines = [call.t("help.title")]
+    # A member who has joined has no use for /start <code>.
+    lines += [
+        call.t(f"help.{c.name}")
+        for c in commands_for(call.actor)
+        if not (c.name == "start" and call.actor is not None)
+    ]
+    return "\n".join(lines)
+
+
+async def start(call: Call) -> None:
+    deps = call.deps
+    org = deps.config.organisation.name
+    if not call.args:
+        if call.actor is None:
+            await call.reply(call.t("start.stranger", org=org))
+            return
+        async with deps.db.read() as session:
+            view = await members.my_record(session, call.actor)
+        await call.reply(
+            call.t(
+                "start.already_member",
+                name=view.name,
+                place=place(call, view),
+                role=call.t(f"role.{view.role.value}"),
+            )
+            + "\n\n"
+            + help_text(call)
+        )
+        return
+    async with deps.db.write() as session:
+        result = await invites.bind(session, call.args[0], call.user_id)
+    view = result.member
+    # The caller is now a member: refresh identity and language before rendering.
+    async with deps.db.read() as session:
+        call.actor = await members.get_actor(session, call.user_id, deps.default_language)
+    call.lang = call.actor.language if call.actor else call.lang
+    key = "start.welcome_back" if result.already_bound else "start.welcome"
+    await call.reply(
+        call.t(
+            key,
+            name=view.name,
+            org=org,
+            place=place(call, view),
+            role=call.t(f"role.{view.role.value}"),
+        )
+        + "\n\n"
+        + help_text(call)
+    )
+
+
+async def help_command(call: Call) -> None:
+    await call.reply(help_text(call))
+
+
+async def me(call: Call) -> None:
+    assert call.actor is not None
+    async with call.deps.db.read() as session:
+        view = await members.my_record(session, call.actor)
+    tz = call.deps.config.organisation.tz
+    none = call.t("none")
+    await call.reply(
+        call.t(
+            "me.card",
+            id=view.id,
+            name=view.name,
+            branch=view.branch or none,
+            group=view.group or none,
+            role=call.t(f"role.{view.role.value}"),
+            phone=view.phone or none,
+            language=call.lang,
+            bound_at=view.bound_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+            if view.bound_at
+            else none,
+        )
+    )
+
+
+async def lang(call: Call) -> None:
+    assert call.actor is not None
+    if not call.args:
+        await call.reply(
+            call.t("lang.choose"),
+            keyboard(call.lang, [[("lang.name_zh", "lang:set:0"), ("lang.name_en", "lang:set:1")]]),
+        )
+        return
+    await _set_language(call, call.args[0].lower())
+
+
+async def _set_language(call: Call, language: str) -> None:
+    assert call.actor is not None
+    async with call.deps.db.write() as session:
+        call.lang = await members.set_language(session, call.actor, language)
+    await call.reply(call.t("lang.set"))
+
+
+async def lang_button(call: Call) -> str | None:
+    query = call.update.callback_query
+    choice = {"lang:set:0": "zh", "lang:set:1": "en"}.get(query.data or "" if query else "")
+    if choice is None:
+        raise Denied("not_your_button")
+    await _set_language(call, choice)
+    return None
+
+
+def register(app: App, deps: Deps) -> None:
+    private = filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler("start", guarded(deps, "start", start), filters=private))
+    app.add_handler(CommandHandler("help", guarded(deps, "help", help_command), filters=private))
+    app.add_handler(CommandHandler("me", guarded(deps, "me", me), filters=private))
+    app.add_handler(CommandHandler("lang", guarded(deps, "lang", lang), filters=private))
+    app.add_handler(
+        CallbackQueryHandler(guarded_button(deps, "lang", lang_button), pattern=r"^lang:")
+    )
