@@ -8,8 +8,7 @@ import io
 from telegram import InputFile
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.auth import can_manage_branch
-from bot.errors import Denied, DomainError, Invalid
+from bot.errors import DomainError, Invalid
 from bot.services import invites, members, roster
 from bot.services.roster import ImportReport
 from bot.services.roster_csv import MAX_ROSTER_BYTES
@@ -63,16 +62,8 @@ async def invites_command(call: Call) -> None:
     deps = call.deps
     branch_name = " ".join(call.args) or None
     async with deps.db.write() as session:
-        branch_id = call.actor.branch_id
-        if branch_name:
-            branch = await members.find_branch(session, deps.org_id, branch_name)
-            if not can_manage_branch(call.actor, branch.id):
-                raise Denied("out_of_scope")
-            branch_id = branch.id
-        elif call.actor.role is Role.ADMIN:
-            branch_id = None
-        lines = await invites.invites_for_unbound(
-            session, deps.org_id, valid_days=deps.config.invites.valid_days, branch_id=branch_id
+        lines = await invites.invites_in_scope(
+            session, deps.org_id, call.actor, branch_name, valid_days=deps.config.invites.valid_days
         )
     if not lines:
         await call.reply(call.t("invites.none"))

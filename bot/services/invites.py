@@ -10,9 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.auth import Actor, can_manage_branch
 from bot.errors import Denied, NotFound
 from bot.services import audit
-from bot.services.members import MemberView, load_directory, member_view
+from bot.services.members import MemberView, find_branch, load_directory, member_view
 from storage.models import InviteCode, Member, Role, utcnow
 
 # No 0/o, 1/l/i: codes are sometimes read out or typed from paper.
@@ -105,6 +106,24 @@ async def invites_for_unbound(
     ]
 
 
+async def invites_in_scope(
+    session: AsyncSession, org_id: int, actor: Actor, branch_name: str | None, *, valid_days: int
+) -> list[InviteLine]:
+    """Invites a secretary (own branch) or admin (all, or the named branch) may hand out."""
+    if branch_name:
+        branch = await find_branch(session, org_id, branch_name)
+        if not can_manage_branch(actor, branch.id):
+            raise Denied("out_of_scope")
+        branch_id: int | None = branch.id
+    elif actor.role is Role.ADMIN:
+        branch_id = None
+    elif can_manage_branch(actor, actor.branch_id):
+        branch_id = actor.branch_id
+    else:
+        raise Denied("out_of_scope")
+    return await invites_for_unbound(session, org_id, valid_days=valid_days, branch_id=branch_id)
+
+
 def deep_link(bot_username: str, code: str) -> str:
     return f"https://t.me/{bot_username}?start={code}"
 
@@ -119,7 +138,7 @@ async def bind(session: AsyncSession, code: str, telegram_user_id: int) -> BindR
     """Tie the sender's account to the member the code belongs to, in one transaction."""
     # Row locks serialize two binds of one code on PostgreSQL; SQLite's writer lock already does.
     invite = await session.scalar(
-        select(InviteCode).where(InviteCode.code == code.strip()).with_for_update()
+        select(InviteCode).where(InviteCode.code == code.strip().lower()).with_for_update()
     )
     member = await session.get(Member, invite.member_id, with_for_update=True) if invite else None
     if invite is None or member is None or not member.active:

@@ -146,3 +146,34 @@ async def test_non_csv_and_garbage_files(harness: Harness) -> None:
     assert "请发送 .csv 文件" in (reply.text or "")
     [reply] = await harness.upload(ADMIN_ID, "r.csv", b"\xff\xfe\x81\x30")
     assert "无法识别文件编码" in (reply.text or "")
+
+
+async def test_invites_scope_for_admin_and_secretary(harness: Harness) -> None:
+    await harness.org.member("书记", role=Role.SECRETARY, telegram_id=1)
+    await harness.org.member("张三")
+    await harness.org.member("外支部", branch="第二支部")
+    assert "超出了您的管理范围" in await harness.say(1, "/invites 第二支部")
+    assert "找不到支部「第三支部」" in await harness.say(1, "/invites 第三支部")
+    everything = await harness.say(ADMIN_ID, "/invites")
+    assert "张三" in everything and "外支部" in everything
+    one = await harness.say(ADMIN_ID, "/invites 第二支部")
+    assert "外支部" in one and "张三" not in one
+
+
+async def test_secretary_without_branch_sees_no_invites(harness: Harness) -> None:
+    await harness.org.member(
+        "无支部书记", branch=None, group=None, role=Role.SECRETARY, telegram_id=1
+    )
+    await harness.org.member("张三")
+    assert "超出了您的管理范围" in await harness.say(1, "/invites")
+
+
+async def test_long_invite_list_comes_as_a_csv_file(harness: Harness) -> None:
+    for i in range(20):
+        await harness.org.member(f"成员{i:02d}")
+    [reply] = await harness.send(ADMIN_ID, "/invites")
+    assert reply.document_name == "invites.csv"
+    assert reply.document_bytes is not None
+    text = reply.document_bytes.decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("姓名/name")
+    assert len(text.splitlines()) == 21
