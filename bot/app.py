@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 
 from aiohttp import web
 from telegram import BotCommand, BotCommandScopeDefault, Update
@@ -16,10 +17,14 @@ from telegram.request import BaseRequest
 
 from bot.auth import COMMANDS, Access
 from bot.config import Config, require_token
+from bot.delivery import BotApi, QuietHours, Sender
+from bot.jobs import job_handlers
+from bot.scheduler import Scheduler
 from bot.services import organisation, updates
+from bot.telegram_http import AiohttpRequest, HttpBotApi
 from bot.texts import plain, t
 from bot.web.server import make_web_app
-from handlers import admin, onboarding, system
+from handlers import admin, dialogs, followup, onboarding, reminders, study, system
 from handlers.common import App, Deps
 from storage import migrate
 from storage.db import Database
@@ -52,14 +57,25 @@ def build_application(deps: Deps, *, request: BaseRequest | None = None) -> App:
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
+    else:
+        # Sends and long polls get separate pools, so a broadcast never starves getUpdates.
+        pool = max(cfg.delivery.concurrency * 2, 16)
+        builder = builder.request(AiohttpRequest(connection_pool_size=pool)).get_updates_request(
+            AiohttpRequest(connection_pool_size=2)
+        )
     if cfg.telegram.mode == "webhook":
         builder = builder.updater(None)
     application: App = builder.build()
     # Order matters: de-duplication first (group -1), then features, then the fallbacks that
     # only answer what no feature handler matched.
     system.register_first(application, deps)
+    # An open dialog takes the member's next message before any feature sees it.
+    dialogs.register(application, deps)
     onboarding.register(application, deps)
     admin.register(application, deps)
+    study.register(application, deps)
+    reminders.register(application, deps)
+    followup.register(application, deps)
     system.register_last(application, deps)
     return application
 
@@ -92,14 +108,58 @@ async def running(
         async with application:
             await register_menu(application, deps)
             await application.start()
+            workers = start_workers(deps)
             runner = await _start_transport(application, deps)
             try:
                 yield application, deps
             finally:
                 await _stop_transport(application, runner)
+                await workers.stop()
                 await application.stop()
     finally:
         await db.dispose()
+
+
+class Workers:
+    """The scheduler and the sender, running beside the update handlers."""
+
+    def __init__(self, scheduler: Scheduler, sender: Sender, api: HttpBotApi) -> None:
+        self.api = api
+        self._stop = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(scheduler.run(self._stop, on_fired=sender.wake), name="scheduler"),
+            asyncio.create_task(sender.run(self._stop), name="sender"),
+        ]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.api.close()
+
+
+def make_scheduler(deps: Deps) -> Scheduler:
+    cfg = deps.config
+    return Scheduler(
+        deps.db,
+        job_handlers(deps.push),
+        cfg.organisation.tz,
+        grace=timedelta(hours=cfg.scheduler.grace_hours),
+        tick_seconds=cfg.scheduler.tick_seconds,
+    )
+
+
+def make_sender(deps: Deps, api: BotApi) -> Sender:
+    cfg = deps.config
+    quiet = QuietHours.from_config(cfg.delivery, cfg.organisation.tz)
+    return Sender(deps.db, api, cfg.delivery, quiet, wake=deps.outbox_ready)
+
+
+def start_workers(deps: Deps) -> Workers:
+    cfg = deps.config
+    api = HttpBotApi(
+        cfg.telegram.api_base_url, cfg.telegram.token, pool_size=cfg.delivery.concurrency * 2
+    )
+    return Workers(make_scheduler(deps), make_sender(deps, api), api)
 
 
 async def _start_transport(application: App, deps: Deps) -> web.AppRunner | None:

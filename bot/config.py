@@ -11,6 +11,7 @@ import re
 import tomllib
 import typing
 from dataclasses import dataclass, field, fields, replace
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -85,12 +86,52 @@ class InvitesConfig:
 
 
 @dataclass(frozen=True)
+class DeliveryConfig:
+    # Telegram allows about 30 messages a second overall; stay under it.
+    rate_per_second: float = 25.0
+    # Telegram allows about one message a second to one chat.
+    per_chat_interval_seconds: float = 1.0
+    # Paid broadcasts (billed in Stars) lift the overall limit to 1,000 a second.
+    allow_paid_broadcast: bool = False
+    paid_rate_per_second: float = 1000.0
+    quiet_start: str = "22:00"
+    quiet_end: str = "07:30"
+    max_attempts: int = 8
+    backoff_base_seconds: float = 2.0
+    backoff_max_seconds: float = 600.0
+    lease_seconds: int = 60
+    # How many sends may be in flight at once; a crash repeats at most these.
+    concurrency: int = 8
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    # A job missed by more than this while the bot was down is skipped, not fired late.
+    grace_hours: int = 24
+    tick_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class FollowupConfig:
+    # The escalation ladder; 0 turns a step off.
+    second_after_hours: int = 24
+    before_deadline_hours: int = 24
+    leader_after_hours: int = 48
+    secretary_after_hours: int = 72
+    # Nudges and escalations a member gets at most per day (their first push always goes).
+    daily_cap: int = 3
+
+
+@dataclass(frozen=True)
 class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     organisation: OrganisationConfig = field(default_factory=OrganisationConfig)
     invites: InvitesConfig = field(default_factory=InvitesConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    followup: FollowupConfig = field(default_factory=FollowupConfig)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -99,6 +140,9 @@ _SECTIONS: dict[str, type[Any]] = {
     "database": DatabaseConfig,
     "organisation": OrganisationConfig,
     "invites": InvitesConfig,
+    "delivery": DeliveryConfig,
+    "scheduler": SchedulerConfig,
+    "followup": FollowupConfig,
 }
 
 
@@ -109,6 +153,10 @@ def _type_name(expected: Any) -> str:
         return "an integer"
     if expected is str:
         return "a string"
+    if expected is float:
+        return "a number"
+    if expected is bool:
+        return "true or false"
     choices = get_args(expected)
     return "one of " + ", ".join(repr(c) for c in choices)
 
@@ -121,6 +169,14 @@ def _convert(key: str, expected: Any, value: Any) -> Any:
     if expected is int:
         # bool is an int in Python, but `port = true` is a mistake, not a port.
         if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(key, f"expected {_type_name(expected)}, got {value!r}")
+        return value
+    if expected is float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ConfigError(key, f"expected {_type_name(expected)}, got {value!r}")
+        return float(value)
+    if expected is bool:
+        if not isinstance(value, bool):
             raise ConfigError(key, f"expected {_type_name(expected)}, got {value!r}")
         return value
     if expected == tuple[int, ...]:
@@ -178,6 +234,30 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(
             "webhook.secret_token", "1-256 characters of A-Z, a-z, 0-9, '_' and '-' only"
         )
+    d = cfg.delivery
+    for key, value in (
+        ("delivery.quiet_start", d.quiet_start),
+        ("delivery.quiet_end", d.quiet_end),
+    ):
+        if parse_hhmm(value) is None:
+            raise ConfigError(key, f"expected a time like '22:00', got {value!r}")
+    for key, number in (
+        ("delivery.rate_per_second", d.rate_per_second),
+        ("delivery.paid_rate_per_second", d.paid_rate_per_second),
+        ("delivery.max_attempts", d.max_attempts),
+        ("delivery.lease_seconds", d.lease_seconds),
+        ("delivery.concurrency", d.concurrency),
+        ("scheduler.tick_seconds", cfg.scheduler.tick_seconds),
+    ):
+        if number <= 0:
+            raise ConfigError(key, "must be greater than 0")
+    for key, number in (
+        ("delivery.per_chat_interval_seconds", d.per_chat_interval_seconds),
+        ("scheduler.grace_hours", cfg.scheduler.grace_hours),
+        ("followup.daily_cap", cfg.followup.daily_cap),
+    ):
+        if number < 0:
+            raise ConfigError(key, "must not be negative")
     if cfg.telegram.mode == "webhook":
         if not cfg.webhook.secret_token:
             raise ConfigError("webhook.secret_token", "required when telegram.mode = 'webhook'")
@@ -187,6 +267,12 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(
                 "webhook.public_url", "required when telegram.mode = 'webhook' (an https:// URL)"
             )
+
+
+def parse_hhmm(text: str) -> time | None:
+    """'HH:MM' as a time, or None."""
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text.strip())
+    return time(int(match[1]), int(match[2])) if match else None
 
 
 def _is_loopback(url: str) -> bool:

@@ -3,9 +3,11 @@ applies authorization to every command and button in one place."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -13,10 +15,13 @@ from telegram.ext import Application, ContextTypes
 
 from bot.auth import Actor, authorize
 from bot.config import Config
+from bot.delivery import QuietHours
 from bot.errors import DomainError
+from bot.services.items import PushSettings
 from bot.services.members import get_actor
 from bot.texts import Raw, plain, t
 from storage.db import Database
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +39,26 @@ class Deps:
     config: Config
     db: Database
     org_id: int
+    # Set after a use case queued pushes, so the sender looks at the outbox at once.
+    outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def default_language(self) -> str:
         return self.config.organisation.language
+
+    @property
+    def push(self) -> PushSettings:
+        tz = self.config.organisation.tz
+        return PushSettings(
+            org_id=self.org_id,
+            default_language=self.default_language,
+            tz=tz,
+            quiet=QuietHours.from_config(self.config.delivery, tz),
+            followup=self.config.followup,
+        )
+
+    def now(self) -> datetime:
+        return utcnow()
 
 
 @dataclass
@@ -86,14 +107,19 @@ ButtonHandler = Callable[[Call], Awaitable[str | None]]
 PTBCallback = Callable[[Update, Context], Coroutine[Any, Any, None]]
 
 
-def keyboard(lang: str, rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup:
-    """Buttons from (text key, callback data) pairs; data carries ids only (64-byte limit)."""
+def buttons(rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup:
+    """Buttons from (label, callback data) pairs; data carries ids only (64-byte limit)."""
     return InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton(plain(t(lang, key)), callback_data=data) for key, data in row]
+            [InlineKeyboardButton(plain(label), callback_data=data) for label, data in row]
             for row in rows
         ]
     )
+
+
+def keyboard(lang: str, rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup:
+    """Buttons from (text-catalog key, callback data) pairs."""
+    return buttons([[(t(lang, key), data) for key, data in row] for row in rows])
 
 
 async def _load_call(update: Update, context: Context, deps: Deps) -> Call | None:

@@ -6,7 +6,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.auth import commands_for
 from bot.errors import Denied
-from bot.services import invites, members
+from bot.services import invites, items, members
 from bot.services.members import MemberView
 from bot.texts import Raw
 from handlers.common import App, Call, Deps, guarded, guarded_button, keyboard
@@ -78,10 +78,12 @@ async def help_command(call: Call) -> None:
 
 async def me(call: Call) -> None:
     assert call.actor is not None
+    tz = call.deps.config.organisation.tz
     async with call.deps.db.read() as session:
         view = await members.my_record(session, call.actor)
-    tz = call.deps.config.organisation.tz
+        counts = await items.my_counts(session, call.actor, tz, call.deps.now())
     none = call.t("none")
+    s, r = counts.study, counts.reminders
     await call.reply(
         call.t(
             "me.card",
@@ -96,6 +98,8 @@ async def me(call: Call) -> None:
             if view.bound_at
             else none,
         )
+        + "\n"
+        + call.t("me.counts", s0=s[0], s1=s[1], s2=s[2], r0=r[0], r1=r[1], r2=r[2])
     )
 
 

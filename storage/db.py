@@ -48,6 +48,7 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False, **engine_kwargs: Any) -> None:
         self.url = url
+        self.engine_kwargs = engine_kwargs
         self.engine: AsyncEngine = create_async_engine(url, echo=echo, **engine_kwargs)
         if is_sqlite(url):
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
@@ -79,6 +80,10 @@ class Database:
         except Exception:
             return False
         return True
+
+    def reopen(self) -> Database:
+        """Another engine on the same database, as a second process would have."""
+        return Database(self.url, **self.engine_kwargs)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

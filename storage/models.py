@@ -120,6 +120,8 @@ class Member(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(default=True)
     bound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when Telegram says the member blocked the bot; cleared when they write to it again.
+    unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -177,3 +179,90 @@ class ProcessedUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class Job(Base):
+    """A scheduled action. One-off when `rule` is None; otherwise an RFC 5545 rule computed from
+    `anchor` (local wall-clock time in the organisation's zone, stored as its UTC instant)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_due", "active", "next_run_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    rule: Mapped[str | None] = mapped_column(String(200))
+    anchor: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Item(Base):
+    """Something pushed to an audience that members confirm: study item, reminder, make-up."""
+
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # "study" | "reminder"
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str | None] = mapped_column(String(1000))
+    document_file_id: Mapped[str | None] = mapped_column(String(300))
+    document_name: Mapped[str | None] = mapped_column(String(255))
+    audience_kind: Mapped[str] = mapped_column(String(10))  # "org" | "branch" | "group"
+    audience_id: Mapped[int | None] = mapped_column(Integer)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    urgent: Mapped[bool] = mapped_column(default=False)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    created_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Receipt(Base):
+    """One member's copy of an item: the audience is fixed when the item is published."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (UniqueConstraint("item_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reflection: Mapped[str | None] = mapped_column(Text)
+    reflected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    nudges: Mapped[int] = mapped_column(Integer, default=0)
+    last_nudged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Delivery(Base):
+    """The outbox: one row per message to one member, written with whatever caused it."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_queue", "status", "not_before"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)
+    # "item", "nudge", "escalation", "notice": what the message is, for counting and caps.
+    purpose: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    reply_markup: Mapped[str | None] = mapped_column(Text)
+    document_file_id: Mapped[str | None] = mapped_column(String(300))
+    urgent: Mapped[bool] = mapped_column(default=False)
+    # "pending" -> "sending" (leased) -> "sent" | "failed" | "unreachable"
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

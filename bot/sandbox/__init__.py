@@ -2,7 +2,7 @@
 
 from bot.sandbox.formatting import EntityParseError, parse_html, strip_html
 from bot.sandbox.httpapp import SANDBOX_KEY
-from bot.sandbox.inprocess import SandboxRequest
+from bot.sandbox.inprocess import SandboxBotApi, SandboxRequest
 from bot.sandbox.models import (
     ApiCall,
     ButtonNotFound,
@@ -22,6 +22,7 @@ __all__ = [
     "BotApiSandbox",
     "ButtonNotFound",
     "EntityParseError",
+    "SandboxBotApi",
     "SandboxRequest",
     "SentMessage",
     "StoredFile",

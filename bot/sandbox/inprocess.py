@@ -94,3 +94,16 @@ class SandboxRequest(BaseRequest):
             api_match["token"], api_match["method"], params, files
         )
         return status, _json_bytes(body)
+
+
+class SandboxBotApi:
+    """The outbox sender's Bot API client, wired straight into a sandbox (no HTTP)."""
+
+    def __init__(self, sandbox: BotApiSandbox) -> None:
+        self.sandbox = sandbox
+
+    async def call(self, method: str, params: dict[str, Any]) -> Any:
+        from bot.telegram_http import raise_for_api_error
+
+        status, body = await self.sandbox.call(self.sandbox.token, method, dict(params))
+        return raise_for_api_error(status, body)

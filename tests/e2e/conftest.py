@@ -34,6 +34,8 @@ def e2e_config(base: str, token: str, db_path: Path, **telegram: Any) -> Config:
         "telegram": {"token": token, "api_base_url": f"{base}/bot", **telegram},
         "database": {"url": f"sqlite+aiosqlite:///{db_path}"},
         "organisation": {"name": "测试局机关党委", "admins": [ADMIN_ID]},
+        # Tests run at any hour: no quiet hours.
+        "delivery": {"quiet_start": "00:00", "quiet_end": "00:00"},
     }
     if telegram.get("mode") == "webhook":
         port = free_port()

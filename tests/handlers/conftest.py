@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import pytest
 from telegram import Update
 
-from bot.app import build_application, prepare_database
+from bot.app import build_application, make_scheduler, make_sender, prepare_database
 from bot.config import Config, parse_config
-from bot.sandbox import BotApiSandbox, SandboxRequest, SentMessage
+from bot.sandbox import BotApiSandbox, SandboxBotApi, SandboxRequest, SentMessage
 from handlers.common import App, Deps
 from storage.db import Database
 from tests.conftest import OrgBuilder
@@ -55,6 +56,18 @@ class Harness:
         replies = await self._feed(user_id, update)
         return self.answer_for(update), replies
 
+    async def flush(self, now: datetime | None = None) -> int:
+        """Send what the outbox holds (by `now`, if given), as the running bot's sender would."""
+        sender = make_sender(self.deps, SandboxBotApi(self.sandbox))
+        if now is not None:
+            sender.clock = lambda: now
+        return await sender.run_once()
+
+    async def fire_jobs(self, now: datetime) -> int:
+        scheduler = make_scheduler(self.deps)
+        scheduler.clock = lambda: now
+        return await scheduler.run_due()
+
     def answer_for(self, update: dict[str, Any]) -> dict[str, Any]:
         query_id = update["callback_query"]["id"]
         answers = [
@@ -72,6 +85,13 @@ def make_config(database_url: str, **organisation: Any) -> Config:
         {
             "telegram": {"token": "123456:SANDBOX"},
             "organisation": {"name": "测试局机关党委", "admins": [ADMIN_ID], **organisation},
+            # No quiet hours and no per-chat spacing: handler tests flush the outbox at once.
+            "delivery": {
+                "quiet_start": "00:00",
+                "quiet_end": "00:00",
+                "per_chat_interval_seconds": 0,
+                "rate_per_second": 1000,
+            },
         },
         env={},
     )

@@ -1,0 +1,361 @@
+"""The outbox and its sender.
+
+Every push is a `Delivery` row written in the same transaction as whatever caused it. The sender
+claims rows with a lease, sends them within Telegram's limits, and records the outcome. A crash
+leaves claimed rows leased; when the lease runs out they are claimed again, so nothing is lost
+and only messages that were in flight can be repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time as monotonic_time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from aiolimiter import AsyncLimiter
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+
+from bot.config import DeliveryConfig, parse_hhmm
+from storage.db import Database
+from storage.models import Delivery, Member, utcnow
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class BotApi(Protocol):
+    """What the sender needs from Telegram: one method call, errors as PTB's exceptions."""
+
+    async def call(self, method: str, params: dict[str, Any]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A nightly window, in the organisation's zone, when non-urgent pushes wait."""
+
+    start_minute: int
+    end_minute: int
+    tz: ZoneInfo
+
+    @classmethod
+    def from_config(cls, config: DeliveryConfig, tz: ZoneInfo) -> QuietHours:
+        start = parse_hhmm(config.quiet_start)
+        end = parse_hhmm(config.quiet_end)
+        assert start is not None and end is not None  # validated with the config
+        return cls(start.hour * 60 + start.minute, end.hour * 60 + end.minute, tz)
+
+    def _inside(self, minute: int) -> bool:
+        if self.start_minute == self.end_minute:
+            return False
+        if self.start_minute < self.end_minute:
+            return self.start_minute <= minute < self.end_minute
+        return minute >= self.start_minute or minute < self.end_minute
+
+    def contains(self, moment: datetime) -> bool:
+        local = moment.astimezone(self.tz)
+        return self._inside(local.hour * 60 + local.minute)
+
+    def release(self, moment: datetime) -> datetime:
+        """`moment` itself outside the window, else the window's end (as UTC)."""
+        if not self.contains(moment):
+            return moment
+        local = moment.astimezone(self.tz)
+        end = local.replace(
+            hour=self.end_minute // 60, minute=self.end_minute % 60, second=0, microsecond=0
+        )
+        if end <= local:
+            end = (local + timedelta(days=1)).replace(
+                hour=self.end_minute // 60, minute=self.end_minute % 60, second=0, microsecond=0
+            )
+        return end.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to queue; `markup` is an InlineKeyboardMarkup as a dict."""
+
+    chat_id: int
+    member_id: int | None
+    text: str
+    purpose: str
+    item_id: int | None = None
+    markup: dict[str, Any] | None = None
+    document_file_id: str | None = None
+    urgent: bool = False
+
+
+async def enqueue(
+    session: AsyncSession, messages: Sequence[Outgoing], *, now: datetime, quiet: QuietHours
+) -> None:
+    """Add outbox rows to the caller's transaction (one executemany); the caller commits."""
+    if not messages:
+        return
+    release = quiet.release(now)
+    await session.execute(
+        insert(Delivery),
+        [
+            {
+                "member_id": m.member_id,
+                "chat_id": m.chat_id,
+                "item_id": m.item_id,
+                "purpose": m.purpose,
+                "text": m.text,
+                "reply_markup": json.dumps(m.markup, ensure_ascii=False) if m.markup else None,
+                "document_file_id": m.document_file_id,
+                "urgent": m.urgent,
+                "status": "pending",
+                "not_before": now if m.urgent else release,
+                "attempts": 0,
+                "created_at": now,
+            }
+            for m in messages
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    chat_id: int
+    member_id: int | None
+    text: str
+    reply_markup: str | None
+    document_file_id: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    row: Claimed
+    values: dict[str, Any]
+    member_unreachable: bool = False
+
+
+def _seconds(value: timedelta | float) -> float:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+class Sender:
+    """Sends due outbox rows. Several may run against one database: claims never overlap."""
+
+    def __init__(
+        self,
+        db: Database,
+        api: BotApi,
+        config: DeliveryConfig,
+        quiet: QuietHours,
+        *,
+        clock: Clock = utcnow,
+        poll_seconds: float = 0.5,
+        wake: asyncio.Event | None = None,
+    ) -> None:
+        self.db = db
+        self.api = api
+        self.config = config
+        self.quiet = quiet
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        rate = (
+            config.paid_rate_per_second if config.allow_paid_broadcast else config.rate_per_second
+        )
+        # A bucket of one: sends are spaced 1/rate apart, so no one-second window ever holds
+        # more than the configured rate (a full-second bucket would allow twice that).
+        self.limiter = AsyncLimiter(1, 1.0 / rate)
+        self._rate = rate
+        self._chat_ready: dict[int, float] = {}
+        self._paused_until = 0.0
+        self._wake = wake or asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def claim(self, limit: int) -> list[Claimed]:
+        now = self.clock()
+        lease = now + timedelta(seconds=self.config.lease_seconds)
+        due = or_(
+            (Delivery.status == "pending") & (Delivery.not_before <= now),
+            (Delivery.status == "sending") & (Delivery.lease_until < now),
+        )
+        if self.quiet.contains(now):
+            due = due & Delivery.urgent.is_(True)
+        candidates = (
+            select(Delivery.id)
+            .where(due)
+            .order_by(Delivery.urgent.desc(), Delivery.not_before, Delivery.id)
+            .limit(limit)
+            # PostgreSQL: rows another sender holds are skipped, not waited for. SQLite renders
+            # nothing here; its BEGIN IMMEDIATE already makes the claim exclusive.
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            update(Delivery)
+            .where(Delivery.id.in_(candidates.scalar_subquery()))
+            .values(status="sending", lease_until=lease)
+            .returning(
+                Delivery.id,
+                Delivery.chat_id,
+                Delivery.member_id,
+                Delivery.text,
+                Delivery.reply_markup,
+                Delivery.document_file_id,
+                Delivery.attempts,
+            )
+        )
+        async with self.db.write() as session:
+            rows = sorted((await session.execute(claim)).all())
+            await session.commit()
+        return [Claimed(*row) for row in rows]
+
+    async def _pace(self, chat_id: int) -> None:
+        """Wait for a global RetryAfter pause, the chat's own spacing, and the global rate."""
+        while True:
+            now = monotonic_time.monotonic()
+            wait = max(self._paused_until, self._chat_ready.get(chat_id, 0.0)) - now
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        self._chat_ready[chat_id] = (
+            monotonic_time.monotonic() + self.config.per_chat_interval_seconds
+        )
+        await self.limiter.acquire()
+
+    async def _transmit(self, row: Claimed) -> int:
+        params: dict[str, Any] = {"chat_id": row.chat_id, "parse_mode": "HTML"}
+        if row.reply_markup:
+            # Stored already serialised: the Bot API takes the JSON string as it is.
+            params["reply_markup"] = row.reply_markup
+        if self.config.allow_paid_broadcast:
+            params["allow_paid_broadcast"] = True
+        if row.document_file_id:
+            result = await self.api.call(
+                "sendDocument", {**params, "document": row.document_file_id, "caption": row.text}
+            )
+        else:
+            result = await self.api.call("sendMessage", {**params, "text": row.text})
+        return int(result["message_id"])
+
+    def _backoff(self, attempts: int) -> float:
+        cap = min(
+            self.config.backoff_base_seconds * 2.0 ** max(attempts - 1, 0),
+            self.config.backoff_max_seconds,
+        )
+        # "Equal jitter": at least half the exponential delay, the rest random, so retries
+        # spread out and a recovering server is not hit by a wave.
+        return cap / 2 + random.uniform(0, cap / 2)
+
+    async def attempt(self, row: Claimed) -> Outcome:
+        """Send one claimed row; the outcome says what to record."""
+        await self._pace(row.chat_id)
+        try:
+            message_id = await self._transmit(row)
+        except RetryAfter as exc:
+            wait = _seconds(exc.retry_after)
+            self._paused_until = max(self._paused_until, monotonic_time.monotonic() + wait)
+            log.warning("flood control: pausing sends for %.0f s", wait)
+            return Outcome(
+                row,
+                {
+                    "status": "pending",
+                    "not_before": self.clock() + timedelta(seconds=wait),
+                    "last_error": f"RetryAfter {wait:.0f}s",
+                },
+            )
+        except Forbidden as exc:
+            # Blocked, deactivated, or never started the bot: retrying cannot help.
+            return Outcome(
+                row,
+                {"status": "unreachable", "last_error": str(exc)[:300]},
+                member_unreachable=True,
+            )
+        except BadRequest as exc:
+            return Outcome(row, {"status": "failed", "last_error": str(exc)[:300]})
+        except (TelegramError, OSError) as exc:
+            # Network errors, time-outs and 5xx: worth another try, later.
+            attempts = row.attempts + 1
+            if attempts >= self.config.max_attempts:
+                return Outcome(
+                    row, {"status": "failed", "attempts": attempts, "last_error": str(exc)[:300]}
+                )
+            return Outcome(
+                row,
+                {
+                    "status": "pending",
+                    "attempts": attempts,
+                    "not_before": self.clock() + timedelta(seconds=self._backoff(attempts)),
+                    "last_error": str(exc)[:300],
+                },
+            )
+        return Outcome(
+            row,
+            {
+                "status": "sent",
+                "telegram_message_id": message_id,
+                "sent_at": self.clock(),
+                "last_error": None,
+            },
+        )
+
+    async def record(self, outcomes: Sequence[Outcome]) -> None:
+        """One transaction for a wave of sends: a crash repeats at most that wave."""
+        by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for outcome in outcomes:
+            values = {"id": outcome.row.id, "lease_until": None, **outcome.values}
+            by_shape.setdefault(tuple(sorted(values)), []).append(values)
+        unreachable = [
+            o.row.member_id for o in outcomes if o.member_unreachable and o.row.member_id
+        ]
+        async with self.db.write() as session:
+            # Bulk UPDATE by primary key: one executemany per shape of outcome.
+            for rows in by_shape.values():
+                await session.execute(update(Delivery), rows)
+            if unreachable:
+                await session.execute(
+                    update(Member)
+                    .where(Member.id.in_(unreachable))
+                    .values(unreachable_at=self.clock())
+                )
+            await session.commit()
+
+    async def run_once(self) -> int:
+        """Send what is due now in waves of `concurrency`; returns how many rows were handled.
+
+        Each wave is recorded before the next is sent, so a crash repeats at most one wave:
+        the messages that were in flight.
+        """
+        handled = 0
+        wave = self.config.concurrency
+        while True:
+            rows = await self.claim(wave * 4)
+            if not rows:
+                return handled
+            for start in range(0, len(rows), wave):
+                chunk = rows[start : start + wave]
+                await self.record(await asyncio.gather(*(self.attempt(row) for row in chunk)))
+            handled += len(rows)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("sender round failed; retrying")
+            self._wake.clear()
+            wait = asyncio.ensure_future(self._wake.wait())
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait(
+                {wait, stopping}, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in (wait, stopping):
+                task.cancel()

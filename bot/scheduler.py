@@ -1,0 +1,170 @@
+"""The scheduler: jobs are rows, and each occurrence fires in the same transaction that moves the
+job on, so a restart, an upgrade or a second process changes nothing about what fires and when.
+
+Firing a job only writes rows (items, receipts, outbox deliveries); the sender does the sending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services.recurrence import next_occurrence
+from storage.db import Database
+from storage.models import Job, utcnow
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+RETRY_FAILED_AFTER = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Firing:
+    """What a job handler gets: the job's id and payload, and the occurrence being fired."""
+
+    job_id: int
+    organisation_id: int
+    payload: dict[str, Any]
+    scheduled_for: datetime
+    now: datetime
+    created_by_member_id: int | None
+
+
+# A handler adds rows to the session and may return the next run time itself (holiday jobs do);
+# returning None leaves the rule (or, for one-offs, retirement) to decide.
+JobHandler = Callable[[AsyncSession, Firing], Awaitable[datetime | None]]
+
+
+def add_job(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    first: datetime,
+    anchor: datetime | None = None,
+    rule: str | None = None,
+    created_by: int | None = None,
+) -> Job:
+    job = Job(
+        organisation_id=organisation_id,
+        kind=kind,
+        payload=json.dumps(payload, ensure_ascii=False),
+        rule=rule,
+        anchor=anchor or first,
+        next_run_at=first,
+        active=True,
+        created_by_member_id=created_by,
+    )
+    session.add(job)
+    return job
+
+
+class Scheduler:
+    def __init__(
+        self,
+        db: Database,
+        handlers: dict[str, JobHandler],
+        tz: ZoneInfo,
+        *,
+        grace: timedelta,
+        clock: Clock = utcnow,
+        tick_seconds: float = 5.0,
+    ) -> None:
+        self.db = db
+        self.handlers = handlers
+        self.tz = tz
+        self.grace = grace
+        self.clock = clock
+        self.tick_seconds = tick_seconds
+
+    async def _fire_next(self) -> bool:
+        """Fire one due job, if any, in one transaction. Returns False when nothing was due."""
+        now = self.clock()
+        async with self.db.write() as session:
+            job = await session.scalar(
+                select(Job)
+                .where(Job.active.is_(True), Job.next_run_at <= now)
+                .order_by(Job.next_run_at, Job.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if job is None:
+                await session.rollback()
+                return False
+            scheduled = job.next_run_at
+            assert scheduled is not None
+            handler = self.handlers.get(job.kind)
+            next_at: datetime | None = None
+            if handler is None:
+                log.error("job %s has unknown kind %r; retiring it", job.id, job.kind)
+                job.active = False
+            elif now - scheduled > self.grace:
+                # Missed by more than the grace period (the bot was down): skip, don't fire late.
+                log.warning("job %s missed its %s run; skipping to the next", job.id, scheduled)
+            else:
+                firing = Firing(
+                    job.id,
+                    job.organisation_id,
+                    json.loads(job.payload),
+                    scheduled,
+                    now,
+                    job.created_by_member_id,
+                )
+                try:
+                    next_at = await handler(session, firing)
+                except Exception:
+                    log.exception(
+                        "job %s (%s) failed; retrying in %s", job.id, job.kind, RETRY_FAILED_AFTER
+                    )
+                    job_id = job.id  # the rollback expires the ORM object
+                    await session.rollback()
+                    await self._postpone(job_id, now + RETRY_FAILED_AFTER)
+                    return True
+                job.last_run_at = now
+                job.runs += 1
+            if job.active:
+                if next_at is None and job.rule:
+                    # From now, not from the missed time: a backlog fires once, not once per miss.
+                    next_at = next_occurrence(
+                        job.rule, job.anchor.astimezone(self.tz), now, self.tz
+                    )
+                job.next_run_at = next_at
+                job.active = next_at is not None
+            await session.commit()
+            return True
+
+    async def _postpone(self, job_id: int, until: datetime) -> None:
+        # A failing job must neither block the ones behind it nor fire in a tight loop.
+        async with self.db.write() as session:
+            job = await session.get(Job, job_id)
+            if job is not None:
+                job.next_run_at = until
+                await session.commit()
+
+    async def run_due(self) -> int:
+        fired = 0
+        while await self._fire_next():
+            fired += 1
+        return fired
+
+    async def run(self, stop: asyncio.Event, on_fired: Callable[[], None] | None = None) -> None:
+        while not stop.is_set():
+            try:
+                if await self.run_due() and on_fired is not None:
+                    on_fired()
+            except Exception:
+                log.exception("scheduler round failed; retrying")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.tick_seconds)

@@ -1,0 +1,276 @@
+"""Integrity reminders (廉政提醒): one-off, recurring, and N working days before each holiday."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.auth import Actor
+from bot.config import parse_hhmm
+from bot.errors import Invalid, NotFound
+from bot.scheduler import Firing, add_job
+from bot.services import audit, holidays
+from bot.services.audience import Audience, may_manage
+from bot.services.items import KIND_REMINDER, Draft, PushSettings, create_item
+from bot.services.recurrence import ScheduleError, describe, parse_schedule
+from storage.models import Group, Job
+
+MAX_TEXT = 1000
+JOB_REMINDER = "reminder"
+JOB_HOLIDAY = "holiday_reminder"
+_HOLIDAY_RE = re.compile(
+    r"^(?:节前|节日前|before\s+holidays?)\s*(\d{1,2})\s*(?:个工作日|天|日|working\s+days?|days?)?"
+    r"\s+(\S+)$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class ReminderView:
+    job_id: int
+    schedule: str
+    next_run_at: datetime | None
+    text: str
+    audience_kind: str
+    audience_id: int | None
+
+
+def _title(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first[:40] + ("…" if len(first) > 40 else "")
+
+
+def _holiday_spec(schedule_text: str) -> tuple[int, time] | None:
+    match = _HOLIDAY_RE.match(schedule_text.strip())
+    if match is None:
+        return None
+    days = int(match[1])
+    at = parse_hhmm(match[2].replace("：", ":"))
+    if at is None:
+        raise Invalid("schedule.bad_time", value=match[2])
+    if not 1 <= days <= 30:
+        raise Invalid("remind.bad_days")
+    return days, at
+
+
+def next_holiday_run(
+    settings: PushSettings, days_before: int, at: time, after: datetime
+) -> datetime | None:
+    """The first holiday reminder moment strictly after `after`."""
+    local_after = after.astimezone(settings.tz)
+    for _brk, day in holidays.upcoming_reminders(local_after.date(), days_before):
+        moment = datetime.combine(day, at, tzinfo=settings.tz)
+        if moment > local_after:
+            return moment
+    return None
+
+
+def _audience_payload(audience: Audience) -> dict[str, Any]:
+    return {"audience_kind": audience.kind, "audience_id": audience.id, "audience": audience.label}
+
+
+async def create_reminder(
+    session: AsyncSession,
+    settings: PushSettings,
+    actor: Actor,
+    schedule_text: str,
+    text: str,
+    audience: Audience,
+    *,
+    urgent: bool,
+    now: datetime,
+) -> ReminderView:
+    text = text.strip()
+    if len(text) > MAX_TEXT:
+        raise Invalid("item.body_too_long", limit=MAX_TEXT)
+    holiday = _holiday_spec(schedule_text)
+    payload = {"text": text, "urgent": urgent, **_audience_payload(audience)}
+    if holiday is not None:
+        days, at = holiday
+        first = next_holiday_run(settings, days, at, now)
+        if first is None:
+            raise Invalid("remind.no_holidays")
+        payload.update(days_before=days, time=at.strftime("%H:%M"))
+        job = add_job(
+            session,
+            organisation_id=settings.org_id,
+            kind=JOB_HOLIDAY,
+            payload=payload,
+            first=first,
+            created_by=actor.member_id,
+        )
+    else:
+        if not text:
+            raise Invalid("remind.no_text")
+        try:
+            schedule = parse_schedule(schedule_text, settings.tz, now)
+        except ScheduleError as exc:
+            raise Invalid(f"schedule.{exc.reason}", value=exc.value) from None
+        job = add_job(
+            session,
+            organisation_id=settings.org_id,
+            kind=JOB_REMINDER,
+            payload=payload,
+            first=schedule.first,
+            anchor=schedule.anchor,
+            rule=schedule.rule,
+            created_by=actor.member_id,
+        )
+    await session.flush()
+    audit.record(
+        session,
+        action="reminder.created",
+        entity="job",
+        entity_id=job.id,
+        actor_member_id=actor.member_id,
+        schedule=schedule_text,
+        text=text,
+    )
+    await session.commit()
+    return _view(job, actor.language, settings)
+
+
+def _view(job: Job, language: str, settings: PushSettings) -> ReminderView:
+    payload = json.loads(job.payload)
+    if job.kind == JOB_HOLIDAY:
+        schedule = (
+            f"节前 {payload['days_before']} 个工作日 {payload['time']}"
+            if language == "zh"
+            else f"{payload['days_before']} working days before holidays, {payload['time']}"
+        )
+    else:
+        schedule = describe(job.rule, job.anchor.astimezone(settings.tz), language)
+    return ReminderView(
+        job.id,
+        schedule,
+        job.next_run_at,
+        payload.get("text", ""),
+        payload["audience_kind"],
+        payload.get("audience_id"),
+    )
+
+
+async def _branch_of(session: AsyncSession, kind: str, audience_id: int | None) -> int | None:
+    if kind != "group" or audience_id is None:
+        return None
+    group = await session.get(Group, audience_id)
+    return group.branch_id if group else None
+
+
+async def list_reminders(
+    session: AsyncSession, settings: PushSettings, actor: Actor
+) -> list[ReminderView]:
+    jobs = (
+        await session.scalars(
+            select(Job)
+            .where(
+                Job.organisation_id == settings.org_id,
+                Job.active.is_(True),
+                Job.kind.in_((JOB_REMINDER, JOB_HOLIDAY)),
+            )
+            .order_by(Job.next_run_at)
+        )
+    ).all()
+    views = []
+    for job in jobs:
+        view = _view(job, actor.language, settings)
+        if may_manage(
+            actor,
+            view.audience_kind,
+            view.audience_id,
+            await _branch_of(session, view.audience_kind, view.audience_id),
+        ):
+            views.append(view)
+    return views
+
+
+async def cancel_reminder(
+    session: AsyncSession, settings: PushSettings, actor: Actor, job_id: int
+) -> ReminderView:
+    job = await session.get(Job, job_id)
+    if job is None or job.kind not in (JOB_REMINDER, JOB_HOLIDAY) or not job.active:
+        raise NotFound("remind.unknown", id=job_id)
+    view = _view(job, actor.language, settings)
+    if not may_manage(
+        actor,
+        view.audience_kind,
+        view.audience_id,
+        await _branch_of(session, view.audience_kind, view.audience_id),
+    ):
+        raise NotFound("remind.unknown", id=job_id)
+    job.active = False
+    job.next_run_at = None
+    audit.record(
+        session,
+        action="reminder.cancelled",
+        entity="job",
+        entity_id=job.id,
+        actor_member_id=actor.member_id,
+    )
+    await session.commit()
+    return view
+
+
+def _audience_from(payload: dict[str, Any]) -> Audience:
+    return Audience(
+        payload["audience_kind"], payload.get("audience_id"), payload.get("audience", "")
+    )
+
+
+async def fire_reminder(session: AsyncSession, settings: PushSettings, firing: Firing) -> None:
+    text = firing.payload["text"]
+    draft = Draft(
+        KIND_REMINDER,
+        _title(text),
+        text,
+        _audience_from(firing.payload),
+        urgent=bool(firing.payload.get("urgent")),
+    )
+    await create_item(
+        session, settings, firing.created_by_member_id, draft, now=firing.now, job_id=firing.job_id
+    )
+
+
+async def fire_holiday_reminder(
+    session: AsyncSession, settings: PushSettings, firing: Firing
+) -> datetime | None:
+    payload = firing.payload
+    days = int(payload["days_before"])
+    at = parse_hhmm(payload["time"])
+    assert at is not None
+    local_day = firing.scheduled_for.astimezone(settings.tz).date()
+    for brk, day in holidays.upcoming_reminders(local_day, days):
+        if day == local_day:
+            name = holidays.holiday_name(brk.holiday, settings.default_language)
+            body = (
+                payload.get("text")
+                or holidays.DEFAULT_REMINDER_TEXTS[brk.holiday][settings.default_language]
+            )
+            title = (
+                f"{name}廉政提醒"
+                if settings.default_language == "zh"
+                else f"{name}: integrity reminder"
+            )
+            draft = Draft(
+                KIND_REMINDER,
+                title,
+                body,
+                _audience_from(payload),
+                urgent=bool(payload.get("urgent")),
+            )
+            await create_item(
+                session,
+                settings,
+                firing.created_by_member_id,
+                draft,
+                now=firing.now,
+                job_id=firing.job_id,
+            )
+            break
+    return next_holiday_run(settings, days, at, firing.now)

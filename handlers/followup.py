@@ -1,0 +1,161 @@
+"""Members confirming pushes, and secretaries following up: /todo, /items, /item, /nudge."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardMarkup
+from telegram.error import BadRequest
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot.errors import Denied
+from bot.services import items
+from handlers.common import App, Call, Deps, callback_id, guarded, guarded_button
+from handlers.dialogs import open_dialog
+
+SHOW_NAMES = 60
+
+
+def _item_arg(call: Call) -> int | None:
+    if len(call.args) != 1 or not call.args[0].lstrip("#").isdigit():
+        return None
+    return int(call.args[0].lstrip("#"))
+
+
+async def item_button(call: Call) -> str | None:
+    """「已学习」/「已阅」 records the confirmation; 「写心得」 opens the reflection dialog."""
+    assert call.actor is not None
+    verb, item_id = callback_id(call, "it")
+    deps = call.deps
+    if verb == "rf":
+        async with deps.db.read() as session:
+            title = await items.start_reflection(session, call.actor, item_id)
+        open_dialog(call, ReflectionDialog(item_id))
+        await call.reply(call.t("reflect.prompt", title=title))
+        return None
+    if verb != "ok":
+        raise Denied("not_your_button")
+    async with deps.db.write() as session:
+        result = await items.confirm(session, deps.push, call.actor, item_id, now=deps.now())
+    query = call.update.callback_query
+    if result.first_time and query is not None and query.message is not None:
+        # The message may be too old to edit; the confirmation is recorded all the same.
+        with suppress(BadRequest):
+            await query.edit_message_reply_markup(
+                InlineKeyboardMarkup.de_json(result.markup, call.context.bot)
+            )
+    return call.t("item.confirmed" if result.first_time else "item.already")
+
+
+@dataclass
+class ReflectionDialog:
+    item_id: int
+
+    async def on_message(self, call: Call) -> bool:
+        assert call.actor is not None
+        message = call.update.effective_message
+        text = message.text if message is not None else None
+        if text is None:
+            await call.reply(call.t("reflect.empty"))
+            return False
+        async with call.deps.db.write() as session:
+            await items.save_reflection(
+                session, call.actor, self.item_id, text, now=call.deps.now()
+            )
+        await call.reply(call.t("reflect.saved"))
+        return True
+
+
+async def todo(call: Call) -> None:
+    assert call.actor is not None
+    async with call.deps.db.read() as session:
+        entries = await items.todo(session, call.deps.push, call.actor)
+    if not entries:
+        await call.reply(call.t("todo.none"))
+        return
+    await call.reply(call.t("todo.title", count=len(entries)))
+    for entry in entries:
+        await call.reply(entry.text, InlineKeyboardMarkup.de_json(entry.markup, call.context.bot))
+
+
+async def items_command(call: Call) -> None:
+    assert call.actor is not None
+    tz = call.deps.config.organisation.tz
+    async with call.deps.db.read() as session:
+        summaries = await items.list_items(session, call.deps.org_id, call.actor)
+    if not summaries:
+        await call.reply(call.t("items.none"))
+        return
+    lines = [
+        call.t(
+            "items.row",
+            id=s.id,
+            kind=call.t(f"items.kind_{s.kind}"),
+            title=s.title,
+            confirmed=s.confirmed,
+            total=s.total,
+            deadline=call.t("items.deadline", deadline=s.deadline.astimezone(tz).strftime("%m-%d"))
+            if s.deadline
+            else "",
+        )
+        for s in summaries
+    ]
+    await call.reply_long(lines, header=call.t("items.title"))
+
+
+async def item_command(call: Call) -> None:
+    assert call.actor is not None
+    item_id = _item_arg(call)
+    if item_id is None:
+        await call.reply(call.t("item.usage"))
+        return
+    async with call.deps.db.read() as session:
+        status = await items.item_status(session, call.actor, item_id)
+    s = status.summary
+    lines: list[str] = [
+        call.t("item.status", id=s.id, title=s.title, confirmed=s.confirmed, total=s.total)
+    ]
+    for key, names in (
+        ("item.pending", status.pending),
+        ("item.unreachable", status.unreachable),
+        ("item.unbound", status.unbound),
+    ):
+        if names:
+            shown = "、".join(names[:SHOW_NAMES]) + ("…" if len(names) > SHOW_NAMES else "")
+            lines.append(call.t(key, count=len(names), names=shown))
+    if s.confirmed == s.total:
+        lines.append(call.t("item.all_done"))
+    if status.reflections:
+        lines += ["", call.t("item.reflections", count=len(status.reflections))]
+        lines += [
+            call.t("item.reflection_row", name=name, text=text) for name, text in status.reflections
+        ]
+    await call.reply_long(lines)
+
+
+async def nudge_command(call: Call) -> None:
+    assert call.actor is not None
+    item_id = _item_arg(call)
+    if item_id is None:
+        await call.reply(call.t("nudge.usage"))
+        return
+    deps = call.deps
+    async with deps.db.write() as session:
+        count = await items.nudge(session, deps.push, call.actor, item_id, now=deps.now())
+    deps.outbox_ready.set()
+    await call.reply(call.t("nudge.done", count=count) if count else call.t("nudge.none"))
+
+
+def register(app: App, deps: Deps) -> None:
+    private = filters.ChatType.PRIVATE
+    for name, handler in (
+        ("todo", todo),
+        ("items", items_command),
+        ("item", item_command),
+        ("nudge", nudge_command),
+    ):
+        app.add_handler(CommandHandler(name, guarded(deps, name, handler), filters=private))
+    app.add_handler(
+        CallbackQueryHandler(guarded_button(deps, "todo", item_button), pattern=r"^it:")
+    )

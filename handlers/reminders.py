@@ -1,0 +1,103 @@
+"""Integrity reminders (廉政提醒): /remind, /reminders, /unremind."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from telegram.ext import CommandHandler, filters
+
+from bot.services import reminders
+from bot.services.audience import resolve_audience
+from handlers.common import App, Call, Deps, guarded
+
+_URGENT = {"紧急", "urgent"}
+
+
+def _when(call: Call, moment: datetime | None) -> str:
+    if moment is None:
+        return call.t("none")
+    return moment.astimezone(call.deps.config.organisation.tz).strftime("%Y-%m-%d %H:%M")
+
+
+async def remind(call: Call) -> None:
+    assert call.actor is not None
+    message = call.update.effective_message
+    words = (message.text or "").split(maxsplit=1) if message else []
+    parts = [p.strip() for p in words[1].split("|")] if len(words) > 1 else []
+    if not parts or not parts[0]:
+        await call.reply(call.t("remind.usage"))
+        return
+    schedule_text, text = parts[0], parts[1] if len(parts) > 1 else ""
+    audience_ref = None
+    urgent = False
+    for part in parts[2:]:
+        if part.startswith("#"):
+            audience_ref = part
+        elif part.lower() in _URGENT:
+            urgent = True
+        else:
+            await call.reply(call.t("study.bad_part", part=part) + "\n" + call.t("remind.usage"))
+            return
+    deps = call.deps
+    async with deps.db.write() as session:
+        audience = await resolve_audience(session, deps.org_id, call.actor, audience_ref)
+        view = await reminders.create_reminder(
+            session,
+            deps.push,
+            call.actor,
+            schedule_text,
+            text,
+            audience,
+            urgent=urgent,
+            now=deps.now(),
+        )
+    await call.reply(
+        call.t(
+            "remind.created",
+            id=view.job_id,
+            schedule=view.schedule,
+            next=_when(call, view.next_run_at),
+        )
+    )
+
+
+async def list_reminders(call: Call) -> None:
+    assert call.actor is not None
+    async with call.deps.db.read() as session:
+        views = await reminders.list_reminders(session, call.deps.push, call.actor)
+    if not views:
+        await call.reply(call.t("remind.none"))
+        return
+    lines = [
+        call.t(
+            "remind.row",
+            id=v.job_id,
+            schedule=v.schedule,
+            next=_when(call, v.next_run_at),
+            audience="",
+            text=v.text[:80] or "—",
+        )
+        for v in views
+    ]
+    await call.reply_long(lines, header=call.t("remind.list_title"))
+
+
+async def unremind(call: Call) -> None:
+    assert call.actor is not None
+    if len(call.args) != 1 or not call.args[0].lstrip("#").isdigit():
+        await call.reply(call.t("unremind.usage"))
+        return
+    job_id = int(call.args[0].lstrip("#"))
+    async with call.deps.db.write() as session:
+        await reminders.cancel_reminder(session, call.deps.push, call.actor, job_id)
+    await call.reply(call.t("remind.cancelled", id=job_id))
+
+
+def register(app: App, deps: Deps) -> None:
+    private = filters.ChatType.PRIVATE
+    for name, handler in (
+        ("remind", remind),
+        ("reminders", list_reminders),
+        ("unremind", unremind),
+    ):
+        app.add_handler(CommandHandler(name, guarded(deps, name, handler), filters=private))
