@@ -204,3 +204,43 @@ async def test_ladder_nudges_then_escalates(harness: Harness) -> None:
             await session.scalars(select(Delivery).where(Delivery.purpose == "escalation"))
         ).all()
     assert {d.chat_id for d in escalations} == {21, SECRETARY}
+
+
+async def test_daily_cap_limits_nudges(harness: Harness) -> None:
+    await branch(harness)
+    await post(harness, "/study 第一议题 | 内容")
+    cap = harness.deps.config.followup.daily_cap
+    for _ in range(cap):
+        assert "再次提醒" in await harness.say(SECRETARY, "/nudge 1")
+    assert "没有需要提醒的人" in await harness.say(SECRETARY, "/nudge 1")
+    await harness.flush()
+    nudges = [m for m in harness.sandbox.messages_to(ZHANG) if "还没有确认" in (m.text or "")]
+    assert len(nudges) == cap
+
+
+async def test_guided_study_with_a_document(harness: Harness) -> None:
+    await branch(harness)
+    await harness.say(SECRETARY, "/study")
+    await harness.say(SECRETARY, "学习材料")
+    # In the dialog a file is the study material, not a roster upload.
+    [question] = await harness.upload(SECRETARY, "讲话全文.pdf", b"%PDF-1.4 demo")
+    assert "推送给谁" in (question.text or "")
+    _, [deadline_q] = await harness.press(
+        SECRETARY, question, button_data(question, "支部：第一支部")
+    )
+    _, [when_q] = await harness.press(SECRETARY, deadline_q, button_data(deadline_q, "不设截止"))
+    _, [preview] = await harness.press(SECRETARY, when_q, button_data(when_q, "立即推送"))
+    _, [done] = await harness.press(SECRETARY, preview, button_data(preview, "确认发布"))
+    assert "推送给 3 人" in (done.text or "")
+    await harness.flush()
+    document, text = harness.sandbox.messages_to(ZHANG)[-2:]
+    assert document.document_name == "讲话全文.pdf"
+    assert "学习材料" in (text.text or "")
+    assert harness.sandbox.button_texts(text) == ["已学习", "写心得"]
+
+
+async def test_cancel_leaves_the_dialog(harness: Harness) -> None:
+    await branch(harness)
+    await harness.say(SECRETARY, "/study")
+    assert "已取消" in await harness.say(SECRETARY, "/cancel")
+    assert await harness.send(SECRETARY, "不是标题") == []

@@ -50,6 +50,15 @@ def test_good_file_loads_every_key(tmp_path: Path) -> None:
     assert str(cfg.organisation.tz) == "Asia/Shanghai"
 
 
+def test_delivery_defaults_and_numbers() -> None:
+    cfg = parse_config({"delivery": {"rate_per_second": 20, "allow_paid_broadcast": True}}, env={})
+    assert cfg.delivery.rate_per_second == 20.0
+    assert cfg.delivery.allow_paid_broadcast is True
+    assert (cfg.delivery.quiet_start, cfg.delivery.quiet_end) == ("22:00", "07:30")
+    assert cfg.followup.daily_cap == 3
+    assert cfg.scheduler.grace_hours == 24
+
+
 def test_defaults() -> None:
     cfg = parse_config({}, env={})
     assert cfg.telegram.api_base_url == "https://api.telegram.org/bot"
@@ -103,6 +112,17 @@ def test_environment_overrides_token_and_database(tmp_path: Path) -> None:
         ({"organisation": {"admins": 5}}, "organisation.admins"),
         ({"organisation": {"name": " "}}, "organisation.name"),
         ({"invites": {"valid_days": 0}}, "invites.valid_days"),
+        ({"delivery": {"quiet_start": "25:00"}}, "delivery.quiet_start"),
+        ({"delivery": {"quiet_end": "7.30"}}, "delivery.quiet_end"),
+        ({"delivery": {"rate_per_second": 0}}, "delivery.rate_per_second"),
+        ({"delivery": {"rate_per_second": "fast"}}, "delivery.rate_per_second"),
+        ({"delivery": {"allow_paid_broadcast": "yes"}}, "delivery.allow_paid_broadcast"),
+        ({"delivery": {"concurrency": 0}}, "delivery.concurrency"),
+        ({"delivery": {"per_chat_interval_seconds": -1}}, "delivery.per_chat_interval_seconds"),
+        ({"scheduler": {"grace_hours": -2}}, "scheduler.grace_hours"),
+        ({"scheduler": {"tick_seconds": 0}}, "scheduler.tick_seconds"),
+        ({"followup": {"daily_cap": -1}}, "followup.daily_cap"),
+        ({"followup": {"leader_after_hours": 1.5}}, "followup.leader_after_hours"),
     ],
 )
 def test_bad_value_names_the_key(data: dict[str, object], key: str) -> None:

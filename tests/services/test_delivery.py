@@ -217,3 +217,24 @@ async def test_two_senders_never_send_a_row_twice(
         await other_db.dispose()
     assert sum(counts) == 200
     assert sorted(m.chat_id for m in sandbox.sent) == list(range(1, 201))
+
+
+async def test_paid_broadcast_flag_is_sent_when_configured(
+    db: Database, sandbox: BotApiSandbox, bot: SandboxBotApi
+) -> None:
+    await queue(db, [1], now=datetime.now(UTC))
+    await Sender(db, bot, replace(FAST, allow_paid_broadcast=True), NO_QUIET).run_once()
+    [call] = sandbox.calls_to("sendMessage")
+    assert call.params.get("allow_paid_broadcast") is True
+
+
+async def test_per_chat_spacing_holds_messages_to_one_chat(
+    db: Database, sandbox: BotApiSandbox, bot: SandboxBotApi
+) -> None:
+    import time
+
+    await queue(db, [5, 5, 5], now=datetime.now(UTC))
+    started = time.monotonic()
+    await Sender(db, bot, replace(FAST, per_chat_interval_seconds=0.2), NO_QUIET).run_once()
+    assert time.monotonic() - started >= 0.4  # three messages, two gaps
+    assert len(sandbox.messages_to(5)) == 3

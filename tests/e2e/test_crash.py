@@ -1,0 +1,102 @@
+"""A sender killed with SIGKILL mid-broadcast: the next process finishes it, repeating at most
+the one message that was in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.delivery import Outgoing, QuietHours, enqueue
+from bot.sandbox import BotApiSandbox
+from storage import migrate
+from storage.db import Database
+
+RECIPIENTS = 300
+
+
+def config_text(base: str, token: str, db_path: Path) -> str:
+    return (
+        f'[telegram]\ntoken = "{token}"\napi_base_url = "{base}/bot"\n'
+        f'[database]\nurl = "sqlite+aiosqlite:///{db_path}"\n'
+        # One message in flight at a time, and a short lease so the restart reclaims it soon.
+        "[delivery]\nconcurrency = 1\nlease_seconds = 2\nper_chat_interval_seconds = 0\n"
+        'rate_per_second = 200\nquiet_start = "00:00"\nquiet_end = "00:00"\n'
+    )
+
+
+async def start_bot(config: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--config",
+        str(config),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+async def wait_until(condition, timeout: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.02)
+
+
+async def test_killed_sender_resumes_with_at_most_one_repeat(sandbox, tmp_path: Path) -> None:
+    sb: BotApiSandbox = sandbox[0]
+    base: str = sandbox[1]
+    db_path = tmp_path / "crash.db"
+    db = Database(f"sqlite+aiosqlite:///{db_path}")
+    await migrate.upgrade(db)
+    async with db.write() as session:
+        await enqueue(
+            session,
+            [Outgoing(10_000 + i, None, f"第 {i} 条", "notice") for i in range(RECIPIENTS)],
+            now=datetime.now(UTC),
+            quiet=QuietHours(0, 0, ZoneInfo("UTC")),
+        )
+        await session.commit()
+    await db.dispose()
+    config = tmp_path / "b.toml"
+    config.write_text(config_text(base, sb.token, db_path), encoding="utf-8")
+
+    def delivered() -> int:
+        return len([m for m in sb.sent if m.chat_id >= 10_000])
+
+    first = await start_bot(config)
+    try:
+        await wait_until(lambda: delivered() >= 50, timeout=30)
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    finally:
+        if first.returncode is None:
+            first.kill()
+    killed_at = delivered()
+    assert killed_at < RECIPIENTS, "the broadcast finished before the kill; send more"
+
+    second = await start_bot(config)
+    try:
+        await wait_until(
+            lambda: len({m.chat_id for m in sb.sent if m.chat_id >= 10_000}) == RECIPIENTS,
+            timeout=60,
+        )
+        await asyncio.sleep(0.5)
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), timeout=20)
+    finally:
+        if second.returncode is None:
+            second.kill()
+    per_chat = Counter(m.chat_id for m in sb.sent if m.chat_id >= 10_000)
+    assert set(per_chat) == {10_000 + i for i in range(RECIPIENTS)}
+    repeats = sum(count - 1 for count in per_chat.values())
+    assert repeats <= 1, per_chat.most_common(3)
