@@ -105,16 +105,19 @@ async def audience_members(
     return list((await session.scalars(query.order_by(Member.id))).all())
 
 
-def may_manage(
-    actor: Actor, kind: str, audience_id: int | None, branch_of_group: int | None
+async def may_manage(
+    session: AsyncSession, actor: Actor, kind: str, audience_id: int | None
 ) -> bool:
-    """Whether the actor may follow up on an item sent to this audience."""
+    """Whether the actor may follow up on something sent to this audience."""
     if actor.role is Role.ADMIN:
         return True
     if kind == "branch":
         return can_manage_branch(actor, audience_id)
-    if kind == "group":
-        return can_manage_branch(actor, branch_of_group) or (
+    if kind == "group" and audience_id is not None:
+        group = await session.get(Group, audience_id)
+        if group is None:
+            return False
+        return can_manage_branch(actor, group.branch_id) or (
             actor.role is Role.GROUP_LEADER and actor.group_id == audience_id
         )
     return False

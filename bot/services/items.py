@@ -19,7 +19,7 @@ from bot.scheduler import Firing, add_job
 from bot.services import audit
 from bot.services.audience import Audience, audience_members, may_manage
 from bot.texts import plain, t
-from storage.models import Delivery, Group, Item, Member, Receipt, Role
+from storage.models import Delivery, Item, Member, Receipt, Role
 
 MAX_REFLECTION = 500
 MAX_TITLE = 100
@@ -338,20 +338,11 @@ class ItemSummary:
     deadline: datetime | None
 
 
-async def _group_branch(session: AsyncSession, item: Item) -> int | None:
-    if item.audience_kind != "group" or item.audience_id is None:
-        return None
-    group = await session.get(Group, item.audience_id)
-    return group.branch_id if group else None
-
-
 async def _managed_item(session: AsyncSession, actor: Actor, item_id: int) -> Item:
     item = await session.get(Item, item_id)
     if item is None:
         raise NotFound("item.unknown", id=item_id)
-    if not may_manage(
-        actor, item.audience_kind, item.audience_id, await _group_branch(session, item)
-    ):
+    if not await may_manage(session, actor, item.audience_kind, item.audience_id):
         raise Denied("out_of_scope")
     return item
 
@@ -379,9 +370,7 @@ async def list_items(
     ).all()
     result = []
     for item, total, confirmed in rows:
-        if not may_manage(
-            actor, item.audience_kind, item.audience_id, await _group_branch(session, item)
-        ):
+        if not await may_manage(session, actor, item.audience_kind, item.audience_id):
             continue
         result.append(
             ItemSummary(

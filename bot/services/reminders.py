@@ -19,7 +19,7 @@ from bot.services import audit, holidays
 from bot.services.audience import Audience, may_manage
 from bot.services.items import KIND_REMINDER, Draft, PushSettings, create_item
 from bot.services.recurrence import ScheduleError, describe, parse_schedule
-from storage.models import Group, Job
+from storage.models import Job
 
 MAX_TEXT = 1000
 JOB_REMINDER = "reminder"
@@ -156,13 +156,6 @@ def _view(job: Job, language: str, settings: PushSettings) -> ReminderView:
     )
 
 
-async def _branch_of(session: AsyncSession, kind: str, audience_id: int | None) -> int | None:
-    if kind != "group" or audience_id is None:
-        return None
-    group = await session.get(Group, audience_id)
-    return group.branch_id if group else None
-
-
 async def list_reminders(
     session: AsyncSession, settings: PushSettings, actor: Actor
 ) -> list[ReminderView]:
@@ -180,12 +173,7 @@ async def list_reminders(
     views = []
     for job in jobs:
         view = _view(job, actor.language, settings)
-        if may_manage(
-            actor,
-            view.audience_kind,
-            view.audience_id,
-            await _branch_of(session, view.audience_kind, view.audience_id),
-        ):
+        if await may_manage(session, actor, view.audience_kind, view.audience_id):
             views.append(view)
     return views
 
@@ -197,12 +185,7 @@ async def cancel_reminder(
     if job is None or job.kind not in (JOB_REMINDER, JOB_HOLIDAY) or not job.active:
         raise NotFound("remind.unknown", id=job_id)
     view = _view(job, actor.language, settings)
-    if not may_manage(
-        actor,
-        view.audience_kind,
-        view.audience_id,
-        await _branch_of(session, view.audience_kind, view.audience_id),
-    ):
+    if not await may_manage(session, actor, view.audience_kind, view.audience_id):
         raise NotFound("remind.unknown", id=job_id)
     job.active = False
     job.next_run_at = None
