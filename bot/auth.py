@@ -63,6 +63,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("remind", Access.SECRETARY),
     Command("reminders", Access.SECRETARY),
     Command("unremind", Access.SECRETARY),
+    Command("holidaytext", Access.SECRETARY),
     Command("invites", Access.SECRETARY),
     Command("setrole", Access.SECRETARY),
     Command("import", Access.SECRETARY),

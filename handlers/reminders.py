@@ -6,7 +6,7 @@ from datetime import datetime
 
 from telegram.ext import CommandHandler, filters
 
-from bot.services import reminders
+from bot.services import holidays, reminders
 from bot.services.audience import resolve_audience
 from handlers.common import App, Call, Deps, guarded
 
@@ -93,11 +93,43 @@ async def unremind(call: Call) -> None:
     await call.reply(call.t("remind.cancelled", id=job_id))
 
 
+async def holidaytext(call: Call) -> None:
+    assert call.actor is not None
+    message = call.update.effective_message
+    words = (message.text or "").split(maxsplit=1) if message else []
+    deps = call.deps
+    if len(words) < 2:
+        async with deps.db.read() as session:
+            texts = await reminders.holiday_texts(session, deps.push, call.actor)
+        lines = [
+            call.t(
+                "holidaytext.row",
+                name=holidays.holiday_name(h, call.lang),
+                source=call.t(f"holidaytext.source_{source}"),
+                text=text,
+            )
+            for h, text, source in texts
+        ]
+        await call.reply_long(lines, header=call.t("holidaytext.title"))
+        return
+    holiday_ref, _, text = words[1].partition("|")
+    if not text.strip():
+        await call.reply(call.t("holidaytext.usage"))
+        return
+    async with deps.db.write() as session:
+        holiday, reset = await reminders.set_holiday_text(
+            session, deps.push, call.actor, holiday_ref, text
+        )
+    name = holidays.holiday_name(holiday, call.lang)
+    await call.reply(call.t("holidaytext.reset" if reset else "holidaytext.set", name=name))
+
+
 def register(app: App, deps: Deps) -> None:
     private = filters.ChatType.PRIVATE
     for name, handler in (
         ("remind", remind),
         ("reminders", list_reminders),
         ("unremind", unremind),
+        ("holidaytext", holidaytext),
     ):
         app.add_handler(CommandHandler(name, guarded(deps, name, handler), filters=private))

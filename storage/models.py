@@ -266,3 +266,19 @@ class Delivery(Base):
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class HolidayText(Base):
+    """A secretary's (branch) or admin's (organisation) own text for one holiday's reminder."""
+
+    __tablename__ = "holiday_texts"
+    __table_args__ = (UniqueConstraint("organisation_id", "branch_id", "holiday"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    # NULL: the organisation-wide text an admin set.
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"))
+    holiday: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    updated_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

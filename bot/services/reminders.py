@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor
 from bot.config import parse_hhmm
-from bot.errors import Invalid, NotFound
+from bot.errors import Denied, Invalid, NotFound
 from bot.scheduler import Firing, add_job
 from bot.services import audit, holidays
 from bot.services.audience import Audience, may_manage
 from bot.services.items import KIND_REMINDER, Draft, PushSettings, create_item
 from bot.services.recurrence import ScheduleError, describe, parse_schedule
-from storage.models import Job
+from storage.models import Group, HolidayText, Job, Role
 
 MAX_TEXT = 1000
 JOB_REMINDER = "reminder"
@@ -200,6 +200,17 @@ async def cancel_reminder(
     return view
 
 
+async def _audience_branch(session: AsyncSession, payload: dict[str, Any]) -> int | None:
+    """The branch whose own holiday texts apply to this audience, if any."""
+    kind, audience_id = payload["audience_kind"], payload.get("audience_id")
+    if kind == "branch":
+        return int(audience_id) if audience_id is not None else None
+    if kind == "group" and audience_id is not None:
+        group = await session.get(Group, audience_id)
+        return group.branch_id if group else None
+    return None
+
+
 def _audience_from(payload: dict[str, Any]) -> Audience:
     return Audience(
         payload["audience_kind"], payload.get("audience_id"), payload.get("audience", "")
@@ -233,7 +244,15 @@ async def fire_holiday_reminder(
             name = holidays.holiday_name(brk.holiday, settings.default_language)
             body = (
                 payload.get("text")
-                or holidays.DEFAULT_REMINDER_TEXTS[brk.holiday][settings.default_language]
+                or (
+                    await holiday_text(
+                        session,
+                        settings.org_id,
+                        await _audience_branch(session, payload),
+                        brk.holiday,
+                        settings.default_language,
+                    )
+                )[0]
             )
             title = (
                 f"{name}廉政提醒"
@@ -257,3 +276,111 @@ async def fire_holiday_reminder(
             )
             break
     return next_holiday_run(settings, days, at, firing.now)
+
+
+_RESET_WORDS = {"默认", "default"}
+
+
+def parse_holiday(ref: str) -> holidays.Holiday:
+    """A holiday by key (spring_festival), Chinese (春节) or English (Spring Festival) name."""
+    wanted = ref.strip().lower()
+    for holiday in holidays.Holiday:
+        names = {
+            holiday.value,
+            *(holidays.holiday_name(holiday, lang).lower() for lang in ("zh", "en")),
+        }
+        if wanted in names:
+            return holiday
+    raise Invalid("holidaytext.unknown", value=ref.strip())
+
+
+def _text_scope(actor: Actor) -> int | None:
+    """Admins edit the organisation's text; a secretary edits their branch's."""
+    if actor.role is Role.ADMIN:
+        return None
+    if actor.role is Role.SECRETARY and actor.branch_id is not None:
+        return actor.branch_id
+    raise Denied("no_permission")
+
+
+async def set_holiday_text(
+    session: AsyncSession, settings: PushSettings, actor: Actor, holiday_ref: str, text: str
+) -> tuple[holidays.Holiday, bool]:
+    """Store (or with 默认/default, remove) the actor's own text; returns (holiday, reset)."""
+    holiday = parse_holiday(holiday_ref)
+    branch_id = _text_scope(actor)
+    text = text.strip()
+    if not text:
+        raise Invalid("remind.no_text")
+    if len(text) > MAX_TEXT:
+        raise Invalid("item.body_too_long", limit=MAX_TEXT)
+    row = await session.scalar(
+        select(HolidayText).where(
+            HolidayText.organisation_id == settings.org_id,
+            HolidayText.branch_id.is_(None)
+            if branch_id is None
+            else HolidayText.branch_id == branch_id,
+            HolidayText.holiday == holiday.value,
+        )
+    )
+    reset = text.lower() in _RESET_WORDS
+    if reset:
+        if row is not None:
+            await session.delete(row)
+    elif row is None:
+        session.add(
+            HolidayText(
+                organisation_id=settings.org_id,
+                branch_id=branch_id,
+                holiday=holiday.value,
+                text=text,
+                updated_by_member_id=actor.member_id,
+            )
+        )
+    else:
+        row.text = text
+        row.updated_by_member_id = actor.member_id
+    audit.record(
+        session,
+        action="holiday_text.reset" if reset else "holiday_text.set",
+        entity="holiday_text",
+        entity_id=branch_id,
+        actor_member_id=actor.member_id,
+        holiday=holiday.value,
+        text="" if reset else text,
+    )
+    await session.commit()
+    return holiday, reset
+
+
+async def holiday_text(
+    session: AsyncSession,
+    org_id: int,
+    branch_id: int | None,
+    holiday: holidays.Holiday,
+    language: str,
+) -> tuple[str, str]:
+    """The text to send and where it came from: "branch", "organisation" or "default"."""
+    rows = (
+        await session.scalars(
+            select(HolidayText).where(
+                HolidayText.organisation_id == org_id, HolidayText.holiday == holiday.value
+            )
+        )
+    ).all()
+    by_branch = {row.branch_id: row.text for row in rows}
+    if branch_id is not None and branch_id in by_branch:
+        return by_branch[branch_id], "branch"
+    if None in by_branch:
+        return by_branch[None], "organisation"
+    return holidays.DEFAULT_REMINDER_TEXTS[holiday][language], "default"
+
+
+async def holiday_texts(
+    session: AsyncSession, settings: PushSettings, actor: Actor
+) -> list[tuple[holidays.Holiday, str, str]]:
+    branch_id = _text_scope(actor)
+    return [
+        (h, *await holiday_text(session, settings.org_id, branch_id, h, actor.language))
+        for h in holidays.Holiday
+    ]

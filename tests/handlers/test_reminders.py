@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.sandbox import button_data
 from bot.scheduler import Firing
 from bot.services import holidays, reminders
-from storage.models import Item, Job, Receipt, Role
+from storage.models import Item, Job, Member, Receipt, Role
 from tests.handlers.conftest import Harness
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -131,3 +131,34 @@ async def test_holiday_reminder_command(harness: Harness) -> None:
     reply = await harness.say(SECRETARY, "/remind 节前3天 09:00")
     assert "节前 3 个工作日 09:00" in reply
     assert "节前天数" in await harness.say(SECRETARY, "/remind 节前99天 09:00")
+
+
+async def test_holiday_texts_are_editable_per_branch(harness: Harness) -> None:
+    await setup(harness)
+    listing = await harness.say(SECRETARY, "/holidaytext")
+    assert "春节" in listing and "（默认）" in listing
+    assert "未知节日「圣诞节」" in await harness.say(SECRETARY, "/holidaytext 圣诞节 | 文本")
+    assert "用法：/holidaytext" in await harness.say(SECRETARY, "/holidaytext 春节")
+    assert "已更新春节的提醒内容" in await harness.say(
+        SECRETARY, "/holidaytext 春节 | 本支部<春节>提醒：不收红包。"
+    )
+    listing = await harness.say(SECRETARY, "/holidaytext")
+    assert "（本支部）：本支部&lt;春节&gt;提醒：不收红包。" in listing
+    assert "没有使用此命令的权限" in await harness.say(ZHANG, "/holidaytext 春节 | 我来改")
+
+    # The branch's reminder uses the branch's text; the organisation's still the default.
+    settings = harness.deps.push
+    async with harness.deps.db.read() as session:
+        secretary = await session.scalar(select(Member).where(Member.telegram_user_id == SECRETARY))
+        assert secretary is not None
+        text, source = await reminders.holiday_text(
+            session, settings.org_id, secretary.branch_id, holidays.Holiday.SPRING_FESTIVAL, "zh"
+        )
+        org_text, org_source = await reminders.holiday_text(
+            session, settings.org_id, None, holidays.Holiday.SPRING_FESTIVAL, "zh"
+        )
+    assert (text, source) == ("本支部<春节>提醒：不收红包。", "branch")
+    assert org_source == "default"
+    assert org_text == holidays.DEFAULT_REMINDER_TEXTS[holidays.Holiday.SPRING_FESTIVAL]["zh"]
+    assert "已恢复春节的默认提醒内容" in await harness.say(SECRETARY, "/holidaytext 春节 | 默认")
+    assert "（本支部）" not in await harness.say(SECRETARY, "/holidaytext")
