@@ -18,7 +18,7 @@ from telegram.request import BaseRequest
 from bot.auth import COMMANDS, Access
 from bot.config import Config, require_token
 from bot.delivery import BotApi, QuietHours, Sender
-from bot.jobs import job_handlers
+from bot.jobs import FIRE_LATE, job_handlers, skip_targets
 from bot.scheduler import Scheduler
 from bot.services import organisation, updates
 from bot.telegram_http import AiohttpRequest, HttpBotApi
@@ -145,6 +145,8 @@ def make_scheduler(deps: Deps) -> Scheduler:
         cfg.organisation.tz,
         grace=timedelta(hours=cfg.scheduler.grace_hours),
         tick_seconds=cfg.scheduler.tick_seconds,
+        fire_late=FIRE_LATE,
+        skip_to=skip_targets(deps.push),
     )
 
 

@@ -255,6 +255,12 @@ def _validate(cfg: Config) -> None:
         ("delivery.per_chat_interval_seconds", d.per_chat_interval_seconds),
         ("scheduler.grace_hours", cfg.scheduler.grace_hours),
         ("followup.daily_cap", cfg.followup.daily_cap),
+        ("followup.second_after_hours", cfg.followup.second_after_hours),
+        ("followup.before_deadline_hours", cfg.followup.before_deadline_hours),
+        ("followup.leader_after_hours", cfg.followup.leader_after_hours),
+        ("followup.secretary_after_hours", cfg.followup.secretary_after_hours),
+        ("delivery.backoff_base_seconds", d.backoff_base_seconds),
+        ("delivery.backoff_max_seconds", d.backoff_max_seconds),
     ):
         if number < 0:
             raise ConfigError(key, "must not be negative")

@@ -257,6 +257,17 @@ class Sender:
 
     async def attempt(self, row: Claimed) -> Outcome:
         """Send one claimed row; the outcome says what to record."""
+        paused = self._paused_until - monotonic_time.monotonic()
+        if paused > 0:
+            # Flood control is on: hand the row back rather than sit on its lease through the
+            # pause, where another sender could take it over and send it twice.
+            return Outcome(
+                row,
+                {
+                    "status": "pending",
+                    "not_before": self.clock() + timedelta(seconds=paused),
+                },
+            )
         await self._pace(row.chat_id)
         try:
             message_id = await self._transmit(row)
@@ -316,6 +327,9 @@ class Sender:
         unreachable = [
             o.row.member_id for o in outcomes if o.member_unreachable and o.row.member_id
         ]
+        reached = [
+            o.row.member_id for o in outcomes if o.values["status"] == "sent" and o.row.member_id
+        ]
         async with self.db.write() as session:
             # Bulk UPDATE by primary key: one executemany per shape of outcome.
             for rows in by_shape.values():
@@ -325,6 +339,12 @@ class Sender:
                     update(Member)
                     .where(Member.id.in_(unreachable))
                     .values(unreachable_at=self.clock())
+                )
+            if reached:
+                await session.execute(
+                    update(Member)
+                    .where(Member.id.in_(reached), Member.unreachable_at.is_not(None))
+                    .values(unreachable_at=None)
                 )
             await session.commit()
 

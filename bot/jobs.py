@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.scheduler import Firing, JobHandler
+from bot.config import parse_hhmm
+from bot.scheduler import Firing, JobHandler, SkipTo
 from bot.services import items, reminders
 from bot.services.items import PushSettings
 
@@ -33,3 +35,16 @@ def job_handlers(settings: PushSettings) -> dict[str, JobHandler]:
         reminders.JOB_REMINDER: reminder,
         reminders.JOB_HOLIDAY: holiday_reminder,
     }
+
+
+# Publishing a post is never dropped for being late: it goes out on start, however late.
+FIRE_LATE = frozenset({"publish_item"})
+
+
+def skip_targets(settings: PushSettings) -> dict[str, SkipTo]:
+    def next_holiday(payload: dict[str, Any], now: datetime) -> datetime | None:
+        at = parse_hhmm(payload["time"])
+        assert at is not None
+        return reminders.next_holiday_run(settings, int(payload["days_before"]), at, now)
+
+    return {reminders.JOB_HOLIDAY: next_holiday}

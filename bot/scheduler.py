@@ -44,6 +44,8 @@ class Firing:
 # A handler adds rows to the session and may return the next run time itself (holiday jobs do);
 # returning None leaves the rule (or, for one-offs, retirement) to decide.
 JobHandler = Callable[[AsyncSession, Firing], Awaitable[datetime | None]]
+# For a repeating kind without a rule: its next run after `now`, given the payload.
+SkipTo = Callable[[dict[str, Any], datetime], datetime | None]
 
 
 def add_job(
@@ -81,9 +83,15 @@ class Scheduler:
         grace: timedelta,
         clock: Clock = utcnow,
         tick_seconds: float = 5.0,
+        fire_late: frozenset[str] = frozenset(),
+        skip_to: dict[str, SkipTo] | None = None,
     ) -> None:
         self.db = db
         self.handlers = handlers
+        # Kinds that must happen even late (publishing a post), and how rule-less repeating kinds
+        # (holiday reminders) find their next run when a missed one is skipped.
+        self.fire_late = fire_late
+        self.skip_to = skip_to or {}
         self.tz = tz
         self.grace = grace
         self.clock = clock
@@ -110,9 +118,12 @@ class Scheduler:
             if handler is None:
                 log.error("job %s has unknown kind %r; retiring it", job.id, job.kind)
                 job.active = False
-            elif now - scheduled > self.grace:
+            elif now - scheduled > self.grace and job.kind not in self.fire_late:
                 # Missed by more than the grace period (the bot was down): skip, don't fire late.
                 log.warning("job %s missed its %s run; skipping to the next", job.id, scheduled)
+                skip_to = self.skip_to.get(job.kind)
+                if skip_to is not None:
+                    next_at = skip_to(json.loads(job.payload), now)
             else:
                 firing = Firing(
                     job.id,

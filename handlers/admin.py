@@ -12,7 +12,7 @@ from bot.errors import DomainError, Invalid
 from bot.services import invites, members, roster
 from bot.services.roster import ImportReport
 from bot.services.roster_csv import MAX_ROSTER_BYTES
-from bot.texts import Raw
+from bot.texts import Raw, join_names
 from handlers.common import App, Call, Deps, callback_id, guarded, guarded_button, keyboard
 from storage.models import Role
 
@@ -178,8 +178,8 @@ async def upload(call: Call) -> None:
             created=len(report.created),
             updated=len(report.updated),
             unchanged=report.unchanged,
-            branches="、".join(report.new_branches) or none,
-            groups="、".join(report.new_groups) or none,
+            branches=join_names(report.new_branches, SHOW_ROWS) or none,
+            groups=join_names(report.new_groups, SHOW_ROWS) or none,
         ),
         *_errors_block(call, report),
     ]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -162,17 +164,31 @@ def guarded_button(deps: Deps, command: str, handler: ButtonHandler) -> PTBCallb
         except DomainError as exc:
             await query.answer(plain(call.t(exc.key, **exc.params))[:200], show_alert=True)
             return
+        except Exception:
+            # Stop the spinner; the error handler logs and tells the user with a reference.
+            with suppress(Exception):
+                await query.answer()
+            raise
         # Always answer, or the client keeps showing a spinner on the button.
         await query.answer(plain(notice)[:200] if notice else None)
 
     return callback
 
 
+_ID = re.compile(r"#?([0-9]{1,9})")
+
+
+def parse_id(text: str) -> int | None:
+    """A record number as users type it ("12" or "#12"); None for anything else."""
+    match = _ID.fullmatch(text.strip())
+    return int(match[1]) if match else None
+
+
 def callback_id(call: Call, prefix: str) -> tuple[str, int]:
     """Parse "prefix:verb:id" button data; anything else is a forged or stale button."""
     query = call.update.callback_query
-    data = query.data if query else None
-    parts = (data or "").split(":")
-    if len(parts) != 3 or parts[0] != prefix or not parts[2].isdigit():
+    parts = (query.data or "" if query else "").split(":")
+    number = parse_id(parts[2]) if len(parts) == 3 else None
+    if parts[0] != prefix or number is None:
         raise DomainError("not_your_button")
-    return parts[1], int(parts[2])
+    return parts[1], number

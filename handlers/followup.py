@@ -11,16 +11,15 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.errors import Denied
 from bot.services import items
-from handlers.common import App, Call, Deps, callback_id, guarded, guarded_button
+from bot.texts import join_names
+from handlers.common import App, Call, Deps, callback_id, guarded, guarded_button, parse_id
 from handlers.dialogs import open_dialog
 
 SHOW_NAMES = 60
 
 
 def _item_arg(call: Call) -> int | None:
-    if len(call.args) != 1 or not call.args[0].lstrip("#").isdigit():
-        return None
-    return int(call.args[0].lstrip("#"))
+    return parse_id(call.args[0]) if len(call.args) == 1 else None
 
 
 async def item_button(call: Call) -> str | None:
@@ -122,8 +121,7 @@ async def item_command(call: Call) -> None:
         ("item.unbound", status.unbound),
     ):
         if names:
-            shown = "、".join(names[:SHOW_NAMES]) + ("…" if len(names) > SHOW_NAMES else "")
-            lines.append(call.t(key, count=len(names), names=shown))
+            lines.append(call.t(key, count=len(names), names=join_names(names, SHOW_NAMES)))
     if s.confirmed == s.total:
         lines.append(call.t("item.all_done"))
     if status.reflections:

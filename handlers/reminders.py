@@ -8,7 +8,7 @@ from telegram.ext import CommandHandler, filters
 
 from bot.services import holidays, reminders
 from bot.services.audience import resolve_audience
-from handlers.common import App, Call, Deps, guarded
+from handlers.common import App, Call, Deps, guarded, parse_id
 
 _URGENT = {"紧急", "urgent"}
 
@@ -84,10 +84,10 @@ async def list_reminders(call: Call) -> None:
 
 async def unremind(call: Call) -> None:
     assert call.actor is not None
-    if len(call.args) != 1 or not call.args[0].lstrip("#").isdigit():
+    job_id = parse_id(call.args[0]) if len(call.args) == 1 else None
+    if job_id is None:
         await call.reply(call.t("unremind.usage"))
         return
-    job_id = int(call.args[0].lstrip("#"))
     async with call.deps.db.write() as session:
         await reminders.cancel_reminder(session, call.deps.push, call.actor, job_id)
     await call.reply(call.t("remind.cancelled", id=job_id))

@@ -16,7 +16,7 @@ from bot.services import items
 from bot.services.audience import Audience, default_audience, resolve_audience
 from bot.services.items import KIND_STUDY, Draft
 from bot.texts import Raw
-from handlers.common import App, Call, Deps, buttons, guarded, guarded_button
+from handlers.common import App, Call, Deps, buttons, callback_id, guarded, guarded_button
 from handlers.dialogs import close_dialog, current_dialog, open_dialog
 from storage.models import Branch, Group, Role
 
@@ -106,6 +106,8 @@ async def study(call: Call) -> None:
             audience_ref = part
         else:
             raise Invalid("study.bad_part", part=part)
+    if deadline is not None and publish_at is not None and deadline <= publish_at:
+        raise Invalid("study.deadline_before_push")
     async with call.deps.db.read() as session:
         audience = await resolve_audience(session, call.deps.org_id, call.actor, audience_ref)
     body, link = _content(parts[1])
@@ -257,13 +259,12 @@ class StudyDialog:
 
 async def dialog_button(call: Call) -> str | None:
     """Buttons of the guided dialog act only on the presser's own open dialog."""
-    query = call.update.callback_query
-    parts = (query.data or "").split(":") if query else []
     dialog = current_dialog(call)
-    if len(parts) != 3 or not parts[2].isdigit() or not isinstance(dialog, StudyDialog):
+    if not isinstance(dialog, StudyDialog):
         raise Denied("study.expired")
     authorize(call.actor, "study")
-    return await dialog.on_button(call, parts[1], int(parts[2]))
+    verb, value = callback_id(call, "sd")
+    return await dialog.on_button(call, verb, value)
 
 
 def register(app: App, deps: Deps) -> None:

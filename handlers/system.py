@@ -31,7 +31,9 @@ PRUNE_EVERY = 500
 def dedupe(deps: Deps) -> TypeHandler[Update, Context, None]:
     async def callback(update: Update, context: Context) -> None:
         async with deps.db.write() as session:
-            if not await updates.first_time(session, update.update_id):
+            user = update.effective_user
+            user_id = user.id if user is not None else None
+            if not await updates.first_time(session, update.update_id, user_id):
                 log.info("dropping redelivered update %s", update.update_id)
                 raise ApplicationHandlerStop
             if update.update_id % PRUNE_EVERY == 0:

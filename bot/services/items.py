@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -18,12 +19,16 @@ from bot.errors import Denied, Invalid, NotFound
 from bot.scheduler import Firing, add_job
 from bot.services import audit
 from bot.services.audience import Audience, audience_members, may_manage
-from bot.texts import plain, t
+from bot.texts import join_names, plain, t
 from storage.models import Delivery, Item, Member, Receipt, Role
 
 MAX_REFLECTION = 500
+# Names listed in one escalation message; the rest are counted (Telegram caps a message).
+ESCALATION_NAMES = 60
 MAX_TITLE = 100
 MAX_BODY = 3000
+# Title, body and link together stay inside Telegram's 4,096-character message.
+MAX_LINK = 500
 KIND_STUDY = "study"
 KIND_REMINDER = "reminder"
 
@@ -59,6 +64,8 @@ def validate_draft(draft: Draft) -> None:
         raise Invalid("item.title_too_long", limit=MAX_TITLE)
     if len(draft.body) > MAX_BODY:
         raise Invalid("item.body_too_long", limit=MAX_BODY)
+    if draft.link is not None and len(draft.link) > MAX_LINK:
+        raise Invalid("item.link_too_long", limit=MAX_LINK)
 
 
 def _lang(member: Member, settings: PushSettings) -> str:
@@ -134,7 +141,7 @@ class _Pusher:
                 Outgoing(
                     chat,
                     who,
-                    item.document_name or "",
+                    html.escape(item.document_name or "", quote=False),
                     "document",
                     item.id,
                     document_file_id=item.document_file_id,
@@ -511,7 +518,11 @@ async def escalate(
     column = Member.group_id if to == "leader" else Member.branch_id
     outgoing: list[Outgoing] = []
     total = await session.scalar(select(func.count(Receipt.id)).where(Receipt.item_id == item.id))
-    confirmed = (total or 0) - len(stragglers)
+    confirmed = await session.scalar(
+        select(func.count(Receipt.id)).where(
+            Receipt.item_id == item.id, Receipt.confirmed_at.is_not(None)
+        )
+    )
     for unit, names in by_unit.items():
         heads = (
             await session.scalars(
@@ -534,9 +545,9 @@ async def escalate(
                 "item.escalation",
                 title=item.title,
                 id=item.id,
-                confirmed=confirmed,
+                confirmed=confirmed or 0,
                 total=total or 0,
-                names="、".join(names),
+                names=join_names(names, ESCALATION_NAMES),
             )
             outgoing.append(Outgoing(head.telegram_user_id, head.id, text, "escalation", item.id))
     await enqueue(session, outgoing, now=now, quiet=settings.quiet)

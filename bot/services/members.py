@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -193,12 +194,14 @@ async def find_branch(session: AsyncSession, org_id: int, name: str) -> Branch:
 async def find_member(session: AsyncSession, org_id: int, actor: Actor, ref: str) -> Member:
     """A member by roster number ("#12" or "12") or exact name, among those the actor manages."""
     ref = ref.strip()
-    number = ref.lstrip("#")
-    if number.isdigit():
+    match = re.fullmatch(r"#?([0-9]{1,9})", ref)
+    if match:
         candidates = list(
             (
                 await session.scalars(
-                    select(Member).where(Member.id == int(number), Member.organisation_id == org_id)
+                    select(Member).where(
+                        Member.id == int(match[1]), Member.organisation_id == org_id
+                    )
                 )
             ).all()
         )

@@ -10,8 +10,12 @@ from storage.models import Member, Organisation, Role
 
 
 async def ensure_organisation(session: AsyncSession, name: str, timezone: str) -> int:
-    """The id of the organisation this database serves, created on first start."""
-    org = await session.scalar(select(Organisation).where(Organisation.name == name))
+    """The id of the organisation this database serves, created on first start.
+
+    A database serves one organisation: a changed `organisation.name` renames it rather than
+    starting an empty second one beside all the records.
+    """
+    org = await session.scalar(select(Organisation).order_by(Organisation.id).limit(1))
     if org is None:
         org = Organisation(name=name, timezone=timezone)
         session.add(org)
@@ -24,8 +28,18 @@ async def ensure_organisation(session: AsyncSession, name: str, timezone: str) -
             source="config",
             name=name,
         )
-    elif org.timezone != timezone:
-        org.timezone = timezone
+    elif org.name != name:
+        audit.record(
+            session,
+            action="organisation.renamed",
+            entity="organisation",
+            entity_id=org.id,
+            source="config",
+            old=org.name,
+            new=name,
+        )
+        org.name = name
+    org.timezone = timezone
     await session.commit()
     return org.id
 

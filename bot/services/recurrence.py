@@ -249,6 +249,10 @@ def _one_off(day: date, at: time, tz: ZoneInfo, now: datetime) -> Schedule:
     return Schedule(rule=None, first=first, anchor=anchor)
 
 
+# The most occurrences a more-than-daily raw rule may have (with COUNT).
+MAX_BURST = 10
+
+
 def _parse_raw(text: str, tz: ZoneInfo, now: datetime) -> Schedule:
     rule = _canonical_rule(text)
     parts = _rule_parts(rule)
@@ -258,11 +262,11 @@ def _parse_raw(text: str, tz: ZoneInfo, now: datetime) -> Schedule:
     for key in ("INTERVAL", "COUNT"):
         if key in parts and not (_POSITIVE.fullmatch(parts[key]) and int(parts[key]) > 0):
             raise ScheduleError("bad_rule", rule)
-    bounded = "COUNT" in parts or "UNTIL" in parts
     if "COUNT" in parts and "UNTIL" in parts:  # RFC 5545 allows one or the other
         raise ScheduleError("bad_rule", rule)
     # More often than daily is not a reminder, it is spam, whether by FREQ or by several times
-    # a day; a bounded burst is allowed.
+    # a day. Only a short counted burst is allowed: an UNTIL can lie decades away.
+    bounded = "COUNT" in parts and int(parts["COUNT"]) <= MAX_BURST
     if not bounded and (freq in _SUB_DAILY or _times_per_day(parts) > 1):
         raise ScheduleError("bad_rule", rule)
     if freq in _SUB_DAILY and "BYSETPOS" in parts:

@@ -164,6 +164,12 @@ async def import_roster(
                 group=row.group,
                 role=member.role.value,
             )
+        elif member.role is Role.ADMIN and not scope.may_grant_admin:
+            # Only admins touch admins (as /setrole rules): a secretary's file may not.
+            if _diff(member, row, group_id, parsed):
+                report.errors.append(RowError(row.line, "cannot_change_admin", row.name))
+            else:
+                report.unchanged += 1
         else:
             changes = _diff(member, row, group_id, parsed)
             if changes:
@@ -203,6 +209,7 @@ async def import_roster(
                 source=scope.source,
             )
 
+    report.errors.sort(key=lambda e: e.line)
     if dry_run or (report.errors and not skip_bad_rows):
         await session.rollback()
         report.applied = False

@@ -54,12 +54,20 @@ class RosterRow:
     phone: str | None
 
 
+MAX_SHOWN_VALUE = 40
+
+
 @dataclass(frozen=True)
 class RowError:
     line: int
     # A text-catalog key (roster_err.<reason>) and the offending value, rendered by the caller.
     reason: str
     value: str = ""
+
+    def __post_init__(self) -> None:
+        # Shown back to the user: a runaway cell must not blow the reply past Telegram's limit.
+        if len(self.value) > MAX_SHOWN_VALUE:
+            object.__setattr__(self, "value", self.value[:MAX_SHOWN_VALUE] + "…")
 
 
 @dataclass(frozen=True)

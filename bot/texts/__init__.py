@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import Any
 
 from bot.texts import en, zh
@@ -32,3 +33,9 @@ def t(language: str, key: str, /, **params: Any) -> Raw:
 def plain(text: str) -> str:
     """Catalog text without its HTML, for places that take plain text (button labels, menus)."""
     return html.unescape(text)
+
+
+def join_names(names: Sequence[str], limit: int) -> str:
+    """Names joined for a message, at most `limit` of them, the rest counted: "甲、乙…(+3)"."""
+    shown = "、".join(names[:limit])
+    return shown + (f"…(+{len(names) - limit})" if len(names) > limit else "")

@@ -230,4 +230,8 @@ TEXTS: dict[str, str] = {
     "holidaytext.reset": "The {name} reminder is back to the default text.",
     "holidaytext.unknown": "Unknown holiday “{value}”. Choose New Year's Day, Spring Festival, Qingming Festival, Labour Day, Dragon Boat Festival, Mid-Autumn Festival or National Day.",
     "holidaytext.usage": "Usage: /holidaytext or /holidaytext &lt;holiday&gt; | &lt;text or “default”&gt;",
+    "roster_err.cannot_change_admin": "you may not change an admin ({value})",
+    "item.link_too_long": "The link is too long (at most {limit} characters).",
+    "study.ask_confirm": "Please press “Publish” or “Cancel” above.",
+    "study.deadline_before_push": "The deadline must be after the push time.",
 }

@@ -241,4 +241,8 @@ TEXTS: dict[str, str] = {
     "holidaytext.reset": "已恢复{name}的默认提醒内容。",
     "holidaytext.unknown": "未知节日「{value}」。可选：元旦、春节、清明节、劳动节、端午节、中秋节、国庆节。",
     "holidaytext.usage": "用法：/holidaytext 或 /holidaytext &lt;节日&gt; | &lt;内容或“默认”&gt;",
+    "roster_err.cannot_change_admin": "无权修改管理员（{value}）",
+    "item.link_too_long": "链接太长（不超过 {limit} 个字符）。",
+    "study.ask_confirm": "请点击上面的「确认发布」或「取消」。",
+    "study.deadline_before_push": "截止时间不能早于推送时间。",
 }

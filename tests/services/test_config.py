@@ -123,6 +123,8 @@ def test_environment_overrides_token_and_database(tmp_path: Path) -> None:
         ({"scheduler": {"tick_seconds": 0}}, "scheduler.tick_seconds"),
         ({"followup": {"daily_cap": -1}}, "followup.daily_cap"),
         ({"followup": {"leader_after_hours": 1.5}}, "followup.leader_after_hours"),
+        ({"followup": {"second_after_hours": -1}}, "followup.second_after_hours"),
+        ({"delivery": {"backoff_base_seconds": -2}}, "delivery.backoff_base_seconds"),
     ],
 )
 def test_bad_value_names_the_key(data: dict[str, object], key: str) -> None:

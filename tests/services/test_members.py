@@ -267,3 +267,15 @@ async def test_invites_list_reuses_codes_and_replaces_expired(
         again = await invites.invites_for_unbound(session, org_id, valid_days=30)
     assert again[0].code == renewed[0].code
     assert invites.deep_link("my_bot", "abc") == "https://t.me/my_bot?start=abc"
+
+
+async def test_renaming_the_organisation_keeps_its_records(
+    db: Database, org_id: int, org: OrgBuilder
+) -> None:
+    await org.member("张三")
+    async with db.write() as session:
+        renamed = await organisation.ensure_organisation(session, "新名称党委", "Asia/Shanghai")
+    assert renamed == org_id
+    async with db.read() as session:
+        names = (await session.scalars(select(Member.name))).all()
+    assert "张三" in names

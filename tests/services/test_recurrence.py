@@ -621,3 +621,9 @@ def test_describe_shows_any_other_rule_as_itself() -> None:
 def test_describe_refuses_an_unknown_language() -> None:
     with pytest.raises(ValueError, match="language"):
         describe(None, NOW, "fr")
+
+
+def test_sub_daily_rule_with_a_far_until_is_refused() -> None:
+    with pytest.raises(ScheduleError) as info:
+        parse_schedule("FREQ=MINUTELY;UNTIL=20991231", SHANGHAI, NOW)
+    assert info.value.reason == "bad_rule"

@@ -168,3 +168,37 @@ async def test_failing_job_is_postponed_not_repeated(db: Database, org_id: int) 
 
 async def test_migrations_still_match(db: Database) -> None:
     assert await migrate.schema_drift(db) == []
+
+
+async def test_missed_rule_less_job_skips_to_its_next_run(db: Database, org_id: int) -> None:
+    fired: list[tuple[int, datetime]] = []
+    job_id = await add(db, org_id, T0)
+    later = T0 + timedelta(days=30)
+    sched = Scheduler(
+        db,
+        recording_handlers(fired),
+        TZ,
+        grace=timedelta(hours=1),
+        clock=Clock(T0 + timedelta(days=2)),
+        skip_to={"mark": lambda payload, now: later},
+    )
+    assert await sched.run_due() == 1
+    assert fired == []
+    async with db.read() as session:
+        job = await session.get(Job, job_id)
+    assert job is not None and job.active and job.next_run_at == later
+
+
+async def test_kinds_that_fire_late_are_not_skipped(db: Database, org_id: int) -> None:
+    fired: list[tuple[int, datetime]] = []
+    job_id = await add(db, org_id, T0)
+    sched = Scheduler(
+        db,
+        recording_handlers(fired),
+        TZ,
+        grace=timedelta(hours=1),
+        clock=Clock(T0 + timedelta(days=2)),
+        fire_late=frozenset({"mark"}),
+    )
+    assert await sched.run_due() == 1
+    assert fired == [(job_id, T0)]
