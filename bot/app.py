@@ -80,9 +80,9 @@ def build_application(deps: Deps, *, request: BaseRequest | None = None) -> App:
     return application
 
 
-async def register_menu(application: App, deps: Deps) -> None:
+async def register_menu(application: App) -> None:
     """The command menu is a convenience: failing to set it must not stop the bot."""
-    member_commands = [c for c in COMMANDS if c.access <= Access.MEMBER]
+    member_commands = [c for c in COMMANDS if c.access <= Access.MEMBER and c.in_menu]
     try:
         for language, code in (("zh", None), ("en", "en")):
             await application.bot.set_my_commands(
@@ -106,7 +106,7 @@ async def running(
         deps = Deps(config, db, org_id)
         application = build_application(deps, request=request)
         async with application:
-            await register_menu(application, deps)
+            await register_menu(application)
             await application.start()
             workers = start_workers(deps)
             runner = await _start_transport(application, deps)

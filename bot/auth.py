@@ -43,7 +43,7 @@ _ACCESS_OF_ROLE = {
 class Command:
     name: str
     access: Access
-    # Usage line shown by /help and on a malformed call; looked up in bot.texts as help.<name>.
+    # In Telegram's command menu (texts menu.<name>); /help lists every command (help.<name>).
     in_menu: bool = True
 
 

@@ -63,7 +63,7 @@ async def on_dialog_message(call: Call) -> None:
 async def cancel(call: Call) -> None:
     had = current_dialog(call) is not None
     close_dialog(call)
-    await call.reply(call.t("study.cancelled" if had else "help.cancel"))
+    await call.reply(call.t("dialog.cancelled" if had else "dialog.none"))
 
 
 def register(app: App, deps: Deps) -> None:

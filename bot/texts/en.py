@@ -234,4 +234,6 @@ TEXTS: dict[str, str] = {
     "item.link_too_long": "The link is too long (at most {limit} characters).",
     "study.ask_confirm": "Please press “Publish” or “Cancel” above.",
     "study.deadline_before_push": "The deadline must be after the push time.",
+    "dialog.cancelled": "Cancelled.",
+    "dialog.none": "Nothing to cancel.",
 }

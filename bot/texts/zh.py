@@ -245,4 +245,6 @@ TEXTS: dict[str, str] = {
     "item.link_too_long": "链接太长（不超过 {limit} 个字符）。",
     "study.ask_confirm": "请点击上面的「确认发布」或「取消」。",
     "study.deadline_before_push": "截止时间不能早于推送时间。",
+    "dialog.cancelled": "已取消。",
+    "dialog.none": "当前没有进行中的操作。",
 }

@@ -109,3 +109,20 @@ async def test_unexpected_failure_gives_a_reference_not_a_trace(
 async def test_configured_admin_is_admin_at_start(harness: Harness) -> None:
     text = await harness.say(ADMIN_ID, "/help")
     assert "/setrole" in text and "/invites" in text
+
+
+async def test_cancel_without_a_dialog_says_so(harness: Harness) -> None:
+    await harness.org.member("张三", telegram_id=1)
+    assert "没有进行中的操作" in await harness.say(1, "/cancel")
+
+
+def test_catalogs_have_the_same_keys_and_placeholders() -> None:
+    import string
+
+    from bot.texts import en, zh
+
+    assert set(zh.TEXTS) == set(en.TEXTS)
+    for key, text in zh.TEXTS.items():
+        fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+        other = {f for _, f, _, _ in string.Formatter().parse(en.TEXTS[key]) if f}
+        assert fields == other, key
