@@ -51,26 +51,26 @@ async def onboard_and_check_roles(sb: BotApiSandbox) -> None:
     assert "/setrole" in await converse(sb, ADMIN_ID, "/help")
 
 
-async def test_polling_mode_end_to_end(sandbox, tmp_path: Path) -> None:
+async def test_polling_mode_end_to_end(sandbox, bot_database_url: str) -> None:
     sb, base = sandbox
-    config = e2e_config(base, sb.token, tmp_path / "bot.db", mode="polling")
+    config = e2e_config(base, sb.token, bot_database_url, mode="polling")
     async with running(config):
         await onboard_and_check_roles(sb)
     commands = [c for c in sb.calls if c.method.lower() == "setmycommands"]
     assert commands, "the command menu was registered"
 
 
-async def test_webhook_mode_end_to_end(sandbox, tmp_path: Path) -> None:
+async def test_webhook_mode_end_to_end(sandbox, bot_database_url: str) -> None:
     sb, base = sandbox
-    config = e2e_config(base, sb.token, tmp_path / "bot.db", mode="webhook")
+    config = e2e_config(base, sb.token, bot_database_url, mode="webhook")
     async with running(config):
         await onboard_and_check_roles(sb)
         assert all(status == 200 for status in sb.webhook_statuses)
 
 
-async def test_webhook_refuses_wrong_secret_and_garbage(sandbox, tmp_path: Path) -> None:
+async def test_webhook_refuses_wrong_secret_and_garbage(sandbox, bot_database_url: str) -> None:
     sb, base = sandbox
-    config = e2e_config(base, sb.token, tmp_path / "bot.db", mode="webhook")
+    config = e2e_config(base, sb.token, bot_database_url, mode="webhook")
     hook = f"http://127.0.0.1:{config.webhook.port}{config.webhook.path}"
     update = {
         "update_id": 1,
@@ -103,17 +103,19 @@ async def test_webhook_refuses_wrong_secret_and_garbage(sandbox, tmp_path: Path)
     assert sb.messages_to(5) and len(sb.messages_to(5)) == 1
 
 
-async def test_menu_failure_does_not_stop_the_bot(sandbox, tmp_path: Path) -> None:
+async def test_menu_failure_does_not_stop_the_bot(sandbox, bot_database_url: str) -> None:
     sb, base = sandbox
     sb.inject_fault("setMyCommands", 500, "Internal Server Error", times=5)
-    config = e2e_config(base, sb.token, tmp_path / "bot.db", mode="polling")
+    config = e2e_config(base, sb.token, bot_database_url, mode="polling")
     async with running(config):
         assert "/start" in await converse(sb, 5, "/help")
 
 
-async def test_redelivered_update_over_http_is_answered_once(sandbox, tmp_path: Path) -> None:
+async def test_redelivered_update_over_http_is_answered_once(
+    sandbox, bot_database_url: str
+) -> None:
     sb, base = sandbox
-    config = e2e_config(base, sb.token, tmp_path / "bot.db", mode="polling")
+    config = e2e_config(base, sb.token, bot_database_url, mode="polling")
     async with running(config):
         update = await sb.user_message(5, "/help")
         await sb.wait_for_message(5, after=0, timeout=10)
