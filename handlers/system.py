@@ -46,6 +46,14 @@ async def unknown_command(call: Call) -> None:
     await call.reply(call.t("unknown_command" if call.actor else "not_registered"))
 
 
+async def plain_text(call: Call) -> None:
+    """A message that is no command and answers no dialog: point the way instead of silence."""
+    if call.actor is None:
+        await call.reply(call.t("start.stranger", org=call.deps.config.organisation.name))
+    else:
+        await call.reply(call.t("hint.help"))
+
+
 async def stale_button(call: Call) -> str | None:
     raise Denied("not_your_button")
 
@@ -81,5 +89,8 @@ def register_last(app: App, deps: Deps) -> None:
     private = filters.ChatType.PRIVATE
     app.add_handler(
         MessageHandler(filters.COMMAND & private, guarded(deps, "help", unknown_command))
+    )
+    app.add_handler(
+        MessageHandler(filters.TEXT & ~filters.COMMAND & private, guarded(deps, "help", plain_text))
     )
     app.add_handler(CallbackQueryHandler(guarded_button(deps, "help", stale_button)))

@@ -236,4 +236,5 @@ TEXTS: dict[str, str] = {
     "study.deadline_before_push": "The deadline must be after the push time.",
     "dialog.cancelled": "Cancelled.",
     "dialog.none": "Nothing to cancel.",
+    "hint.help": "Send /help for the commands you can use, /todo for what waits for you.",
 }

@@ -247,4 +247,5 @@ TEXTS: dict[str, str] = {
     "study.deadline_before_push": "截止时间不能早于推送时间。",
     "dialog.cancelled": "已取消。",
     "dialog.none": "当前没有进行中的操作。",
+    "hint.help": "发送 /help 查看可用命令，/todo 查看待确认的内容。",
 }

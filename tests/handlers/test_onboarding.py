@@ -126,3 +126,9 @@ def test_catalogs_have_the_same_keys_and_placeholders() -> None:
         fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
         other = {f for _, f, _, _ in string.Formatter().parse(en.TEXTS[key]) if f}
         assert fields == other, key
+
+
+async def test_plain_text_gets_a_hint(harness: Harness) -> None:
+    await harness.org.member("张三", telegram_id=1)
+    assert "/help" in await harness.say(1, "你好")
+    assert "邀请链接" in await harness.say(2, "你好")
