@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -48,8 +49,9 @@ class Deps:
     def default_language(self) -> str:
         return self.config.organisation.language
 
-    @property
+    @cached_property
     def push(self) -> PushSettings:
+        # Built once: every use case that queues a push needs it.
         tz = self.config.organisation.tz
         return PushSettings(
             org_id=self.org_id,
