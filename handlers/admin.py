@@ -69,14 +69,13 @@ async def invites_command(call: Call) -> None:
         await call.reply(call.t("invites.none"))
         return
     username = call.context.bot.username
-    tz = deps.config.organisation.tz
     rendered = [
         call.t(
             "invites.row",
             name=line.name,
             place=_place(call, line.branch, line.group),
             link=invites.deep_link(username, line.code),
-            expires=line.expires_at.astimezone(tz).strftime("%Y-%m-%d"),
+            expires=call.local(line.expires_at, "%Y-%m-%d"),
         )
         for line in lines
     ]

@@ -83,6 +83,17 @@ class Call:
         return list(self.context.args or [])
 
     @property
+    def rest(self) -> str:
+        """The message text after the command word, as typed (separators like "|" intact)."""
+        message = self.update.effective_message
+        words = (message.text or "").split(maxsplit=1) if message else []
+        return words[1].strip() if len(words) > 1 else ""
+
+    def local(self, moment: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """A stored UTC time as the organisation reads it."""
+        return moment.astimezone(self.deps.config.organisation.tz).strftime(fmt)
+
+    @property
     def user_id(self) -> int:
         user = self.update.effective_user
         assert user is not None  # guarded() refuses updates without a user

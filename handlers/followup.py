@@ -80,7 +80,6 @@ async def todo(call: Call) -> None:
 
 async def items_command(call: Call) -> None:
     assert call.actor is not None
-    tz = call.deps.config.organisation.tz
     async with call.deps.db.read() as session:
         summaries = await items.list_items(session, call.deps.org_id, call.actor)
     if not summaries:
@@ -94,7 +93,7 @@ async def items_command(call: Call) -> None:
             title=s.title,
             confirmed=s.confirmed,
             total=s.total,
-            deadline=call.t("items.deadline", deadline=s.deadline.astimezone(tz).strftime("%m-%d"))
+            deadline=call.t("items.deadline", deadline=call.local(s.deadline, "%m-%d"))
             if s.deadline
             else "",
         )

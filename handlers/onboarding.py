@@ -94,9 +94,7 @@ async def me(call: Call) -> None:
             role=call.t(f"role.{view.role.value}"),
             phone=view.phone or none,
             language=call.lang,
-            bound_at=view.bound_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-            if view.bound_at
-            else none,
+            bound_at=call.local(view.bound_at) if view.bound_at else none,
         )
         + "\n"
         + call.t("me.counts", s0=s[0], s1=s[1], s2=s[2], r0=r[0], r1=r[1], r2=r[2])

@@ -16,14 +16,12 @@ _URGENT = {"紧急", "urgent"}
 def _when(call: Call, moment: datetime | None) -> str:
     if moment is None:
         return call.t("none")
-    return moment.astimezone(call.deps.config.organisation.tz).strftime("%Y-%m-%d %H:%M")
+    return call.local(moment)
 
 
 async def remind(call: Call) -> None:
     assert call.actor is not None
-    message = call.update.effective_message
-    words = (message.text or "").split(maxsplit=1) if message else []
-    parts = [p.strip() for p in words[1].split("|")] if len(words) > 1 else []
+    parts = [p.strip() for p in call.rest.split("|")] if call.rest else []
     if not parts or not parts[0]:
         await call.reply(call.t("remind.usage"))
         return
@@ -95,10 +93,8 @@ async def unremind(call: Call) -> None:
 
 async def holidaytext(call: Call) -> None:
     assert call.actor is not None
-    message = call.update.effective_message
-    words = (message.text or "").split(maxsplit=1) if message else []
     deps = call.deps
-    if len(words) < 2:
+    if not call.rest:
         async with deps.db.read() as session:
             texts = await reminders.holiday_texts(session, deps.push, call.actor)
         lines = [
@@ -112,7 +108,7 @@ async def holidaytext(call: Call) -> None:
         ]
         await call.reply_long(lines, header=call.t("holidaytext.title"))
         return
-    holiday_ref, _, text = words[1].partition("|")
+    holiday_ref, _, text = call.rest.partition("|")
     if not text.strip():
         await call.reply(call.t("holidaytext.usage"))
         return

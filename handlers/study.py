@@ -70,7 +70,7 @@ async def _publish(call: Call, draft: Draft, publish_at: datetime | None) -> Non
         )
     deps.outbox_ready.set()
     if posted.publish_at is not None:
-        when = posted.publish_at.astimezone(deps.config.organisation.tz).strftime("%Y-%m-%d %H:%M")
+        when = call.local(posted.publish_at)
         await call.reply(
             call.t("study.scheduled", id=posted.item_id, title=posted.title, when=when)
         )
@@ -82,10 +82,8 @@ async def _publish(call: Call, draft: Draft, publish_at: datetime | None) -> Non
 
 async def study(call: Call) -> None:
     assert call.actor is not None
-    message = call.update.effective_message
-    words = (message.text or "").split(maxsplit=1) if message else []
-    rest = words[1] if len(words) > 1 else ""
-    if not rest.strip():
+    rest = call.rest
+    if not rest:
         open_dialog(call, StudyDialog())
         await call.reply(call.t("study.ask_title"))
         return
@@ -237,19 +235,14 @@ class StudyDialog:
 
     async def show_preview(self, call: Call) -> None:
         assert self.audience is not None
-        tz = call.deps.config.organisation.tz
         none = call.t("none")
         await call.reply(
             call.t(
                 "study.preview",
                 title=self.title,
                 audience=audience_label(call, self.audience),
-                deadline=self.deadline.astimezone(tz).strftime("%Y-%m-%d")
-                if self.deadline
-                else none,
-                when=self.publish_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-                if self.publish_at
-                else call.t("study.btn_now"),
+                deadline=call.local(self.deadline, "%Y-%m-%d") if self.deadline else none,
+                when=call.local(self.publish_at) if self.publish_at else call.t("study.btn_now"),
             ),
             buttons(
                 [[(call.t("study.btn_confirm"), "sd:c:1"), (call.t("study.btn_cancel"), "sd:c:0")]]
