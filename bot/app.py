@@ -141,7 +141,7 @@ def make_scheduler(deps: Deps) -> Scheduler:
     cfg = deps.config
     return Scheduler(
         deps.db,
-        job_handlers(deps.push),
+        job_handlers(deps.meetings),
         cfg.organisation.tz,
         grace=timedelta(hours=cfg.scheduler.grace_hours),
         tick_seconds=cfg.scheduler.tick_seconds,

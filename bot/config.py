@@ -17,6 +17,9 @@ from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 TelegramMode = Literal["polling", "webhook"]
+# How often a meeting kind is required ("off": not tracked) and who it invites by default.
+MeetingEvery = Literal["month", "quarter", "off"]
+MeetingAudience = Literal["branch", "committee", "group"]
 Language = Literal["zh", "en"]
 
 ENV_TOKEN = "BRANCHBOT_TELEGRAM_TOKEN"
@@ -123,6 +126,35 @@ class FollowupConfig:
 
 
 @dataclass(frozen=True)
+class MeetingsConfig:
+    """三会一课: defaults from the Party's rules; each kind's frequency and audience can change."""
+
+    general_every: MeetingEvery = "quarter"
+    general_times: int = 1
+    general_audience: MeetingAudience = "branch"
+    committee_every: MeetingEvery = "month"
+    committee_times: int = 1
+    committee_audience: MeetingAudience = "committee"
+    group_every: MeetingEvery = "month"
+    group_times: int = 1
+    group_audience: MeetingAudience = "group"
+    lecture_every: MeetingEvery = "quarter"
+    lecture_times: int = 1
+    lecture_audience: MeetingAudience = "branch"
+    # Reminders to invitees this many hours before the start.
+    remind_before_hours: tuple[int, ...] = (24, 1)
+    checkin_before_minutes: int = 30
+    checkin_after_minutes: int = 30
+    # The check-in code changes every minute; the previous one still works this long.
+    code_grace_seconds: int = 20
+    # Non-voters of a time poll are reminded this long after it opens (0: never).
+    poll_remind_hours: int = 24
+    # Secretaries hear this many days before a month or quarter ends that a meeting is missing.
+    compliance_remind_days: int = 5
+    compliance_remind_time: str = "09:00"
+
+
+@dataclass(frozen=True)
 class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
@@ -132,6 +164,7 @@ class Config:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     followup: FollowupConfig = field(default_factory=FollowupConfig)
+    meetings: MeetingsConfig = field(default_factory=MeetingsConfig)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -143,6 +176,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "delivery": DeliveryConfig,
     "scheduler": SchedulerConfig,
     "followup": FollowupConfig,
+    "meetings": MeetingsConfig,
 }
 
 
@@ -264,6 +298,7 @@ def _validate(cfg: Config) -> None:
     ):
         if number < 0:
             raise ConfigError(key, "must not be negative")
+    _validate_meetings(cfg.meetings)
     if cfg.telegram.mode == "webhook":
         if not cfg.webhook.secret_token:
             raise ConfigError("webhook.secret_token", "required when telegram.mode = 'webhook'")
@@ -273,6 +308,34 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(
                 "webhook.public_url", "required when telegram.mode = 'webhook' (an https:// URL)"
             )
+
+
+def _validate_meetings(m: MeetingsConfig) -> None:
+    for kind in ("general", "committee", "group", "lecture"):
+        if getattr(m, f"{kind}_times") < 1:
+            raise ConfigError(f"meetings.{kind}_times", "must be at least 1")
+    if any(h <= 0 for h in m.remind_before_hours):
+        raise ConfigError("meetings.remind_before_hours", "every entry must be greater than 0")
+    for key in (
+        "checkin_before_minutes",
+        "checkin_after_minutes",
+        "code_grace_seconds",
+        "poll_remind_hours",
+        "compliance_remind_days",
+    ):
+        if getattr(m, key) < 0:
+            raise ConfigError(f"meetings.{key}", "must not be negative")
+    if m.checkin_after_minutes < 1:
+        raise ConfigError("meetings.checkin_after_minutes", "must be at least 1")
+    if m.code_grace_seconds >= 60:
+        raise ConfigError(
+            "meetings.code_grace_seconds", "must be under 60 (codes change each minute)"
+        )
+    if parse_hhmm(m.compliance_remind_time) is None:
+        raise ConfigError(
+            "meetings.compliance_remind_time",
+            f"expected a time like '09:00', got {m.compliance_remind_time!r}",
+        )
 
 
 def parse_hhmm(text: str) -> time | None:

@@ -9,11 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import parse_hhmm
 from bot.scheduler import Firing, JobHandler, SkipTo
-from bot.services import items, reminders
+from bot.services import items, meetings, reminders
 from bot.services.items import PushSettings
+from bot.services.meetings import MeetingSettings
 
 
-def job_handlers(settings: PushSettings) -> dict[str, JobHandler]:
+def job_handlers(meeting_settings: MeetingSettings) -> dict[str, JobHandler]:
+    settings = meeting_settings.push
+
     async def publish_item(session: AsyncSession, firing: Firing) -> datetime | None:
         await items.publish_scheduled(session, settings, firing)
         return None
@@ -29,7 +32,17 @@ def job_handlers(settings: PushSettings) -> dict[str, JobHandler]:
     async def holiday_reminder(session: AsyncSession, firing: Firing) -> datetime | None:
         return await reminders.fire_holiday_reminder(session, settings, firing)
 
+    async def meeting_reminder(session: AsyncSession, firing: Firing) -> datetime | None:
+        await meetings.fire_reminder(session, meeting_settings, firing)
+        return None
+
+    async def meeting_close(session: AsyncSession, firing: Firing) -> datetime | None:
+        await meetings.fire_close(session, meeting_settings, firing)
+        return None
+
     return {
+        meetings.JOB_REMINDER: meeting_reminder,
+        meetings.JOB_CLOSE: meeting_close,
         "publish_item": publish_item,
         "ladder": ladder,
         reminders.JOB_REMINDER: reminder,
@@ -37,8 +50,9 @@ def job_handlers(settings: PushSettings) -> dict[str, JobHandler]:
     }
 
 
-# Publishing a post is never dropped for being late: it goes out on start, however late.
-FIRE_LATE = frozenset({"publish_item"})
+# Never dropped for being late: a post goes out on start, however late, and a meeting's
+# attendance is made final (and its make-ups sent) even if the bot was down at the close.
+FIRE_LATE = frozenset({"publish_item", meetings.JOB_CLOSE})
 
 
 def skip_targets(settings: PushSettings) -> dict[str, SkipTo]:

@@ -21,6 +21,7 @@ from bot.config import Config
 from bot.delivery import QuietHours
 from bot.errors import DomainError
 from bot.services.items import PushSettings
+from bot.services.meetings import MeetingSettings
 from bot.services.members import get_actor
 from bot.texts import Raw, plain, t
 from storage.db import Database
@@ -60,6 +61,10 @@ class Deps:
             quiet=QuietHours.from_config(self.config.delivery, tz),
             followup=self.config.followup,
         )
+
+    @cached_property
+    def meetings(self) -> MeetingSettings:
+        return MeetingSettings(self.push, self.config.meetings)
 
     def now(self) -> datetime:
         return utcnow()

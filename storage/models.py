@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -119,6 +120,8 @@ class Member(Base):
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     language: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(default=True)
+    # On the branch committee (支委); a branch's secretaries always are.
+    committee: Mapped[bool] = mapped_column(default=False)
     bound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Set when Telegram says the member blocked the bot; cleared when they write to it again.
     unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -282,3 +285,109 @@ class HolidayText(Base):
     text: Mapped[str] = mapped_column(Text)
     updated_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Meeting(Base):
+    """One of 三会一课. Its invitees are fixed as invitations when it is scheduled."""
+
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"), index=True)
+    # Set for a group meeting (党小组会): the group it belongs to.
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("member_groups.id"))
+    kind: Mapped[str] = mapped_column(String(12))  # general | committee | group | lecture
+    audience_kind: Mapped[str] = mapped_column(String(10))  # branch | committee | group
+    audience_id: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    place: Mapped[str | None] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # "scheduled" -> "closed" (attendance final) | "cancelled"
+    status: Mapped[str] = mapped_column(String(12), default="scheduled")
+    # Seeds the rotating check-in code and QR token; never shown.
+    secret: Mapped[str] = mapped_column(String(64))
+    minutes_text: Mapped[str | None] = mapped_column(Text)
+    minutes_file_id: Mapped[str | None] = mapped_column(String(300))
+    minutes_file_name: Mapped[str | None] = mapped_column(String(255))
+    makeup_item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
+    created_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Invitation(Base):
+    """One member's place at a meeting: their answer, their check-in, and the final outcome."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    answer: Mapped[str | None] = mapped_column(String(8))  # attend | leave
+    leave_reason: Mapped[str | None] = mapped_column(String(300))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    checkin_method: Mapped[str | None] = mapped_column(String(8))  # code | qr | manual
+    checked_in_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    # Final at the check-in window's close: attended | late | leave | absent
+    outcome: Mapped[str | None] = mapped_column(String(10))
+
+
+class TimePoll(Base):
+    """Finding a time: members tick every slot that suits them."""
+
+    __tablename__ = "time_polls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(12))  # the meeting kind it is for
+    title: Mapped[str] = mapped_column(String(200))
+    audience_kind: Mapped[str] = mapped_column(String(10))  # branch | committee | group
+    audience_id: Mapped[int] = mapped_column(Integer)
+    created_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"))
+    # The organiser's live tally message, edited as votes come in.
+    status_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    status_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class PollSlot(Base):
+    __tablename__ = "poll_slots"
+    __table_args__ = (UniqueConstraint("poll_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("time_polls.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PollVote(Base):
+    """A tick: this member can come at this slot. Unticking deletes the row."""
+
+    __tablename__ = "poll_votes"
+    __table_args__ = (UniqueConstraint("slot_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot_id: Mapped[int] = mapped_column(ForeignKey("poll_slots.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    voted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ComplianceNotice(Base):
+    """A compliance reminder already sent for one unit, kind and period: it goes out once."""
+
+    __tablename__ = "compliance_notices"
+    __table_args__ = (UniqueConstraint("unit_kind", "unit_id", "kind", "period_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    unit_kind: Mapped[str] = mapped_column(String(10))  # branch | group
+    unit_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(12))
+    period_start: Mapped[date] = mapped_column(Date)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor, can_manage_branch
 from bot.errors import Denied, Invalid, NotFound
-from storage.models import Branch, Group, Member, Role
+from storage.models import Branch, Group, Invitation, Meeting, Member, Role
+
+# A make-up item (补学) goes to those on leave or absent from one meeting.
+MAKEUP_OUTCOMES = ("leave", "absent")
 
 
 @dataclass(frozen=True)
 class Audience:
-    kind: str  # "org" | "branch" | "group"
+    # "org" | "branch" | "group"; "committee" (a branch's committee, id = branch id);
+    # "meeting" (a meeting's absentees, id = meeting id)
+    kind: str
     id: int | None
     label: str
 
@@ -102,6 +107,16 @@ async def audience_members(
         query = query.where(Member.branch_id == audience_id)
     elif kind == "group":
         query = query.where(Member.group_id == audience_id)
+    elif kind == "committee":
+        query = query.where(
+            Member.branch_id == audience_id,
+            or_(Member.committee.is_(True), Member.role == Role.SECRETARY),
+        )
+    elif kind == "meeting":
+        absentees = select(Invitation.member_id).where(
+            Invitation.meeting_id == audience_id, Invitation.outcome.in_(MAKEUP_OUTCOMES)
+        )
+        query = query.where(Member.id.in_(absentees))
     return list((await session.scalars(query.order_by(Member.id))).all())
 
 
@@ -111,8 +126,14 @@ async def may_manage(
     """Whether the actor may follow up on something sent to this audience."""
     if actor.role is Role.ADMIN:
         return True
-    if kind == "branch":
+    if kind in ("branch", "committee"):
         return can_manage_branch(actor, audience_id)
+    if kind == "meeting" and audience_id is not None:
+        meeting = await session.get(Meeting, audience_id)
+        if meeting is None:
+            return False
+        target = ("group", meeting.group_id) if meeting.group_id else ("branch", meeting.branch_id)
+        return await may_manage(session, actor, *target)
     if kind == "group" and audience_id is not None:
         group = await session.get(Group, audience_id)
         if group is None:

@@ -31,6 +31,13 @@ MAX_BODY = 3000
 MAX_LINK = 500
 KIND_STUDY = "study"
 KIND_REMINDER = "reminder"
+# 补学: sent to a meeting's absentees when it closes, with the minutes as material.
+KIND_MAKEUP = "makeup"
+_HEADS = {
+    KIND_STUDY: "item.head_study",
+    KIND_REMINDER: "item.head_reminder",
+    KIND_MAKEUP: "item.head_makeup",
+}
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ def buttons(item: Item, lang: str, confirmed_at: datetime | None, tz: ZoneInfo) 
 
 
 def render_item(item: Item, lang: str, tz: ZoneInfo, *, nudge: bool = False) -> str:
-    head = "item.head_reminder" if item.kind == KIND_REMINDER else "item.head_study"
+    head = _HEADS[item.kind]
     parts = []
     if nudge:
         parts.append(t(lang, "item.nudge_prefix"))
@@ -101,6 +108,8 @@ def render_item(item: Item, lang: str, tz: ZoneInfo, *, nudge: bool = False) -> 
         parts.append(t(lang, "item.body", body=item.body))
     if item.link:
         parts.append(t(lang, "item.link", link=item.link))
+    if item.kind == KIND_MAKEUP and not item.body and not item.document_file_id:
+        parts.append(t(lang, "item.makeup_pending"))
     if item.deadline:
         parts.append(
             t(
@@ -483,6 +492,22 @@ async def nudge_stragglers(
         receipt.last_nudged_at = now
     await enqueue(session, outgoing, now=now, quiet=settings.quiet)
     return len(outgoing)
+
+
+async def push_unconfirmed(
+    session: AsyncSession, settings: PushSettings, item: Item, *, now: datetime
+) -> int:
+    """Send the item afresh (with its document) to everyone who has not confirmed it: used when
+    its material changes, so no daily cap applies."""
+    pusher = _Pusher(item, settings, "item")
+    outgoing = [
+        msg
+        for _, member in await _stragglers(session, item)
+        if member.telegram_user_id is not None and member.unreachable_at is None
+        for msg in pusher.messages(member)
+    ]
+    await enqueue(session, outgoing, now=now, quiet=settings.quiet)
+    return len({m.member_id for m in outgoing})
 
 
 async def nudge(

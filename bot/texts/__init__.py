@@ -6,9 +6,13 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from bot.texts import en, zh
+from bot.texts import en, en_meetings, zh, zh_meetings
 
-CATALOGS: dict[str, dict[str, str]] = {"zh": zh.TEXTS, "en": en.TEXTS}
+# One catalog per language, assembled from the feature modules.
+CATALOGS: dict[str, dict[str, str]] = {
+    "zh": {**zh.TEXTS, **zh_meetings.TEXTS},
+    "en": {**en.TEXTS, **en_meetings.TEXTS},
+}
 DEFAULT_LANGUAGE = "zh"
 
 
