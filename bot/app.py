@@ -20,14 +20,27 @@ from bot.config import Config, require_token
 from bot.delivery import BotApi, QuietHours, Sender
 from bot.jobs import FIRE_LATE, job_handlers, skip_targets
 from bot.scheduler import Scheduler
+from bot.services import compliance as compliance_service
 from bot.services import organisation, updates
 from bot.telegram_http import AiohttpRequest, HttpBotApi
 from bot.texts import plain, t
 from bot.web.server import make_web_app
-from handlers import admin, dialogs, followup, onboarding, reminders, study, system
+from handlers import (
+    admin,
+    compliance,
+    dialogs,
+    followup,
+    meetings,
+    onboarding,
+    reminders,
+    study,
+    system,
+    timepolls,
+)
 from handlers.common import App, Deps
 from storage import migrate
 from storage.db import Database
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +54,8 @@ async def prepare_database(config: Config, db: Database) -> int:
         )
     async with db.write() as session:
         await organisation.promote_admins(session, org_id, config.organisation.admins)
+    async with db.write() as session:
+        await compliance_service.ensure_job(session, org_id, config, now=utcnow())
     async with db.write() as session:
         await updates.prune(session)
     return org_id
@@ -76,6 +91,9 @@ def build_application(deps: Deps, *, request: BaseRequest | None = None) -> App:
     study.register(application, deps)
     reminders.register(application, deps)
     followup.register(application, deps)
+    meetings.register(application, deps)
+    timepolls.register(application, deps)
+    compliance.register(application, deps)
     system.register_last(application, deps)
     return application
 

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import parse_hhmm
 from bot.scheduler import Firing, JobHandler, SkipTo
-from bot.services import items, meetings, reminders
+from bot.services import compliance, items, meetings, reminders, timepolls
 from bot.services.items import PushSettings
 from bot.services.meetings import MeetingSettings
 
@@ -40,8 +40,18 @@ def job_handlers(meeting_settings: MeetingSettings) -> dict[str, JobHandler]:
         await meetings.fire_close(session, meeting_settings, firing)
         return None
 
+    async def poll_reminder(session: AsyncSession, firing: Firing) -> datetime | None:
+        await timepolls.fire_reminder(session, meeting_settings, firing)
+        return None
+
+    async def compliance_check(session: AsyncSession, firing: Firing) -> datetime | None:
+        await compliance.fire_check(session, meeting_settings, firing)
+        return None
+
     return {
         meetings.JOB_REMINDER: meeting_reminder,
+        timepolls.JOB_REMINDER: poll_reminder,
+        compliance.JOB_CHECK: compliance_check,
         meetings.JOB_CLOSE: meeting_close,
         "publish_item": publish_item,
         "ladder": ladder,

@@ -6,12 +6,25 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from bot.texts import en, en_meetings, zh, zh_meetings
+from bot.texts import (
+    en,
+    en_compliance,
+    en_meetings,
+    en_polls,
+    zh,
+    zh_compliance,
+    zh_meetings,
+    zh_polls,
+)
 
-# One catalog per language, assembled from the feature modules.
+# Each language's catalog is assembled from the feature modules; a key lives in exactly one.
+PARTS: dict[str, tuple[dict[str, str], ...]] = {
+    "zh": (zh.TEXTS, zh_meetings.TEXTS, zh_polls.TEXTS, zh_compliance.TEXTS),
+    "en": (en.TEXTS, en_meetings.TEXTS, en_polls.TEXTS, en_compliance.TEXTS),
+}
 CATALOGS: dict[str, dict[str, str]] = {
-    "zh": {**zh.TEXTS, **zh_meetings.TEXTS},
-    "en": {**en.TEXTS, **en_meetings.TEXTS},
+    language: {key: text for part in parts for key, text in part.items()}
+    for language, parts in PARTS.items()
 }
 DEFAULT_LANGUAGE = "zh"
 

@@ -1,6 +1,20 @@
 """English texts for meetings. HTML parse mode: parameters are escaped by t()."""
 
 TEXTS: dict[str, str] = {
+    "help.checkin": "/checkin &lt;code&gt; — check in at a meeting",
+    "help.meetings": "/meetings — recent and upcoming meetings with attendance",
+    "help.meeting": "/meeting — schedule a meeting (guided); /meeting &lt;kind&gt; &lt;YYYY-MM-DD HH:MM&gt; &lt;title&gt; [@ place] [#group]; /meeting &lt;id&gt; [time|title|place|cancel …] to view or change",
+    "help.attendance": "/attendance &lt;meeting id&gt; — each member's attendance",
+    "help.checkincode": "/checkincode &lt;meeting id&gt; — the check-in code and QR for the room",
+    "help.present": "/present &lt;meeting id&gt; &lt;names…&gt; — mark members present by hand",
+    "help.minutes": "/minutes &lt;meeting id&gt; [text] — attach the minutes (text or a file)",
+    "menu.checkin": "Check in",
+    "menu.meetings": "Meetings",
+    "menu.meeting": "Schedule a meeting",
+    "menu.attendance": "Attendance",
+    "menu.checkincode": "Check-in code",
+    "menu.present": "Mark present",
+    "menu.minutes": "Minutes",
     "kind.general": "Branch general meeting",
     "kind.committee": "Branch committee meeting",
     "kind.group": "Group meeting",

@@ -1,6 +1,20 @@
 """Chinese texts for meetings (三会一课). HTML parse mode: parameters are escaped by t()."""
 
 TEXTS: dict[str, str] = {
+    "help.checkin": "/checkin &lt;签到码&gt; — 会议签到",
+    "help.meetings": "/meetings — 近期会议及出席情况",
+    "help.meeting": "/meeting — 安排会议（向导）；/meeting &lt;类型&gt; &lt;YYYY-MM-DD HH:MM&gt; &lt;名称&gt; [@ 地点] [#党小组]；/meeting &lt;编号&gt; [time|title|place|cancel …] 查看或修改",
+    "help.attendance": "/attendance &lt;会议编号&gt; — 每人出席情况",
+    "help.checkincode": "/checkincode &lt;会议编号&gt; — 现场签到码和二维码",
+    "help.present": "/present &lt;会议编号&gt; &lt;姓名…&gt; — 手工登记到会",
+    "help.minutes": "/minutes &lt;会议编号&gt; [记录] — 上传会议记录（文字或文件）",
+    "menu.checkin": "会议签到",
+    "menu.meetings": "会议列表",
+    "menu.meeting": "安排会议",
+    "menu.attendance": "会议出席",
+    "menu.checkincode": "签到码",
+    "menu.present": "手工签到",
+    "menu.minutes": "会议记录",
     "kind.general": "支部党员大会",
     "kind.committee": "支部委员会",
     "kind.group": "党小组会",

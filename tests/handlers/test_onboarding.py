@@ -119,8 +119,11 @@ async def test_cancel_without_a_dialog_says_so(harness: Harness) -> None:
 def test_catalogs_have_the_same_keys_and_placeholders() -> None:
     import string
 
-    from bot.texts import CATALOGS
+    from bot.texts import CATALOGS, PARTS
 
+    for parts in PARTS.values():
+        # A key defined in two feature modules would silently shadow one of them.
+        assert sum(len(p) for p in parts) == len({k for p in parts for k in p})
     zh, en = CATALOGS["zh"], CATALOGS["en"]
     assert set(zh) == set(en)
     for key, text in zh.items():
