@@ -1,9 +1,668 @@
-"""Placeholder: filled in by the meetings work in progress."""
+"""三会一课 in chat: /meeting (one line or guided), answers, check-in, minutes and the records."""
 
 from __future__ import annotations
 
-from handlers.common import App, Deps
+import io
+import re
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import segno
+from sqlalchemy import select
+from telegram import InlineKeyboardMarkup
+from telegram.error import BadRequest
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot.auth import authorize
+from bot.errors import Denied, Invalid
+from bot.services import meetings
+from bot.services.audience import Audience
+from bot.services.meeting_kinds import GROUP, KINDS, kind_rule, parse_kind
+from bot.services.meetings import MeetingDraft
+from bot.texts import Raw, join_names
+from handlers.common import (
+    App,
+    Call,
+    Deps,
+    buttons,
+    callback_id,
+    guarded,
+    guarded_button,
+    parse_id,
+)
+from handlers.dialogs import close_dialog, current_dialog, open_dialog
+from storage.models import Branch, Group, Role
+
+_WHEN = re.compile(r"^(\d{4}[-/]\d{1,2}[-/]\d{1,2})\s+(\d{1,2}:\d{2})(?:\s+(.*))?$", re.DOTALL)
+_REF = re.compile(r"(?:^|\s)(#\S+)\s*$")
+_NAMES = re.compile(r"[\s,，、;；]+")
+SHOW_NAMES = 60
+MAX_GROUP_BUTTONS = 8
+_EDIT_VERBS = {
+    "time": "time",
+    "时间": "time",
+    "title": "title",
+    "名称": "title",
+    "标题": "title",
+    "place": "place",
+    "地点": "place",
+    "cancel": "cancel",
+    "取消": "cancel",
+}
+
+
+def parse_when(text: str, call: Call) -> datetime:
+    """ "YYYY-MM-DD HH:MM" in the organisation's zone."""
+    try:
+        local = datetime.strptime(" ".join(text.split()).replace("/", "-"), "%Y-%m-%d %H:%M")
+    except ValueError:
+        raise Invalid("meeting.bad_time", value=text) from None
+    return local.replace(tzinfo=call.deps.config.organisation.tz)
+
+
+def kind_name(call: Call, kind: str) -> Raw:
+    return call.t(f"kind.{kind}")
+
+
+def audience_text(call: Call, audience: Audience) -> Raw:
+    return call.t(f"meeting.audience_{audience.kind}", name=audience.label)
+
+
+async def _schedule(call: Call, draft: MeetingDraft) -> None:
+    assert call.actor is not None
+    deps = call.deps
+    async with deps.db.write() as session:
+        done = await meetings.schedule(session, deps.meetings, call.actor, draft, now=deps.now())
+    deps.outbox_ready.set()
+    await call.reply(
+        call.t(
+            "meeting.scheduled",
+            id=done.meeting_id,
+            kind=kind_name(call, draft.kind),
+            title=done.title,
+            when=meetings.when_text(call.lang, done.starts_at, deps.config.organisation.tz),
+            count=done.invited,
+        )
+    )
+
+
+# ---------------------------------------------------------------- /meeting
+
+
+async def meeting_command(call: Call) -> None:
+    assert call.actor is not None
+    rest = call.rest
+    if not rest:
+        dialog = MeetingDialog()
+        open_dialog(call, dialog)
+        await dialog.ask_kind(call)
+        return
+    first, _, tail = rest.partition(" ")
+    meeting_id = parse_id(first)
+    if meeting_id is not None:
+        await _manage(call, meeting_id, tail.strip())
+        return
+    kind = parse_kind(first)
+    if kind is None:
+        await call.reply(call.t("meeting.usage"))
+        return
+    match = _WHEN.match(tail.strip())
+    if match is None:
+        await call.reply(call.t("meeting.usage"))
+        return
+    starts_at = parse_when(f"{match[1]} {match[2]}", call)
+    remainder = (match[3] or "").strip()
+    ref = None
+    if ref_match := _REF.search(remainder):
+        ref = ref_match[1]
+        remainder = remainder[: ref_match.start()].strip()
+    title, at, place = remainder.partition("@")
+    if not title.strip():
+        await call.reply(call.t("meeting.usage"))
+        return
+    async with call.deps.db.read() as session:
+        audience = await meetings.meeting_audience(
+            session, call.deps.meetings, call.actor, kind, ref
+        )
+    draft = MeetingDraft(kind, title.strip(), starts_at, audience, place.strip() if at else None)
+    await _schedule(call, draft)
+
+
+async def _manage(call: Call, meeting_id: int, tail: str) -> None:
+    """`/meeting 12` shows it; `/meeting 12 time|title|place|cancel ...` changes it."""
+    assert call.actor is not None
+    deps = call.deps
+    if not tail:
+        await _show(call, meeting_id)
+        return
+    word, _, value = tail.partition(" ")
+    verb = _EDIT_VERBS.get(word.lower())
+    value = value.strip()
+    if verb is None or (verb != "cancel" and not value):
+        await call.reply(call.t("meeting.edit_usage", id=meeting_id))
+        return
+    async with deps.db.write() as session:
+        if verb == "cancel":
+            changed = await meetings.cancel(
+                session, deps.meetings, call.actor, meeting_id, value, now=deps.now()
+            )
+        else:
+            changed = await meetings.edit(
+                session,
+                deps.meetings,
+                call.actor,
+                meeting_id,
+                now=deps.now(),
+                starts_at=parse_when(value, call) if verb == "time" else None,
+                title=value if verb == "title" else None,
+                place=value if verb == "place" else None,
+            )
+    deps.outbox_ready.set()
+    key = "meeting.cancelled_done" if verb == "cancel" else "meeting.edited"
+    await call.reply(
+        call.t(key, id=changed.meeting_id, title=changed.title, count=changed.notified)
+    )
+
+
+async def _show(call: Call, meeting_id: int) -> None:
+    assert call.actor is not None
+    async with call.deps.db.read() as session:
+        meeting, s = await meetings.meeting_detail(session, call.actor, meeting_id)
+    tz = call.deps.config.organisation.tz
+    text = "\n".join(
+        [
+            f"#{meeting.id} " + meetings.describe(meeting, call.lang, tz),
+            call.t(f"meeting.status_{meeting.status}"),
+            call.t(
+                "meeting.counts",
+                invited=s.invited,
+                attending=s.attending,
+                leave=s.leave,
+                checked_in=s.checked_in,
+            ),
+        ]
+    )
+    rows = [
+        [
+            (call.t("meeting.btn_code"), f"mt:qr:{meeting.id}"),
+            (call.t("meeting.btn_attendance"), f"mt:at:{meeting.id}"),
+        ]
+    ]
+    await call.reply(text, buttons(rows) if meeting.status == "scheduled" else None)
+
+
+@dataclass
+class MeetingDialog:
+    """The guided /meeting: kind and (for a group meeting) group as buttons, the rest typed."""
+
+    step: str = "kind"
+    kind: str = ""
+    starts_at: datetime | None = None
+    title: str = ""
+    place: str | None = None
+    audience: Audience | None = None
+    choices: list[Audience] = field(default_factory=list)
+
+    async def ask_kind(self, call: Call) -> None:
+        rows = [[(kind_name(call, k), f"mg:k:{i}")] for i, k in enumerate(KINDS)]
+        await call.reply(call.t("meeting.ask_kind"), buttons(rows))
+
+    async def on_message(self, call: Call) -> bool:
+        authorize(call.actor, "meeting")
+        message = call.update.effective_message
+        text = (message.text or "").strip() if message is not None else ""
+        now = call.deps.now()
+        if self.step == "time" and text:
+            self.starts_at = parse_when(text, call)
+            if self.starts_at <= now:
+                raise Invalid("meeting.in_past")
+            self.step = "title"
+            await call.reply(call.t("meeting.ask_title"))
+        elif self.step == "title" and text:
+            assert self.starts_at is not None
+            meetings.validate(
+                MeetingDraft(self.kind, text, self.starts_at, Audience("", 0, "")), now
+            )
+            self.title = text
+            self.step = "place"
+            await call.reply(
+                call.t("meeting.ask_place"),
+                buttons([[(call.t("meeting.btn_no_place"), "mg:p:0")]]),
+            )
+        elif self.step == "place" and text:
+            if len(text) > meetings.MAX_PLACE:
+                raise Invalid("meeting.place_too_long", limit=meetings.MAX_PLACE)
+            self.place = text
+            await self.ask_audience(call)
+        else:
+            await call.reply(call.t(f"meeting.ask_{self.step}"))
+        return False
+
+    async def ask_audience(self, call: Call) -> None:
+        """Group meetings: which group (a secretary has several); other kinds: the default."""
+        assert call.actor is not None
+        deps = call.deps
+        async with deps.db.read() as session:
+            if self.kind == GROUP and call.actor.role in (Role.SECRETARY, Role.ADMIN):
+                query = select(Group, Branch).join(Branch, Group.branch_id == Branch.id)
+                query = query.where(Branch.organisation_id == deps.org_id)
+                if call.actor.role is Role.SECRETARY:
+                    query = query.where(Group.branch_id == call.actor.branch_id)
+                rows = (
+                    await session.execute(
+                        query.order_by(Branch.name, Group.name).limit(MAX_GROUP_BUTTONS)
+                    )
+                ).all()
+                self.choices = [Audience("group", g.id, f"{b.name}/{g.name}") for g, b in rows]
+                if not self.choices:
+                    raise Invalid("meeting.need_group")
+                self.step = "group"
+                await call.reply(
+                    call.t("meeting.ask_group"),
+                    buttons(
+                        [
+                            [(audience_text(call, a), f"mg:g:{i}")]
+                            for i, a in enumerate(self.choices)
+                        ]
+                    ),
+                )
+                return
+            self.audience = await meetings.meeting_audience(
+                session, deps.meetings, call.actor, self.kind, None
+            )
+        await self.show_preview(call)
+
+    async def show_preview(self, call: Call) -> None:
+        assert self.audience is not None and self.starts_at is not None
+        self.step = "confirm"
+        await call.reply(
+            call.t(
+                "meeting.preview",
+                kind=kind_name(call, self.kind),
+                title=self.title,
+                when=meetings.when_text(
+                    call.lang, self.starts_at, call.deps.config.organisation.tz
+                ),
+                place=self.place or call.t("none"),
+                audience=audience_text(call, self.audience),
+            ),
+            buttons(
+                [
+                    [
+                        (call.t("meeting.btn_confirm"), "mg:c:1"),
+                        (call.t("meeting.btn_cancel"), "mg:c:0"),
+                    ]
+                ]
+            ),
+        )
+
+    async def on_button(self, call: Call, verb: str, value: int) -> None:
+        if verb == "k" and self.step == "kind" and 0 <= value < len(KINDS):
+            self.kind = KINDS[value]
+            if kind_rule(call.deps.config.meetings, self.kind).audience == "group":
+                # Checked now, so a secretary without the right scope is told before typing.
+                assert call.actor is not None
+                if call.actor.role is Role.GROUP_LEADER and call.actor.group_id is None:
+                    raise Invalid("meeting.need_group")
+            self.step = "time"
+            await call.reply(call.t("meeting.ask_time"))
+        elif verb == "p" and self.step == "place":
+            self.place = None
+            await self.ask_audience(call)
+        elif verb == "g" and self.step == "group" and 0 <= value < len(self.choices):
+            self.audience = self.choices[value]
+            await self.show_preview(call)
+        elif verb == "c" and self.step == "confirm":
+            close_dialog(call)
+            if value != 1:
+                await call.reply(call.t("meeting.dialog_cancelled"))
+                return
+            assert self.audience is not None and self.starts_at is not None
+            await _schedule(
+                call, MeetingDraft(self.kind, self.title, self.starts_at, self.audience, self.place)
+            )
+        else:
+            raise Denied("meeting.expired")
+
+
+async def dialog_button(call: Call) -> str | None:
+    dialog = current_dialog(call)
+    if not isinstance(dialog, MeetingDialog):
+        raise Denied("meeting.expired")
+    verb, value = callback_id(call, "mg")
+    await dialog.on_button(call, verb, value)
+    return None
+
+
+# ---------------------------------------------------------------- members: answers and check-in
+
+
+async def meeting_button(call: Call) -> str | None:
+    """「参加」/「请假」 for invitees; 「签到码」/「出席情况」 for the organiser."""
+    assert call.actor is not None
+    verb, meeting_id = callback_id(call, "mt")
+    deps = call.deps
+    if verb == "go":
+        async with deps.db.write() as session:
+            result = await meetings.answer(
+                session, call.actor, meeting_id, "attend", now=deps.now()
+            )
+        await _mark_buttons(call, result.markup)
+        return call.t("meeting.answered_attend" if result.changed else "meeting.answer_same")
+    if verb == "lv":
+        async with deps.db.read() as session:
+            title = await meetings.check_may_answer(session, call.actor, meeting_id, now=deps.now())
+        open_dialog(call, LeaveDialog(meeting_id))
+        await call.reply(call.t("leave.prompt", title=title))
+        return None
+    authorize(call.actor, "checkincode")
+    if verb == "qr":
+        await _send_code(call, meeting_id)
+        query = call.update.callback_query
+        message = query.message if query is not None else None
+        # A refresh replaces the old picture, so only the current code is on screen.
+        if message is not None and getattr(message, "photo", None):
+            with suppress(BadRequest):
+                await call.context.bot.delete_message(message.chat.id, message.message_id)
+        return None
+    if verb == "at":
+        await _attendance(call, meeting_id)
+        return None
+    raise Denied("not_your_button")
+
+
+async def _mark_buttons(call: Call, markup: dict[str, object]) -> None:
+    query = call.update.callback_query
+    if query is None or query.message is None:
+        return
+    with suppress(BadRequest):
+        await query.edit_message_reply_markup(
+            InlineKeyboardMarkup.de_json(markup, call.context.bot)
+        )
+
+
+@dataclass
+class LeaveDialog:
+    meeting_id: int
+
+    async def on_message(self, call: Call) -> bool:
+        assert call.actor is not None
+        message = call.update.effective_message
+        text = message.text if message is not None else None
+        if not text:
+            await call.reply(call.t("leave.empty"))
+            return False
+        deps = call.deps
+        async with deps.db.write() as session:
+            result = await meetings.answer(
+                session, call.actor, self.meeting_id, "leave", now=deps.now(), reason=text
+            )
+        await call.reply(
+            call.t("leave.saved", title=result.title),
+            InlineKeyboardMarkup.de_json(result.markup, call.context.bot),
+        )
+        return True
+
+
+async def checkin(call: Call) -> None:
+    assert call.actor is not None
+    if len(call.args) != 1:
+        await call.reply(call.t("checkin.usage"))
+        return
+    deps = call.deps
+    async with deps.db.write() as session:
+        result = await meetings.checkin_with_code(
+            session, deps.meetings, call.actor, call.args[0], now=deps.now()
+        )
+    await call.reply(_checked_in_text(call, result))
+
+
+def _checked_in_text(call: Call, result: meetings.CheckedIn) -> Raw:
+    if result.already:
+        return call.t("checkin.already", title=result.title)
+    return call.t("checkin.late" if result.late else "checkin.done", title=result.title)
+
+
+async def checkin_from_link(call: Call, param: str) -> None:
+    """/start ci_…: the member scanned the QR code on the organiser's screen."""
+    if call.actor is None:
+        raise Denied("not_registered")
+    deps = call.deps
+    async with deps.db.write() as session:
+        result = await meetings.checkin_with_qr(
+            session, deps.meetings, call.actor, param, now=deps.now()
+        )
+    await call.reply(_checked_in_text(call, result))
+
+
+# ---------------------------------------------------------------- organisers
+
+
+def _meeting_arg(call: Call) -> int | None:
+    return parse_id(call.args[0]) if call.args else None
+
+
+async def checkincode(call: Call) -> None:
+    meeting_id = _meeting_arg(call)
+    if meeting_id is None or len(call.args) != 1:
+        await call.reply(call.t("checkincode.usage"))
+        return
+    await _send_code(call, meeting_id)
+
+
+def qr_png(link: str) -> bytes:
+    buffer = io.BytesIO()
+    segno.make(link, error="m").save(buffer, kind="png", scale=8, border=4)
+    return buffer.getvalue()
+
+
+async def _send_code(call: Call, meeting_id: int) -> None:
+    assert call.actor is not None
+    deps = call.deps
+    async with deps.db.read() as session:
+        code = await meetings.current_code(
+            session, deps.meetings, call.actor, meeting_id, now=deps.now()
+        )
+    username = call.context.bot.username
+    link = f"https://t.me/{username}?start={code.qr_param}"
+    chat = call.update.effective_chat
+    assert chat is not None
+    await call.context.bot.send_photo(
+        chat.id,
+        qr_png(link),
+        caption=call.t(
+            "checkincode.caption",
+            title=code.title,
+            code=code.code,
+            until=call.local(code.valid_until, "%H:%M"),
+            closes=call.local(code.closes, "%H:%M"),
+        ),
+        reply_markup=buttons([[(call.t("checkincode.btn_refresh"), f"mt:qr:{meeting_id}")]]),
+    )
+
+
+async def present(call: Call) -> None:
+    assert call.actor is not None
+    meeting_id = _meeting_arg(call)
+    names = [n for n in _NAMES.split(" ".join(call.args[1:])) if n]
+    if meeting_id is None or not names:
+        await call.reply(call.t("present.usage"))
+        return
+    deps = call.deps
+    async with deps.db.write() as session:
+        result = await meetings.mark_present(
+            session, deps.meetings, call.actor, meeting_id, names, now=deps.now()
+        )
+    lines = [call.t("present.title", title=result.title)]
+    for key, group in (
+        ("present.marked", result.marked),
+        ("present.already", result.already),
+        ("present.unknown", result.unknown),
+    ):
+        if group:
+            lines.append(call.t(key, names=join_names(group, SHOW_NAMES)))
+    await call.reply("\n".join(lines))
+
+
+async def minutes(call: Call) -> None:
+    assert call.actor is not None
+    meeting_id = _meeting_arg(call)
+    if meeting_id is None:
+        await call.reply(call.t("minutes.usage"))
+        return
+    text = call.rest.partition(" ")[2].strip() if len(call.args) > 1 else ""
+    if text:
+        await _save_minutes(call, meeting_id, text=text)
+        return
+    async with call.deps.db.read() as session:
+        meeting, _ = await meetings.meeting_detail(session, call.actor, meeting_id)
+    open_dialog(call, MinutesDialog(meeting_id))
+    await call.reply(call.t("minutes.prompt", title=meeting.title))
+
+
+async def _save_minutes(
+    call: Call,
+    meeting_id: int,
+    *,
+    text: str | None = None,
+    file_id: str | None = None,
+    file_name: str | None = None,
+) -> None:
+    assert call.actor is not None
+    deps = call.deps
+    async with deps.db.write() as session:
+        saved = await meetings.attach_minutes(
+            session,
+            deps.meetings,
+            call.actor,
+            meeting_id,
+            now=deps.now(),
+            text=text,
+            file_id=file_id,
+            file_name=file_name,
+        )
+    deps.outbox_ready.set()
+    reply = call.t("minutes.saved", id=saved.meeting_id, title=saved.title)
+    if saved.sent_to:
+        reply = Raw(reply + "\n" + call.t("minutes.sent", count=saved.sent_to))
+    await call.reply(reply)
+
+
+@dataclass
+class MinutesDialog:
+    meeting_id: int
+
+    async def on_message(self, call: Call) -> bool:
+        authorize(call.actor, "minutes")
+        message = call.update.effective_message
+        assert message is not None
+        if message.document is not None:
+            await _save_minutes(
+                call,
+                self.meeting_id,
+                text=message.caption or None,
+                file_id=message.document.file_id,
+                file_name=message.document.file_name,
+            )
+            return True
+        if message.text:
+            await _save_minutes(call, self.meeting_id, text=message.text)
+            return True
+        await call.reply(call.t("minutes.prompt_again"))
+        return False
+
+
+async def meetings_command(call: Call) -> None:
+    assert call.actor is not None
+    deps = call.deps
+    async with deps.db.read() as session:
+        upcoming, recent = await meetings.list_meetings(
+            session, deps.meetings, call.actor, now=deps.now()
+        )
+    if not upcoming and not recent:
+        await call.reply(call.t("meetings.none"))
+        return
+    lines: list[str] = []
+    for key, summaries in (("meetings.upcoming", upcoming), ("meetings.recent", recent)):
+        if not summaries:
+            continue
+        lines.append(call.t(key))
+        for s in summaries:
+            lines.append(
+                call.t(
+                    "meetings.row",
+                    id=s.id,
+                    kind=kind_name(call, s.kind),
+                    title=s.title,
+                    when=call.local(s.starts_at, "%m-%d %H:%M"),
+                    status=call.t(f"meeting.status_{s.status}"),
+                    invited=s.invited,
+                    attending=s.attending,
+                    leave=s.leave,
+                    checked_in=s.checked_in,
+                )
+            )
+    await call.reply_long(lines)
+
+
+async def attendance_command(call: Call) -> None:
+    meeting_id = _meeting_arg(call)
+    if meeting_id is None or len(call.args) != 1:
+        await call.reply(call.t("attendance.usage"))
+        return
+    await _attendance(call, meeting_id)
+
+
+async def _attendance(call: Call, meeting_id: int) -> None:
+    assert call.actor is not None
+    async with call.deps.db.read() as session:
+        view = await meetings.attendance(session, call.actor, meeting_id)
+    meeting = view.meeting
+    tz = call.deps.config.organisation.tz
+    counts: dict[str, int] = {}
+    lines: list[str] = []
+    for row in view.rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+        line: str = call.t(
+            "attendance.row", name=row.name, status=call.t(f"attendance.{row.status}")
+        )
+        if row.checked_in_at is not None:
+            line += call.t("attendance.at", when=call.local(row.checked_in_at, "%H:%M"))
+        if row.reason:
+            line += call.t("attendance.reason", reason=row.reason)
+        if row.made_up_at is not None:
+            line += call.t("attendance.made_up", when=call.local(row.made_up_at, "%m-%d"))
+        lines.append(line)
+    summary = "、".join(
+        f"{call.t(f'attendance.{status}')} {count}" for status, count in sorted(counts.items())
+    )
+    header = "\n".join(
+        [
+            f"#{meeting.id} " + meetings.describe(meeting, call.lang, tz),
+            call.t(f"meeting.status_{meeting.status}"),
+            call.t("attendance.summary", total=len(view.rows), summary=summary),
+        ]
+    )
+    await call.reply_long(lines, header=header)
 
 
 def register(app: App, deps: Deps) -> None:
-    return None
+    private = filters.ChatType.PRIVATE
+    for name, handler in (
+        ("meeting", meeting_command),
+        ("meetings", meetings_command),
+        ("attendance", attendance_command),
+        ("checkin", checkin),
+        ("checkincode", checkincode),
+        ("present", present),
+        ("minutes", minutes),
+    ):
+        app.add_handler(CommandHandler(name, guarded(deps, name, handler), filters=private))
+    # Invitees answer with member rights; organiser buttons re-check inside.
+    app.add_handler(
+        CallbackQueryHandler(guarded_button(deps, "checkin", meeting_button), pattern=r"^mt:")
+    )
+    app.add_handler(
+        CallbackQueryHandler(guarded_button(deps, "meeting", dialog_button), pattern=r"^mg:")
+    )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
+
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.auth import commands_for
 from bot.errors import Denied
-from bot.services import invites, items, members
+from bot.services import invites, items, meetings, members
 from bot.services.members import MemberView
 from bot.texts import Raw
 from handlers.common import App, Call, Deps, guarded, guarded_button, keyboard
+from handlers.meetings import checkin_from_link
 
 
 def place(call: Call, view: MemberView) -> Raw:
@@ -51,6 +54,10 @@ async def start(call: Call) -> None:
             + help_text(call)
         )
         return
+    if meetings.is_checkin_param(call.args[0]):
+        # The QR code on the organiser's screen opens the bot with a check-in token.
+        await checkin_from_link(call, call.args[0])
+        return
     async with deps.db.write() as session:
         result = await invites.bind(session, call.args[0], call.user_id)
     view = result.member
@@ -81,7 +88,12 @@ async def me(call: Call) -> None:
     tz = call.deps.config.organisation.tz
     async with call.deps.db.read() as session:
         view = await members.my_record(session, call.actor)
-        counts = await items.my_counts(session, call.actor, tz, call.deps.now())
+        now = call.deps.now()
+        counts = await items.my_counts(session, call.actor, tz, now)
+        quarter = items.period_starts(now.astimezone(tz).date())[1]
+        attendance = await meetings.my_attendance(
+            session, call.actor, datetime.combine(quarter, time(0, 0), tzinfo=tz), now
+        )
     none = call.t("none")
     s, r = counts.study, counts.reminders
     await call.reply(
@@ -98,6 +110,16 @@ async def me(call: Call) -> None:
         )
         + "\n"
         + call.t("me.counts", s0=s[0], s1=s[1], s2=s[2], r0=r[0], r1=r[1], r2=r[2])
+        + "\n"
+        + call.t(
+            "me.attendance",
+            invited=attendance.invited,
+            attended=attendance.attended,
+            late=attendance.late,
+            leave=attendance.leave,
+            absent=attendance.absent,
+            made_up=attendance.made_up,
+        )
     )
 
 

@@ -11,7 +11,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -251,10 +251,15 @@ def window(settings: MeetingSettings, meeting: Meeting) -> tuple[datetime, datet
     )
 
 
+def _stamp(moment: datetime) -> str:
+    """The start a job was planned for, comparable whatever zone the datetime came in."""
+    return moment.astimezone(UTC).isoformat()
+
+
 def _plan_jobs(
     session: AsyncSession, settings: MeetingSettings, meeting: Meeting, now: datetime
 ) -> None:
-    stamp = meeting.starts_at.isoformat()
+    stamp = _stamp(meeting.starts_at)
     for hours in settings.cfg.remind_before_hours:
         moment = meeting.starts_at - timedelta(hours=hours)
         if moment > now:
@@ -716,7 +721,7 @@ async def close_meeting(
 async def fire_close(session: AsyncSession, settings: MeetingSettings, firing: Firing) -> None:
     meeting = await session.get(Meeting, int(firing.payload["meeting_id"]))
     # A moved meeting has a newer close job; this one is stale.
-    if meeting is None or meeting.starts_at.isoformat() != firing.payload.get("starts_at"):
+    if meeting is None or _stamp(meeting.starts_at) != firing.payload.get("starts_at"):
         return
     await close_meeting(session, settings, meeting.id, now=firing.now)
 
@@ -727,7 +732,7 @@ async def fire_reminder(session: AsyncSession, settings: MeetingSettings, firing
     if (
         meeting is None
         or meeting.status != "scheduled"
-        or meeting.starts_at.isoformat() != firing.payload.get("starts_at")
+        or _stamp(meeting.starts_at) != firing.payload.get("starts_at")
     ):
         return
     rows = [(i, m) for i, m in await _invitees(session, meeting.id) if i.answer != "leave"]

@@ -65,4 +65,92 @@ TEXTS: dict[str, str] = {
     "items.kind_makeup": "make-up",
     "minutes.empty": "The minutes are empty.",
     "minutes.too_long": "The minutes are too long ({length} characters, at most {limit}); send them as a file.",
+    "meeting.bad_time": 'I cannot read the time "{value}"; write it like 2026-12-01 14:30.',
+    "meeting.audience_branch": "all members of {name}",
+    "meeting.audience_committee": "the committee of {name}",
+    "meeting.audience_group": "{name}",
+    "meeting.scheduled": (
+        '✅ Meeting #{id} scheduled: {kind} "{title}"\nTime: {when}\nInvitations sent to {count}. '
+        "At the meeting, send /checkincode {id} to show the check-in code."
+    ),
+    "meeting.usage": (
+        "Usage:\n/meeting — schedule a meeting step by step\n"
+        "/meeting &lt;kind&gt; &lt;YYYY-MM-DD HH:MM&gt; &lt;title&gt; [@ place] [#group]\n"
+        "Kinds: general, committee, group, lecture (or 党员大会, 支委会, 党小组会, 党课)\n"
+        "Example: /meeting general 2026-12-05 14:30 Plenum study @ Room 301\n"
+        "/meeting &lt;id&gt; — show a meeting; /meeting &lt;id&gt; time|title|place|cancel … — change or cancel it"
+    ),
+    "meeting.edit_usage": (
+        "Usage: /meeting {id} time 2026-12-05 15:00 | /meeting {id} title New title | "
+        "/meeting {id} place New place | /meeting {id} cancel [reason]"
+    ),
+    "meeting.cancelled_done": 'Meeting #{id} "{title}" cancelled; {count} notified.',
+    "meeting.edited": 'Meeting #{id} "{title}" changed; {count} notified.',
+    "meeting.status_scheduled": "Status: not started",
+    "meeting.status_closed": "Status: held",
+    "meeting.status_cancelled": "Status: cancelled",
+    "meeting.counts": "Invited {invited}: attending {attending}, on leave {leave}, checked in {checked_in}",
+    "meeting.btn_code": "Check-in code",
+    "meeting.btn_attendance": "Attendance",
+    "meeting.ask_kind": "Which kind of meeting? (send /cancel at any time to stop)",
+    "meeting.ask_time": "When? For example 2026-12-05 14:30",
+    "meeting.ask_title": "The meeting's title (topic)?",
+    "meeting.ask_place": "Where? Press the button if there is no place to give.",
+    "meeting.ask_group": "Which group's meeting?",
+    "meeting.ask_confirm": 'Press "Schedule it" or "Cancel".',
+    "meeting.btn_no_place": "No place",
+    "meeting.preview": (
+        "<b>Please confirm</b>\nKind: {kind}\nTitle: {title}\nTime: {when}\nPlace: {place}\n"
+        "Invitees: {audience}"
+    ),
+    "meeting.btn_confirm": "Schedule it",
+    "meeting.btn_cancel": "Cancel",
+    "meeting.dialog_cancelled": "Stopped; no meeting was scheduled.",
+    "meeting.expired": "This step has expired; send /meeting again.",
+    "meeting.answered_attend": "Answer saved: attending",
+    "meeting.answer_same": "You have already answered",
+    "leave.prompt": 'Please reply with the reason for your leave ("{title}"). Send /cancel to stop.',
+    "leave.saved": 'Leave recorded for "{title}". You will get the make-up material afterwards. You can still switch to attending before the start.',
+    "checkin.done": '✅ Checked in: "{title}"',
+    "checkin.late": '✅ Checked in: "{title}" (late)',
+    "checkin.already": 'You have already checked in: "{title}"',
+    "checkincode.usage": "Usage: /checkincode &lt;meeting id&gt; (shown around the start of the meeting)",
+    "checkincode.caption": (
+        "<b>{title}</b>\nCheck-in code: <code>{code}</code> (valid until {until}; it changes every minute)\n"
+        "Scan, or send /checkin {code}. Check-in closes at {closes}."
+    ),
+    "checkincode.btn_refresh": "Refresh code",
+    "present.usage": "Usage: /present &lt;meeting id&gt; &lt;name&gt; [name…], e.g. /present 12 张三 李四",
+    "present.title": '"{title}", marked by hand:',
+    "present.marked": "Marked present: {names}",
+    "present.already": "Already checked in: {names}",
+    "present.unknown": "Not invited: {names}",
+    "minutes.usage": "Usage: /minutes &lt;meeting id&gt; [text]; without text, send the text or a file next.",
+    "minutes.prompt": 'Send the minutes of "{title}": text or a file (Word, PDF, image). Send /cancel to stop.',
+    "minutes.prompt_again": "Send text or a file as the minutes, or /cancel to stop.",
+    "minutes.saved": 'Minutes saved for meeting #{id} "{title}".',
+    "minutes.sent": "Sent to the {count} who still owe a make-up.",
+    "meetings.none": "No recent meetings. Send /meeting to schedule one.",
+    "meetings.upcoming": "<b>Upcoming</b>",
+    "meetings.recent": "<b>Recent</b>",
+    "meetings.row": (
+        '#{id} {when} {kind} "{title}" — invited {invited}, attending {attending}, leave {leave}, '
+        "checked in {checked_in}"
+    ),
+    "attendance.usage": "Usage: /attendance &lt;meeting id&gt; (ids in /meetings)",
+    "attendance.row": "{name}: {status}",
+    "attendance.at": " (checked in {when})",
+    "attendance.reason": " (reason: {reason})",
+    "attendance.made_up": ", made up {when}",
+    "attendance.summary": "{total} invited: {summary}",
+    "attendance.none": "no answer",
+    "attendance.attend": "attending",
+    "attendance.leave": "on leave",
+    "attendance.attended": "attended",
+    "attendance.late": "late",
+    "attendance.absent": "absent",
+    "me.attendance": (
+        "Meetings this quarter: invited {invited}, attended {attended}, late {late}, "
+        "on leave {leave}, absent {absent}, made up {made_up}"
+    ),
 }

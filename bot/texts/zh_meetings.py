@@ -64,4 +64,91 @@ TEXTS: dict[str, str] = {
     "items.kind_makeup": "补学",
     "minutes.empty": "会议记录不能为空。",
     "minutes.too_long": "会议记录太长了（{length} 字，最多 {limit} 字），请以文件形式发送。",
+    "meeting.bad_time": "时间「{value}」看不懂，请写成 2026-12-01 14:30。",
+    "meeting.audience_branch": "{name}全体党员",
+    "meeting.audience_committee": "{name}支委委员",
+    "meeting.audience_group": "{name}",
+    "meeting.scheduled": (
+        "✅ 已安排会议 #{id}：{kind}「{title}」\n时间：{when}\n已向 {count} 人发出通知。"
+        "开会时发送 /checkincode {id} 出示签到码。"
+    ),
+    "meeting.usage": (
+        "用法：\n/meeting — 按步骤安排会议\n"
+        "/meeting &lt;类型&gt; &lt;YYYY-MM-DD HH:MM&gt; &lt;名称&gt; [@ 地点] [#党小组]\n"
+        "类型：党员大会、支委会、党小组会、党课（或 general、committee、group、lecture）\n"
+        "例如：/meeting 党员大会 2026-12-05 14:30 学习全会精神 @ 三楼会议室\n"
+        "/meeting &lt;编号&gt; — 查看会议；/meeting &lt;编号&gt; time|title|place|cancel … — 修改或取消"
+    ),
+    "meeting.edit_usage": (
+        "用法：/meeting {id} time 2026-12-05 15:00 ｜ /meeting {id} title 新名称 ｜ "
+        "/meeting {id} place 新地点 ｜ /meeting {id} cancel [原因]"
+    ),
+    "meeting.cancelled_done": "会议 #{id}「{title}」已取消，已通知 {count} 人。",
+    "meeting.edited": "会议 #{id}「{title}」已修改，已通知 {count} 人。",
+    "meeting.status_scheduled": "状态：未开始",
+    "meeting.status_closed": "状态：已结束",
+    "meeting.status_cancelled": "状态：已取消",
+    "meeting.counts": "邀请 {invited} 人：参加 {attending}，请假 {leave}，已签到 {checked_in}",
+    "meeting.btn_code": "签到码",
+    "meeting.btn_attendance": "出席情况",
+    "meeting.ask_kind": "安排哪类会议？（随时发送 /cancel 放弃）",
+    "meeting.ask_time": "会议时间？例如 2026-12-05 14:30",
+    "meeting.ask_title": "会议名称（议题）？",
+    "meeting.ask_place": "会议地点？不填请点下方按钮。",
+    "meeting.ask_group": "哪个党小组的会议？",
+    "meeting.ask_confirm": "请点「确认安排」或「取消」。",
+    "meeting.btn_no_place": "不填地点",
+    "meeting.preview": (
+        "<b>请确认</b>\n类型：{kind}\n名称：{title}\n时间：{when}\n地点：{place}\n参会：{audience}"
+    ),
+    "meeting.btn_confirm": "确认安排",
+    "meeting.btn_cancel": "取消",
+    "meeting.dialog_cancelled": "已放弃，未安排会议。",
+    "meeting.expired": "这个步骤已失效，请重新发送 /meeting。",
+    "meeting.answered_attend": "已回复：参加",
+    "meeting.answer_same": "您已经回复过了",
+    "leave.prompt": "请回复请假原因（「{title}」）。发送 /cancel 放弃。",
+    "leave.saved": "已请假：「{title}」。会后会给您发送补学材料。开会前仍可改为「参加」。",
+    "checkin.done": "✅ 签到成功：「{title}」",
+    "checkin.late": "✅ 签到成功：「{title}」（迟到）",
+    "checkin.already": "您已签到过：「{title}」",
+    "checkincode.usage": "用法：/checkincode &lt;会议编号&gt;（在会议开始前后出示）",
+    "checkincode.caption": (
+        "<b>{title}</b>\n签到码：<code>{code}</code>（{until} 前有效，每分钟更换）\n"
+        "扫码或发送 /checkin {code} 签到。签到截止 {closes}。"
+    ),
+    "checkincode.btn_refresh": "刷新签到码",
+    "present.usage": "用法：/present &lt;会议编号&gt; &lt;姓名&gt; [姓名…]，例如 /present 12 张三 李四",
+    "present.title": "「{title}」手工签到：",
+    "present.marked": "已登记到会：{names}",
+    "present.already": "此前已签到：{names}",
+    "present.unknown": "不在参会名单：{names}",
+    "minutes.usage": "用法：/minutes &lt;会议编号&gt; [记录正文]；不带正文时，接着发送文字或文件。",
+    "minutes.prompt": "请发送「{title}」的会议记录：文字或文件（Word、PDF、图片均可）。发送 /cancel 放弃。",
+    "minutes.prompt_again": "请发送文字或文件作为会议记录，或发送 /cancel 放弃。",
+    "minutes.saved": "已保存会议 #{id}「{title}」的会议记录。",
+    "minutes.sent": "已发给尚未补学的 {count} 人。",
+    "meetings.none": "近期没有会议。发送 /meeting 安排一次。",
+    "meetings.upcoming": "<b>即将召开</b>",
+    "meetings.recent": "<b>近期会议</b>",
+    "meetings.row": (
+        "#{id} {when} {kind}「{title}」— 邀请 {invited}，参加 {attending}，请假 {leave}，"
+        "签到 {checked_in}"
+    ),
+    "attendance.usage": "用法：/attendance &lt;会议编号&gt;（编号见 /meetings）",
+    "attendance.row": "{name}：{status}",
+    "attendance.at": "（{when} 签到）",
+    "attendance.reason": "（原因：{reason}）",
+    "attendance.made_up": "，{when} 已补学",
+    "attendance.summary": "共 {total} 人：{summary}",
+    "attendance.none": "未回复",
+    "attendance.attend": "参加",
+    "attendance.leave": "请假",
+    "attendance.attended": "出席",
+    "attendance.late": "迟到",
+    "attendance.absent": "缺席",
+    "me.attendance": (
+        "本季度会议：应参加 {invited}，出席 {attended}，迟到 {late}，请假 {leave}，"
+        "缺席 {absent}，已补学 {made_up}"
+    ),
 }

@@ -57,16 +57,20 @@ class Harness:
         return self.answer_for(update), replies
 
     async def flush(self, now: datetime | None = None) -> int:
-        """Send what the outbox holds (by `now`, if given), as the running bot's sender would."""
+        """Send what the outbox holds by `now` (default: the bot's clock), as the sender would."""
         sender = make_sender(self.deps, SandboxBotApi(self.sandbox))
-        if now is not None:
-            sender.clock = lambda: now
+        moment = now or self.deps.now()
+        sender.clock = lambda: moment
         return await sender.run_once()
 
     async def fire_jobs(self, now: datetime) -> int:
         scheduler = make_scheduler(self.deps)
         scheduler.clock = lambda: now
         return await scheduler.run_due()
+
+    def set_now(self, moment: datetime) -> None:
+        """Freeze the bot's clock: handlers and services read `deps.now()`."""
+        object.__setattr__(self.deps, "now", lambda: moment)
 
     def answer_for(self, update: dict[str, Any]) -> dict[str, Any]:
         query_id = update["callback_query"]["id"]
