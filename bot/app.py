@@ -27,9 +27,11 @@ from bot.texts import plain, t
 from bot.web.server import make_web_app
 from handlers import (
     admin,
+    checkin,
     compliance,
     dialogs,
     followup,
+    meeting_records,
     meetings,
     onboarding,
     reminders,
@@ -92,6 +94,8 @@ def build_application(deps: Deps, *, request: BaseRequest | None = None) -> App:
     reminders.register(application, deps)
     followup.register(application, deps)
     meetings.register(application, deps)
+    checkin.register(application, deps)
+    meeting_records.register(application, deps)
     timepolls.register(application, deps)
     compliance.register(application, deps)
     system.register_last(application, deps)

@@ -202,6 +202,11 @@ def parse_id(text: str) -> int | None:
     return int(match[1]) if match else None
 
 
+def id_arg(call: Call) -> int | None:
+    """The record number a command starts with (`/attendance 12`), if it does."""
+    return parse_id(call.args[0]) if call.args else None
+
+
 def callback_id(call: Call, prefix: str) -> tuple[str, int]:
     """Parse "prefix:verb:id" button data; anything else is a forged or stale button."""
     query = call.update.callback_query

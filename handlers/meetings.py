@@ -1,14 +1,14 @@
-"""三会一课 in chat: /meeting (one line or guided), answers, check-in, minutes and the records."""
+"""三会一课 in chat: /meeting (one line, guided, edit, cancel) and invitees' answers.
+
+Check-in lives in handlers.checkin, minutes and the records in handlers.meeting_records."""
 
 from __future__ import annotations
 
-import io
 import re
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import segno
 from sqlalchemy import select
 from telegram import InlineKeyboardMarkup
 from telegram.error import BadRequest
@@ -20,7 +20,8 @@ from bot.services import meetings
 from bot.services.audience import Audience
 from bot.services.meeting_kinds import GROUP, KINDS, kind_rule, parse_kind
 from bot.services.meetings import MeetingDraft
-from bot.texts import Raw, join_names
+from bot.texts import Raw
+from handlers.checkin import send_code
 from handlers.common import (
     App,
     Call,
@@ -32,12 +33,11 @@ from handlers.common import (
     parse_id,
 )
 from handlers.dialogs import close_dialog, current_dialog, open_dialog
+from handlers.meeting_records import show_attendance
 from storage.models import Branch, Group, Role
 
 _WHEN = re.compile(r"^(\d{4}[-/]\d{1,2}[-/]\d{1,2})\s+(\d{1,2}:\d{2})(?:\s+(.*))?$", re.DOTALL)
 _REF = re.compile(r"(?:^|\s)(#\S+)\s*$")
-_NAMES = re.compile(r"[\s,，、;；]+")
-SHOW_NAMES = 60
 MAX_GROUP_BUTTONS = 8
 _EDIT_VERBS = {
     "time": "time",
@@ -335,7 +335,7 @@ async def dialog_button(call: Call) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------- members: answers and check-in
+# ---------------------------------------------------------------- invitees' answers
 
 
 async def meeting_button(call: Call) -> str | None:
@@ -358,7 +358,7 @@ async def meeting_button(call: Call) -> str | None:
         return None
     authorize(call.actor, "checkincode")
     if verb == "qr":
-        await _send_code(call, meeting_id)
+        await send_code(call, meeting_id)
         query = call.update.callback_query
         message = query.message if query is not None else None
         # A refresh replaces the old picture, so only the current code is on screen.
@@ -367,7 +367,7 @@ async def meeting_button(call: Call) -> str | None:
                 await call.context.bot.delete_message(message.chat.id, message.message_id)
         return None
     if verb == "at":
-        await _attendance(call, meeting_id)
+        await show_attendance(call, meeting_id)
         return None
     raise Denied("not_your_button")
 
@@ -405,260 +405,11 @@ class LeaveDialog:
         return True
 
 
-async def checkin(call: Call) -> None:
-    assert call.actor is not None
-    if len(call.args) != 1:
-        await call.reply(call.t("checkin.usage"))
-        return
-    deps = call.deps
-    async with deps.db.write() as session:
-        result = await meetings.checkin_with_code(
-            session, deps.meetings, call.actor, call.args[0], now=deps.now()
-        )
-    await call.reply(_checked_in_text(call, result))
-
-
-def _checked_in_text(call: Call, result: meetings.CheckedIn) -> Raw:
-    if result.already:
-        return call.t("checkin.already", title=result.title)
-    return call.t("checkin.late" if result.late else "checkin.done", title=result.title)
-
-
-async def checkin_from_link(call: Call, param: str) -> None:
-    """/start ci_…: the member scanned the QR code on the organiser's screen."""
-    if call.actor is None:
-        raise Denied("not_registered")
-    deps = call.deps
-    async with deps.db.write() as session:
-        result = await meetings.checkin_with_qr(
-            session, deps.meetings, call.actor, param, now=deps.now()
-        )
-    await call.reply(_checked_in_text(call, result))
-
-
-# ---------------------------------------------------------------- organisers
-
-
-def _meeting_arg(call: Call) -> int | None:
-    return parse_id(call.args[0]) if call.args else None
-
-
-async def checkincode(call: Call) -> None:
-    meeting_id = _meeting_arg(call)
-    if meeting_id is None or len(call.args) != 1:
-        await call.reply(call.t("checkincode.usage"))
-        return
-    await _send_code(call, meeting_id)
-
-
-def qr_png(link: str) -> bytes:
-    buffer = io.BytesIO()
-    segno.make(link, error="m").save(buffer, kind="png", scale=8, border=4)
-    return buffer.getvalue()
-
-
-async def _send_code(call: Call, meeting_id: int) -> None:
-    assert call.actor is not None
-    deps = call.deps
-    async with deps.db.read() as session:
-        code = await meetings.current_code(
-            session, deps.meetings, call.actor, meeting_id, now=deps.now()
-        )
-    username = call.context.bot.username
-    link = f"https://t.me/{username}?start={code.qr_param}"
-    chat = call.update.effective_chat
-    assert chat is not None
-    await call.context.bot.send_photo(
-        chat.id,
-        qr_png(link),
-        caption=call.t(
-            "checkincode.caption",
-            title=code.title,
-            code=code.code,
-            until=call.local(code.valid_until, "%H:%M"),
-            closes=call.local(code.closes, "%H:%M"),
-        ),
-        reply_markup=buttons([[(call.t("checkincode.btn_refresh"), f"mt:qr:{meeting_id}")]]),
-    )
-
-
-async def present(call: Call) -> None:
-    assert call.actor is not None
-    meeting_id = _meeting_arg(call)
-    names = [n for n in _NAMES.split(" ".join(call.args[1:])) if n]
-    if meeting_id is None or not names:
-        await call.reply(call.t("present.usage"))
-        return
-    deps = call.deps
-    async with deps.db.write() as session:
-        result = await meetings.mark_present(
-            session, deps.meetings, call.actor, meeting_id, names, now=deps.now()
-        )
-    lines = [call.t("present.title", title=result.title)]
-    for key, group in (
-        ("present.marked", result.marked),
-        ("present.already", result.already),
-        ("present.unknown", result.unknown),
-    ):
-        if group:
-            lines.append(call.t(key, names=join_names(group, SHOW_NAMES)))
-    await call.reply("\n".join(lines))
-
-
-async def minutes(call: Call) -> None:
-    assert call.actor is not None
-    meeting_id = _meeting_arg(call)
-    if meeting_id is None:
-        await call.reply(call.t("minutes.usage"))
-        return
-    text = call.rest.partition(" ")[2].strip() if len(call.args) > 1 else ""
-    if text:
-        await _save_minutes(call, meeting_id, text=text)
-        return
-    async with call.deps.db.read() as session:
-        meeting, _ = await meetings.meeting_detail(session, call.actor, meeting_id)
-    open_dialog(call, MinutesDialog(meeting_id))
-    await call.reply(call.t("minutes.prompt", title=meeting.title))
-
-
-async def _save_minutes(
-    call: Call,
-    meeting_id: int,
-    *,
-    text: str | None = None,
-    file_id: str | None = None,
-    file_name: str | None = None,
-) -> None:
-    assert call.actor is not None
-    deps = call.deps
-    async with deps.db.write() as session:
-        saved = await meetings.attach_minutes(
-            session,
-            deps.meetings,
-            call.actor,
-            meeting_id,
-            now=deps.now(),
-            text=text,
-            file_id=file_id,
-            file_name=file_name,
-        )
-    deps.outbox_ready.set()
-    reply = call.t("minutes.saved", id=saved.meeting_id, title=saved.title)
-    if saved.sent_to:
-        reply = Raw(reply + "\n" + call.t("minutes.sent", count=saved.sent_to))
-    await call.reply(reply)
-
-
-@dataclass
-class MinutesDialog:
-    meeting_id: int
-
-    async def on_message(self, call: Call) -> bool:
-        authorize(call.actor, "minutes")
-        message = call.update.effective_message
-        assert message is not None
-        if message.document is not None:
-            await _save_minutes(
-                call,
-                self.meeting_id,
-                text=message.caption or None,
-                file_id=message.document.file_id,
-                file_name=message.document.file_name,
-            )
-            return True
-        if message.text:
-            await _save_minutes(call, self.meeting_id, text=message.text)
-            return True
-        await call.reply(call.t("minutes.prompt_again"))
-        return False
-
-
-async def meetings_command(call: Call) -> None:
-    assert call.actor is not None
-    deps = call.deps
-    async with deps.db.read() as session:
-        upcoming, recent = await meetings.list_meetings(
-            session, deps.meetings, call.actor, now=deps.now()
-        )
-    if not upcoming and not recent:
-        await call.reply(call.t("meetings.none"))
-        return
-    lines: list[str] = []
-    for key, summaries in (("meetings.upcoming", upcoming), ("meetings.recent", recent)):
-        if not summaries:
-            continue
-        lines.append(call.t(key))
-        for s in summaries:
-            lines.append(
-                call.t(
-                    "meetings.row",
-                    id=s.id,
-                    kind=kind_name(call, s.kind),
-                    title=s.title,
-                    when=call.local(s.starts_at, "%m-%d %H:%M"),
-                    status=call.t(f"meeting.status_{s.status}"),
-                    invited=s.invited,
-                    attending=s.attending,
-                    leave=s.leave,
-                    checked_in=s.checked_in,
-                )
-            )
-    await call.reply_long(lines)
-
-
-async def attendance_command(call: Call) -> None:
-    meeting_id = _meeting_arg(call)
-    if meeting_id is None or len(call.args) != 1:
-        await call.reply(call.t("attendance.usage"))
-        return
-    await _attendance(call, meeting_id)
-
-
-async def _attendance(call: Call, meeting_id: int) -> None:
-    assert call.actor is not None
-    async with call.deps.db.read() as session:
-        view = await meetings.attendance(session, call.actor, meeting_id)
-    meeting = view.meeting
-    tz = call.deps.config.organisation.tz
-    counts: dict[str, int] = {}
-    lines: list[str] = []
-    for row in view.rows:
-        counts[row.status] = counts.get(row.status, 0) + 1
-        line: str = call.t(
-            "attendance.row", name=row.name, status=call.t(f"attendance.{row.status}")
-        )
-        if row.checked_in_at is not None:
-            line += call.t("attendance.at", when=call.local(row.checked_in_at, "%H:%M"))
-        if row.reason:
-            line += call.t("attendance.reason", reason=row.reason)
-        if row.made_up_at is not None:
-            line += call.t("attendance.made_up", when=call.local(row.made_up_at, "%m-%d"))
-        lines.append(line)
-    summary = "、".join(
-        f"{call.t(f'attendance.{status}')} {count}" for status, count in sorted(counts.items())
-    )
-    header = "\n".join(
-        [
-            f"#{meeting.id} " + meetings.describe(meeting, call.lang, tz),
-            call.t(f"meeting.status_{meeting.status}"),
-            call.t("attendance.summary", total=len(view.rows), summary=summary),
-        ]
-    )
-    await call.reply_long(lines, header=header)
-
-
 def register(app: App, deps: Deps) -> None:
     private = filters.ChatType.PRIVATE
-    for name, handler in (
-        ("meeting", meeting_command),
-        ("meetings", meetings_command),
-        ("attendance", attendance_command),
-        ("checkin", checkin),
-        ("checkincode", checkincode),
-        ("present", present),
-        ("minutes", minutes),
-    ):
-        app.add_handler(CommandHandler(name, guarded(deps, name, handler), filters=private))
+    app.add_handler(
+        CommandHandler("meeting", guarded(deps, "meeting", meeting_command), filters=private)
+    )
     # Invitees answer with member rights; organiser buttons re-check inside.
     app.add_handler(
         CallbackQueryHandler(guarded_button(deps, "checkin", meeting_button), pattern=r"^mt:")

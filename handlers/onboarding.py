@@ -11,8 +11,8 @@ from bot.errors import Denied
 from bot.services import invites, items, meetings, members
 from bot.services.members import MemberView
 from bot.texts import Raw
+from handlers.checkin import checkin_from_link
 from handlers.common import App, Call, Deps, guarded, guarded_button, keyboard
-from handlers.meetings import checkin_from_link
 
 
 def place(call: Call, view: MemberView) -> Raw:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.sandbox import SentMessage, button_data
 from bot.services import meetings
-from handlers.meetings import qr_png
+from handlers.checkin import qr_png
 from storage.models import Invitation, Item, Job, Meeting, Member, Receipt, Role
 from tests.handlers.conftest import Harness
 

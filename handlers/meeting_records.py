@@ -1,0 +1,165 @@
+"""After and around the meeting: minutes (会议记录), /meetings and /attendance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telegram.ext import CommandHandler, filters
+
+from bot.auth import authorize
+from bot.services import meetings
+from bot.texts import Raw
+from handlers.common import App, Call, Deps, guarded, id_arg
+from handlers.dialogs import open_dialog
+
+
+async def minutes(call: Call) -> None:
+    assert call.actor is not None
+    meeting_id = id_arg(call)
+    if meeting_id is None:
+        await call.reply(call.t("minutes.usage"))
+        return
+    text = call.rest.partition(" ")[2].strip() if len(call.args) > 1 else ""
+    if text:
+        await _save_minutes(call, meeting_id, text=text)
+        return
+    async with call.deps.db.read() as session:
+        meeting, _ = await meetings.meeting_detail(session, call.actor, meeting_id)
+    open_dialog(call, MinutesDialog(meeting_id))
+    await call.reply(call.t("minutes.prompt", title=meeting.title))
+
+
+async def _save_minutes(
+    call: Call,
+    meeting_id: int,
+    *,
+    text: str | None = None,
+    file_id: str | None = None,
+    file_name: str | None = None,
+) -> None:
+    assert call.actor is not None
+    deps = call.deps
+    async with deps.db.write() as session:
+        saved = await meetings.attach_minutes(
+            session,
+            deps.meetings,
+            call.actor,
+            meeting_id,
+            now=deps.now(),
+            text=text,
+            file_id=file_id,
+            file_name=file_name,
+        )
+    deps.outbox_ready.set()
+    reply = call.t("minutes.saved", id=saved.meeting_id, title=saved.title)
+    if saved.sent_to:
+        reply = Raw(reply + "\n" + call.t("minutes.sent", count=saved.sent_to))
+    await call.reply(reply)
+
+
+@dataclass
+class MinutesDialog:
+    meeting_id: int
+
+    async def on_message(self, call: Call) -> bool:
+        authorize(call.actor, "minutes")
+        message = call.update.effective_message
+        assert message is not None
+        if message.document is not None:
+            await _save_minutes(
+                call,
+                self.meeting_id,
+                text=message.caption or None,
+                file_id=message.document.file_id,
+                file_name=message.document.file_name,
+            )
+            return True
+        if message.text:
+            await _save_minutes(call, self.meeting_id, text=message.text)
+            return True
+        await call.reply(call.t("minutes.prompt_again"))
+        return False
+
+
+async def meetings_command(call: Call) -> None:
+    assert call.actor is not None
+    deps = call.deps
+    async with deps.db.read() as session:
+        upcoming, recent = await meetings.list_meetings(
+            session, deps.meetings, call.actor, now=deps.now()
+        )
+    if not upcoming and not recent:
+        await call.reply(call.t("meetings.none"))
+        return
+    lines: list[str] = []
+    for key, summaries in (("meetings.upcoming", upcoming), ("meetings.recent", recent)):
+        if not summaries:
+            continue
+        lines.append(call.t(key))
+        for s in summaries:
+            lines.append(
+                call.t(
+                    "meetings.row",
+                    id=s.id,
+                    kind=call.t(f"kind.{s.kind}"),
+                    title=s.title,
+                    when=call.local(s.starts_at, "%m-%d %H:%M"),
+                    status=call.t(f"meeting.status_{s.status}"),
+                    invited=s.invited,
+                    attending=s.attending,
+                    leave=s.leave,
+                    checked_in=s.checked_in,
+                )
+            )
+    await call.reply_long(lines)
+
+
+async def attendance_command(call: Call) -> None:
+    meeting_id = id_arg(call)
+    if meeting_id is None or len(call.args) != 1:
+        await call.reply(call.t("attendance.usage"))
+        return
+    await show_attendance(call, meeting_id)
+
+
+async def show_attendance(call: Call, meeting_id: int) -> None:
+    assert call.actor is not None
+    async with call.deps.db.read() as session:
+        view = await meetings.attendance(session, call.actor, meeting_id)
+    meeting = view.meeting
+    tz = call.deps.config.organisation.tz
+    counts: dict[str, int] = {}
+    lines: list[str] = []
+    for row in view.rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+        line: str = call.t(
+            "attendance.row", name=row.name, status=call.t(f"attendance.{row.status}")
+        )
+        if row.checked_in_at is not None:
+            line += call.t("attendance.at", when=call.local(row.checked_in_at, "%H:%M"))
+        if row.reason:
+            line += call.t("attendance.reason", reason=row.reason)
+        if row.made_up_at is not None:
+            line += call.t("attendance.made_up", when=call.local(row.made_up_at, "%m-%d"))
+        lines.append(line)
+    summary = "、".join(
+        f"{call.t(f'attendance.{status}')} {count}" for status, count in sorted(counts.items())
+    )
+    header = "\n".join(
+        [
+            f"#{meeting.id} " + meetings.describe(meeting, call.lang, tz),
+            call.t(f"meeting.status_{meeting.status}"),
+            call.t("attendance.summary", total=len(view.rows), summary=summary),
+        ]
+    )
+    await call.reply_long(lines, header=header)
+
+
+def register(app: App, deps: Deps) -> None:
+    private = filters.ChatType.PRIVATE
+    for name, handler in (
+        ("meetings", meetings_command),
+        ("attendance", attendance_command),
+        ("minutes", minutes),
+    ):
+        app.add_handler(CommandHandler(name, guarded(deps, name, handler), filters=private))
