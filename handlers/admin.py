@@ -144,6 +144,17 @@ def _errors_block(call: Call, report: ImportReport) -> list[str]:
     return lines
 
 
+def _committee_block(call: Call, report: ImportReport) -> list[str]:
+    lines: list[str] = []
+    if report.committee_joined:
+        names = join_names(report.committee_joined, SHOW_ROWS)
+        lines.append(call.t("import.committee_joined", names=names))
+    if report.committee_left:
+        names = join_names(report.committee_left, SHOW_ROWS)
+        lines.append(call.t("import.committee_left", names=names))
+    return lines
+
+
 async def upload(call: Call) -> None:
     assert call.actor is not None
     message = call.update.effective_message
@@ -180,6 +191,7 @@ async def upload(call: Call) -> None:
             branches=join_names(report.new_branches, SHOW_ROWS) or none,
             groups=join_names(report.new_groups, SHOW_ROWS) or none,
         ),
+        *_committee_block(call, report),
         *_errors_block(call, report),
     ]
     text = "\n".join(lines)

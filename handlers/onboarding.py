@@ -96,6 +96,8 @@ async def me(call: Call) -> None:
         )
     none = call.t("none")
     s, r = counts.study, counts.reminders
+    # Only committee members get the line: "支委：否" on every other card would be noise.
+    committee = "\n" + call.t("me.committee") if view.committee else ""
     await call.reply(
         call.t(
             "me.card",
@@ -108,6 +110,7 @@ async def me(call: Call) -> None:
             language=call.lang,
             bound_at=call.local(view.bound_at) if view.bound_at else none,
         )
+        + committee
         + "\n"
         + call.t("me.counts", s0=s[0], s1=s[1], s2=s[2], r0=r[0], r1=r[1], r2=r[2])
         + "\n"

@@ -55,6 +55,7 @@ class MemberView:
     bound: bool
     bound_at: datetime | None
     active: bool
+    committee: bool
 
 
 async def member_view(session: AsyncSession, member: Member) -> MemberView:
@@ -71,6 +72,7 @@ async def member_view(session: AsyncSession, member: Member) -> MemberView:
         bound=member.telegram_user_id is not None,
         bound_at=member.bound_at,
         active=member.active,
+        committee=member.committee,
     )
 
 

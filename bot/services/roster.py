@@ -40,6 +40,10 @@ class ImportReport:
     deactivated: list[str] = field(default_factory=list)
     new_branches: list[str] = field(default_factory=list)
     new_groups: list[str] = field(default_factory=list)
+    # Who joins or leaves the branch committee (支委), new members included: the counts above
+    # do not say which field changed, and the committee decides who is invited to its meetings.
+    committee_joined: list[str] = field(default_factory=list)
+    committee_left: list[str] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     applied: bool = False
 
@@ -106,6 +110,8 @@ def _diff(
         changes["role"] = (member.role, row.role)
     if parsed.has_phone and member.phone != row.phone:
         changes["phone"] = (member.phone, row.phone)
+    if parsed.has_committee and row.committee is not None and member.committee != row.committee:
+        changes["committee"] = (member.committee, row.committee)
     if not member.active:
         changes["active"] = (False, True)
     return changes
@@ -147,12 +153,15 @@ async def import_roster(
                 group_id=group_id,
                 role=row.role or Role.MEMBER,
                 phone=row.phone,
+                committee=bool(row.committee),
                 active=True,
             )
             session.add(member)
             await session.flush()
             issue_invite(session, member.id, invite_days)
             report.created.append(row.name)
+            if member.committee:
+                report.committee_joined.append(row.name)
             audit.record(
                 session,
                 action="member.created",
@@ -163,6 +172,7 @@ async def import_roster(
                 branch=row.branch,
                 group=row.group,
                 role=member.role.value,
+                committee=member.committee,
             )
         elif member.role is Role.ADMIN and not scope.may_grant_admin:
             # Only admins touch admins (as /setrole rules): a secretary's file may not.
@@ -176,6 +186,9 @@ async def import_roster(
                 for attr, (_old, new) in changes.items():
                     setattr(member, attr, new)
                 report.updated.append(row.name)
+                if "committee" in changes:
+                    target = report.committee_joined if row.committee else report.committee_left
+                    target.append(row.name)
                 audit.record(
                     session,
                     action="member.updated",

@@ -22,6 +22,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "group": ("党小组", "小组", "group"),
     "role": ("角色", "role"),
     "phone": ("电话", "手机", "phone"),
+    "committee": ("支委", "委员", "committee"),
 }
 
 ROLE_ALIASES: dict[str, Role] = {
@@ -40,6 +41,22 @@ ROLE_ALIASES: dict[str, Role] = {
     "管理员": Role.ADMIN,
 }
 
+# Compared after stripping and lower-casing; an empty cell means "not on the committee".
+COMMITTEE_VALUES: dict[str, bool] = {
+    "是": True,
+    "否": False,
+    "yes": True,
+    "no": False,
+    "y": True,
+    "n": False,
+    "1": True,
+    "0": False,
+    "true": True,
+    "false": False,
+    "√": True,
+    "✓": True,
+}
+
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{4,24}$")
 
 
@@ -52,6 +69,8 @@ class RosterRow:
     # None when the file has no such column: the member's current value is kept.
     role: Role | None
     phone: str | None
+    # On the branch committee (支委); None when the file has no such column.
+    committee: bool | None
 
 
 MAX_SHOWN_VALUE = 40
@@ -77,6 +96,7 @@ class ParsedRoster:
     has_role: bool
     has_phone: bool
     has_group: bool
+    has_committee: bool
 
 
 class RosterFileError(Exception):
@@ -145,6 +165,7 @@ def parse_roster(text: str, *, default_branch: str | None = None) -> ParsedRoste
             group = cell(record, "group") or None
             role_text = cell(record, "role")
             phone = cell(record, "phone") or None
+            committee_text = cell(record, "committee")
             if not name:
                 errors.append(RowError(line, "no_name"))
                 continue
@@ -163,12 +184,20 @@ def parse_roster(text: str, *, default_branch: str | None = None) -> ParsedRoste
             if phone is not None and not _PHONE_RE.match(phone):
                 errors.append(RowError(line, "bad_phone", phone))
                 continue
+            committee: bool | None = None
+            if "committee" in columns:
+                committee = (
+                    COMMITTEE_VALUES.get(committee_text.lower()) if committee_text else False
+                )
+                if committee is None:
+                    errors.append(RowError(line, "bad_committee", committee_text))
+                    continue
             key = (branch, name)
             if key in seen:
                 errors.append(RowError(line, "duplicate", f"{name} ({seen[key]})"))
                 continue
             seen[key] = line
-            rows.append(RosterRow(line, name, branch, group, role, phone))
+            rows.append(RosterRow(line, name, branch, group, role, phone, committee))
     except csv.Error as exc:
         errors.append(RowError(reader.line_num, "malformed", str(exc)))
     return ParsedRoster(
@@ -177,4 +206,5 @@ def parse_roster(text: str, *, default_branch: str | None = None) -> ParsedRoste
         has_role="role" in columns,
         has_phone="phone" in columns,
         has_group="group" in columns,
+        has_committee="committee" in columns,
     )

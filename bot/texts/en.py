@@ -49,6 +49,7 @@ TEXTS: dict[str, str] = {
         "Branch: {branch}\nGroup: {group}\nRole: {role}\nPhone: {phone}\n"
         "Language: {language}\nLinked: {bound_at}"
     ),
+    "me.committee": "Branch committee: yes",
     "none": "—",
     "lang_usage": "Usage: /lang zh or /lang en",
     "lang.set": "Language set to English.",
@@ -76,7 +77,7 @@ TEXTS: dict[str, str] = {
     "cannot_grant": "You may not grant or change that role ({role}).",
     "import.how": (
         "To import a roster, send me a CSV file.\n"
-        "Headers (Chinese or English): 姓名/name, 支部/branch, 党小组/group, 角色/role, 电话/phone.\n"
+        "Headers (Chinese or English): 姓名/name, 支部/branch, 党小组/group, 角色/role, 电话/phone, 支委/committee (yes/no; empty means no).\n"
         "UTF-8 and GBK (Excel's Save as CSV) both work. You will see a preview before anything changes."
     ),
     "import.not_csv": "Please send a .csv file (Excel: Save as CSV).",
@@ -86,6 +87,8 @@ TEXTS: dict[str, str] = {
         "{created} new, {updated} updated, {unchanged} unchanged.\n"
         "New branches: {branches}\nNew groups: {groups}"
     ),
+    "import.committee_joined": "Joining the branch committee: {names}",
+    "import.committee_left": "Leaving the branch committee: {names}",
     "import.errors_title": "<b>{count} rows have errors</b> (nothing is imported unless you skip them):",
     "import.error_row": "Line {line}: {reason}",
     "import.errors_more": "…and {count} more rows with errors.",
@@ -110,6 +113,7 @@ TEXTS: dict[str, str] = {
     "roster_err.no_branch": "empty branch ({value})",
     "roster_err.bad_role": "unknown role “{value}”",
     "roster_err.bad_phone": "malformed phone number “{value}”",
+    "roster_err.bad_committee": "committee “{value}” is not yes or no (是/否, yes/no, y/n, 1/0, true/false, √; empty means no)",
     "roster_err.duplicate": "repeats an earlier row: {value}",
     "roster_err.malformed": "malformed CSV: {value}",
     "roster_err.other_branch": "not your branch “{value}”",

@@ -54,6 +54,7 @@ TEXTS: dict[str, str] = {
         "支部：{branch}\n党小组：{group}\n角色：{role}\n电话：{phone}\n"
         "语言：{language}\n绑定时间：{bound_at}"
     ),
+    "me.committee": "支委：是",
     "none": "—",
     # /lang
     "lang_usage": "用法：/lang zh 或 /lang en",
@@ -86,7 +87,7 @@ TEXTS: dict[str, str] = {
     # Roster import in chat
     "import.how": (
         "导入花名册：直接把 CSV 文件发给我。\n"
-        "表头（中文或英文均可）：姓名/name、支部/branch、党小组/group、角色/role、电话/phone。\n"
+        "表头（中文或英文均可）：姓名/name、支部/branch、党小组/group、角色/role、电话/phone、支委/committee（是/否，空白为否）。\n"
         "支持 UTF-8 和 GBK（Excel 另存为 CSV）。我会先给出预览，确认后才导入。"
     ),
     "import.not_csv": "请发送 .csv 文件（Excel 可“另存为 CSV”）。",
@@ -96,6 +97,8 @@ TEXTS: dict[str, str] = {
         "新增 {created} 人，更新 {updated} 人，不变 {unchanged} 人。\n"
         "新支部：{branches}\n新小组：{groups}"
     ),
+    "import.committee_joined": "成为支委：{names}",
+    "import.committee_left": "不再是支委：{names}",
     "import.errors_title": "<b>有 {count} 行有误</b>（有误时默认不导入）：",
     "import.error_row": "第 {line} 行：{reason}",
     "import.errors_more": "……另有 {count} 行有误。",
@@ -120,6 +123,7 @@ TEXTS: dict[str, str] = {
     "roster_err.no_branch": "支部为空（{value}）",
     "roster_err.bad_role": "未知角色「{value}」",
     "roster_err.bad_phone": "电话格式有误「{value}」",
+    "roster_err.bad_committee": "支委一栏「{value}」无法识别，请填 是/否（或 yes/no、1/0、√，空白为否）",
     "roster_err.duplicate": "与前面的行重复：{value}",
     "roster_err.malformed": "CSV 格式有误：{value}",
     "roster_err.other_branch": "不是您的支部「{value}」",

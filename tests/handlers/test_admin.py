@@ -177,3 +177,20 @@ async def test_long_invite_list_comes_as_a_csv_file(harness: Harness) -> None:
     text = reply.document_bytes.decode("utf-8-sig")
     assert text.splitlines()[0].startswith("姓名/name")
     assert len(text.splitlines()) == 21
+
+
+async def test_upload_preview_names_who_joins_and_leaves_the_committee(harness: Harness) -> None:
+    first = "姓名,支部,支委\n张三,第一支部,是\n李四,第一支部,否\n"
+    [preview] = await harness.upload(ADMIN_ID, "r.csv", first.encode())
+    assert "成为支委：张三" in (preview.text or "")
+    confirm = next(b["callback_data"] for b in first_row(preview) if b["text"] == "确认导入")
+    await harness.press(ADMIN_ID, preview, confirm)
+
+    [preview] = await harness.upload(ADMIN_ID, "r.csv", ROSTER.encode())
+    assert "支委" not in (preview.text or "")  # no such column: the flags are kept
+
+    swapped = "姓名,支部,支委\n张三,第一支部,否\n李四,第一支部,√\n王五,第一支部,委员\n"
+    [preview] = await harness.upload(ADMIN_ID, "r.csv", swapped.encode())
+    text = preview.text or ""
+    assert "成为支委：李四" in text and "不再是支委：张三" in text
+    assert "第 4 行：支委一栏「委员」无法识别" in text

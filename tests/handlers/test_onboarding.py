@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.services import members as members_service
-from storage.models import Role
+from storage.models import Member, Role
 from tests.handlers.conftest import ADMIN_ID, Harness
 
 
@@ -52,6 +52,22 @@ async def test_me_shows_own_record(harness: Harness) -> None:
     text = await harness.say(1, "/me")
     assert "张三" in text and "第一支部" in text and "13800000001" in text
     assert "党员" in text
+
+
+async def test_me_shows_the_committee_line_only_for_committee_members(
+    harness: Harness,
+) -> None:
+    zhang = await harness.org.member("张三", telegram_id=1)
+    await harness.org.member("李四", telegram_id=2)
+    async with harness.deps.db.write() as session:
+        member = await session.get(Member, zhang.member_id)
+        assert member is not None
+        member.committee = True
+        await session.commit()
+    assert "支委：是" in await harness.say(1, "/me")
+    assert "支委" not in await harness.say(2, "/me")
+    await harness.say(1, "/lang en")
+    assert "Branch committee: yes" in await harness.say(1, "/me")
 
 
 async def test_lang_switches_replies_to_english(harness: Harness) -> None:

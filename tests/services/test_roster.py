@@ -262,3 +262,135 @@ async def test_unreadable_upload_is_a_clear_error(
                 session, org_id, admin.actor(), "r.csv", b"\xff\xfe\x81\x30", invite_days=30
             )
     assert info.value.key == "roster_file.encoding"
+
+
+COMMITTEE_VALUES = [
+    ("是", True),
+    ("否", False),
+    ("yes", True),
+    ("No", False),
+    ("Y", True),
+    ("n", False),
+    ("1", True),
+    ("0", False),
+    ("TRUE", True),
+    ("false", False),
+    ("√", True),
+    ("✓", True),
+    (" 是 ", True),
+    ("", False),
+]
+
+
+@pytest.mark.parametrize("header", ["支委", "委员", "committee", " Committee "])
+@pytest.mark.parametrize(("value", "expected"), COMMITTEE_VALUES)
+def test_committee_column_accepts_every_listed_value(
+    header: str, value: str, expected: bool
+) -> None:
+    parsed = parse_roster(f"姓名,支部,{header}\n张三,第一支部,{value}\n")
+    assert parsed.errors == []
+    assert parsed.has_committee
+    assert parsed.rows[0].committee is expected
+
+
+def test_without_a_committee_column_rows_carry_no_flag() -> None:
+    parsed = parse_roster(ROSTER)
+    assert not parsed.has_committee
+    assert {r.committee for r in parsed.rows} == {None}
+
+
+def test_unknown_committee_value_is_a_row_error_with_its_line() -> None:
+    parsed = parse_roster("姓名,支部,支委\n张三,第一支部,是\n李四,第一支部,委员\n王五,第一支部,×\n")
+    assert [(e.line, e.reason, e.value) for e in parsed.errors] == [
+        (3, "bad_committee", "委员"),
+        (4, "bad_committee", "×"),
+    ]
+    assert [r.name for r in parsed.rows] == ["张三"]
+
+
+COMMITTEE_ROSTER = "姓名,支部,支委\n张三,第一支部,是\n李四,第一支部,\n王五,第一支部,否\n"
+
+
+async def test_import_sets_and_clears_the_committee_flag(db: Database, org_id: int) -> None:
+    report = await run_import(db, org_id, COMMITTEE_ROSTER)
+    assert report.applied
+    assert report.committee_joined == ["张三"]
+    people = await members_by_name(db)
+    assert {n: m.committee for n, m in people.items()} == {
+        "张三": True,
+        "李四": False,
+        "王五": False,
+    }
+
+    swapped = COMMITTEE_ROSTER.replace("张三,第一支部,是", "张三,第一支部,否").replace(
+        "李四,第一支部,", "李四,第一支部,√"
+    )
+    report = await run_import(db, org_id, swapped)
+    assert report.applied
+    assert sorted(report.updated) == ["张三", "李四"]
+    assert (report.committee_joined, report.committee_left, report.unchanged) == (
+        ["李四"],
+        ["张三"],
+        1,
+    )
+    people = await members_by_name(db)
+    assert {n: m.committee for n, m in people.items()} == {
+        "张三": False,
+        "李四": True,
+        "王五": False,
+    }
+    async with db.read() as session:
+        updates = (
+            await session.scalars(
+                select(AuditEntry.details).where(AuditEntry.action == "member.updated")
+            )
+        ).all()
+    assert sorted(updates) == [
+        '{"changes": {"committee": ["False", "True"]}}',
+        '{"changes": {"committee": ["True", "False"]}}',
+    ]
+
+
+async def test_a_file_without_the_committee_column_keeps_the_flags(
+    db: Database, org_id: int
+) -> None:
+    await run_import(db, org_id, COMMITTEE_ROSTER)
+    report = await run_import(db, org_id, "姓名,支部,电话\n张三,第一支部,13800000001\n")
+    assert report.updated == ["张三"]
+    assert (report.committee_joined, report.committee_left) == ([], [])
+    people = await members_by_name(db)
+    assert people["张三"].committee
+    assert people["张三"].phone == "13800000001"
+
+
+async def test_upload_preview_names_committee_changes_and_applies_them_on_confirm(
+    db: Database, org_id: int, org: OrgBuilder
+) -> None:
+    await run_import(db, org_id, COMMITTEE_ROSTER)
+    secretary = await org.member("书记甲", branch="第一支部", role=Role.SECRETARY, telegram_id=500)
+    text = "姓名,委员\n张三,n\n李四,y\n王五,0\n新人,1\n"
+    async with db.write() as session:
+        preview = await roster.preview_upload(
+            session, org_id, secretary.actor(), "r.csv", text.encode("gbk"), invite_days=30
+        )
+    report = preview.report
+    assert preview.pending_id is not None
+    assert report.created == ["新人"]
+    assert sorted(report.updated) == ["张三", "李四"]
+    assert report.committee_joined == ["李四", "新人"]
+    assert report.committee_left == ["张三"]
+    assert (await members_by_name(db))["张三"].committee  # the preview changed nothing
+
+    async with db.write() as session:
+        scope = await roster.scope_for(session, secretary.actor())
+        applied = await roster.confirm_upload(
+            session, org_id, preview.pending_id, scope, invite_days=30, skip_bad_rows=False
+        )
+    assert applied.applied
+    people = await members_by_name(db)
+    assert {n: people[n].committee for n in ("张三", "李四", "王五", "新人")} == {
+        "张三": False,
+        "李四": True,
+        "王五": False,
+        "新人": True,
+    }
