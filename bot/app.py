@@ -7,7 +7,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from telegram import BotCommand, BotCommandScopeDefault, Update
@@ -19,7 +19,7 @@ from bot.auth import COMMANDS, Access
 from bot.config import Config, require_token
 from bot.delivery import BotApi, QuietHours, Sender
 from bot.jobs import FIRE_LATE, job_handlers, skip_targets
-from bot.scheduler import Scheduler
+from bot.scheduler import Clock, Scheduler
 from bot.services import compliance as compliance_service
 from bot.services import organisation, updates
 from bot.telegram_http import AiohttpRequest, HttpBotApi
@@ -47,7 +47,7 @@ from storage.models import utcnow
 log = logging.getLogger(__name__)
 
 
-async def prepare_database(config: Config, db: Database) -> int:
+async def prepare_database(config: Config, db: Database, now: datetime | None = None) -> int:
     """Migrate, then make sure the organisation and its configured admins exist."""
     await migrate.upgrade(db)
     async with db.write() as session:
@@ -57,7 +57,7 @@ async def prepare_database(config: Config, db: Database) -> int:
     async with db.write() as session:
         await organisation.promote_admins(session, org_id, config.organisation.admins)
     async with db.write() as session:
-        await compliance_service.ensure_job(session, org_id, config, now=utcnow())
+        await compliance_service.ensure_job(session, org_id, config, now=now or utcnow())
     async with db.write() as session:
         await updates.prune(session)
     return org_id
@@ -118,14 +118,14 @@ async def register_menu(application: App) -> None:
 
 @asynccontextmanager
 async def running(
-    config: Config, *, request: BaseRequest | None = None
+    config: Config, *, request: BaseRequest | None = None, clock: Clock = utcnow
 ) -> AsyncIterator[tuple[App, Deps]]:
     """Start the bot (polling or webhook) and stop it cleanly when the block exits."""
     require_token(config)
     db = Database(config.database.url)
     try:
-        org_id = await prepare_database(config, db)
-        deps = Deps(config, db, org_id)
+        org_id = await prepare_database(config, db, clock())
+        deps = Deps(config, db, org_id, clock=clock)
         application = build_application(deps, request=request)
         async with application:
             await register_menu(application)
@@ -169,13 +169,14 @@ def make_scheduler(deps: Deps) -> Scheduler:
         tick_seconds=cfg.scheduler.tick_seconds,
         fire_late=FIRE_LATE,
         skip_to=skip_targets(deps.push),
+        clock=deps.clock,
     )
 
 
 def make_sender(deps: Deps, api: BotApi) -> Sender:
     cfg = deps.config
     quiet = QuietHours.from_config(cfg.delivery, cfg.organisation.tz)
-    return Sender(deps.db, api, cfg.delivery, quiet, wake=deps.outbox_ready)
+    return Sender(deps.db, api, cfg.delivery, quiet, wake=deps.outbox_ready, clock=deps.clock)
 
 
 def start_workers(deps: Deps) -> Workers:

@@ -70,7 +70,7 @@ class Harness:
 
     def set_now(self, moment: datetime) -> None:
         """Freeze the bot's clock: handlers and services read `deps.now()`."""
-        object.__setattr__(self.deps, "now", lambda: moment)
+        object.__setattr__(self.deps, "clock", lambda: moment)
 
     def answer_for(self, update: dict[str, Any]) -> dict[str, Any]:
         query_id = update["callback_query"]["id"]
