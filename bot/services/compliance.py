@@ -1,21 +1,576 @@
-"""Placeholder: filled in by the compliance work in progress."""
+"""三会一课 compliance: how many meetings each branch and group owes per kind, how many it held.
+
+Every rule (bot.services.meeting_kinds) asks for `times` meetings per calendar month or quarter of
+the organisation's zone. A view period (a month or a quarter) is cut into the rule's own periods
+("slices"): a monthly rule has three slices in a quarter view, a quarterly rule in a month view
+has the one quarter that contains it. Only closed meetings count as held; scheduled ones are shown
+as planned, cancelled ones not at all.
+
+A daily job reminds secretaries (and, for a group's meetings, its leader) near a slice's end when
+a meeting is neither held nor planned; a ComplianceNotice row makes that once per slice.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Config
-from bot.scheduler import Firing
+from bot.auth import Actor, can_manage_branch, can_see_group
+from bot.config import Config, parse_hhmm
+from bot.delivery import Outgoing, enqueue
+from bot.errors import Denied, Invalid
+from bot.scheduler import Firing, add_job
+from bot.services.meeting_kinds import KindRule, kind_rules
 from bot.services.meetings import MeetingSettings
+from bot.services.recurrence import next_occurrence
+from bot.texts import Raw, t
+from storage.models import Branch, ComplianceNotice, Group, Job, Meeting, Member, Role
 
 JOB_CHECK = "compliance_check"
+DAILY = "FREQ=DAILY"
+MONTH = "month"
+QUARTER = "quarter"
+# Slice states, in the order a row's mark prefers them.
+OVERDUE = "overdue"
+OPEN = "open"
+FUTURE = "future"
+OK = "ok"
+
+_CURRENT_MONTH = frozenset({"month", "本月", "月"})
+_CURRENT_QUARTER = frozenset({"quarter", "本季度", "本季", "季度"})
+_MONTH_RE = re.compile(r"^(\d{4})\s*(?:-|/|\.|年)\s*(\d{1,2})\s*月?$")
+_QUARTER_RE = re.compile(r"^(\d{4})\s*(?:-|/|年)?\s*(?:q|第)\s*([1-4])\s*(?:季度|季)?$")
+_YEARS = (2000, 2100)
 
 
-async def fire_check(session: AsyncSession, settings: MeetingSettings, firing: Firing) -> None:
-    return None
+# ---------------------------------------------------------------- periods
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar month or quarter in the organisation's zone; `end` is the next one's first day."""
+
+    every: str  # month | quarter
+    start: date
+    end: date
+
+    @property
+    def last_day(self) -> date:
+        return self.end - timedelta(days=1)
+
+    @property
+    def quarter(self) -> int:
+        return (self.start.month - 1) // 3 + 1
+
+    def bounds(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
+        """The local midnights that open and close the period, as aware instants."""
+        return (
+            datetime.combine(self.start, time(0), tzinfo=tz),
+            datetime.combine(self.end, time(0), tzinfo=tz),
+        )
+
+    def label(self, lang: str) -> Raw:
+        if self.every == MONTH:
+            return t(lang, "compliance.month_label", year=self.start.year, month=self.start.month)
+        return t(lang, "compliance.quarter_label", year=self.start.year, quarter=self.quarter)
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def month_of(day: date) -> Period:
+    start = day.replace(day=1)
+    return Period(MONTH, start, _next_month(start))
+
+
+def quarter_of(day: date) -> Period:
+    start = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return Period(QUARTER, start, _next_month(_next_month(_next_month(start))))
+
+
+def period_of(every: str, day: date) -> Period:
+    return month_of(day) if every == MONTH else quarter_of(day)
+
+
+def slices(every: str, view: Period) -> list[Period]:
+    """The rule's own periods that overlap the view, in order."""
+    found: list[Period] = []
+    day = view.start
+    while day < view.end:
+        found.append(period_of(every, day))
+        day = found[-1].end
+    return found
+
+
+def parse_period(text: str | None, today: date) -> Period:
+    """`month`/`本月`, `quarter`/`本季度`, `YYYY-MM` or `YYYY-Qn`; nothing means this quarter."""
+    word = (text or "").strip().lower()
+    if not word or word in _CURRENT_QUARTER:
+        return quarter_of(today)
+    if word in _CURRENT_MONTH:
+        return month_of(today)
+    if match := _MONTH_RE.match(word):
+        year, month = int(match[1]), int(match[2])
+        if 1 <= month <= 12 and _YEARS[0] <= year <= _YEARS[1]:
+            return month_of(date(year, month, 1))
+    elif match := _QUARTER_RE.match(word):
+        year, quarter = int(match[1]), int(match[2])
+        if _YEARS[0] <= year <= _YEARS[1]:
+            return quarter_of(date(year, 3 * quarter - 2, 1))
+    raise Invalid("compliance.usage", value=(text or "").strip())
+
+
+# ---------------------------------------------------------------- counting
+
+
+@dataclass(frozen=True)
+class Slice:
+    period: Period
+    required: int
+    held: int
+    planned: int
+    state: str  # ok | overdue | open | future
+
+
+@dataclass(frozen=True)
+class KindRow:
+    kind: str
+    every: str
+    slices: tuple[Slice, ...]
+
+    @property
+    def required(self) -> int:
+        return sum(s.required for s in self.slices)
+
+    @property
+    def held(self) -> int:
+        return sum(s.held for s in self.slices)
+
+    @property
+    def planned(self) -> int:
+        return sum(s.planned for s in self.slices)
+
+    @property
+    def overdue(self) -> list[Period]:
+        return [s.period for s in self.slices if s.state == OVERDUE]
+
+    @property
+    def state(self) -> str:
+        states = {s.state for s in self.slices}
+        for state in (OVERDUE, OPEN, FUTURE):
+            if state in states:
+                return state
+        return OK
+
+
+@dataclass(frozen=True)
+class GroupReport:
+    group_id: int
+    name: str
+    kinds: tuple[KindRow, ...]
+
+
+@dataclass(frozen=True)
+class BranchReport:
+    branch_id: int
+    name: str
+    # Empty for a group leader, who sees only their group's row.
+    kinds: tuple[KindRow, ...]
+    groups: tuple[GroupReport, ...]
+
+
+@dataclass(frozen=True)
+class ComplianceReport:
+    period: Period
+    branches: tuple[BranchReport, ...]
+    rules: int
+
+
+# (unit kind, unit id, meeting kind) -> [(status, starts_at)]
+_Tally = dict[tuple[str, int, str], list[tuple[str, datetime]]]
+
+
+def _active_rules(settings: MeetingSettings) -> list[KindRule]:
+    return [r for r in kind_rules(settings.cfg) if r.every in (MONTH, QUARTER) and r.times > 0]
+
+
+def _unit_kind(rule: KindRule) -> str:
+    # Meetings for a group audience carry their group; every other kind is owed by the branch.
+    return "group" if rule.audience == "group" else "branch"
+
+
+async def _tally(
+    session: AsyncSession,
+    settings: MeetingSettings,
+    rules: list[KindRule],
+    start: datetime,
+    end: datetime,
+) -> _Tally:
+    by_kind = {r.kind: r for r in rules}
+    rows = await session.execute(
+        select(
+            Meeting.branch_id, Meeting.group_id, Meeting.kind, Meeting.status, Meeting.starts_at
+        ).where(
+            Meeting.organisation_id == settings.org_id,
+            Meeting.kind.in_(list(by_kind)),
+            Meeting.status.in_(("closed", "scheduled")),
+            Meeting.starts_at >= start,
+            Meeting.starts_at < end,
+        )
+    )
+    tally: _Tally = defaultdict(list)
+    for branch_id, group_id, kind, status, starts_at in rows:
+        if _unit_kind(by_kind[kind]) == "group":
+            if group_id is None:
+                continue
+            tally["group", group_id, kind].append((status, starts_at))
+        else:
+            tally["branch", branch_id, kind].append((status, starts_at))
+    return tally
+
+
+def _count(meetings: list[tuple[str, datetime]], period: Period, tz: ZoneInfo) -> tuple[int, int]:
+    lo, hi = period.bounds(tz)
+    inside = [status for status, at in meetings if lo <= at < hi]
+    return inside.count("closed"), inside.count("scheduled")
+
+
+def _slice(
+    meetings: list[tuple[str, datetime]],
+    period: Period,
+    required: int,
+    tz: ZoneInfo,
+    now: datetime,
+) -> Slice:
+    held, planned = _count(meetings, period, tz)
+    lo, hi = period.bounds(tz)
+    if held >= required:
+        state = OK
+    elif now >= hi:
+        state = OVERDUE
+    elif now >= lo:
+        state = OPEN
+    else:
+        state = FUTURE
+    return Slice(period, required, held, planned, state)
+
+
+async def _units(session: AsyncSession, org_id: int) -> list[tuple[Branch, list[Group]]]:
+    """Every branch with its groups, sorted by name (in Python: collations differ by backend)."""
+    branches = (await session.scalars(select(Branch).where(Branch.organisation_id == org_id))).all()
+    groups = (
+        await session.scalars(
+            select(Group)
+            .join(Branch, Group.branch_id == Branch.id)
+            .where(Branch.organisation_id == org_id)
+        )
+    ).all()
+    by_branch: dict[int, list[Group]] = defaultdict(list)
+    for group in groups:
+        by_branch[group.branch_id].append(group)
+    return [
+        (b, sorted(by_branch[b.id], key=lambda g: (g.name, g.id)))
+        for b in sorted(branches, key=lambda b: (b.name, b.id))
+    ]
+
+
+async def report(
+    session: AsyncSession,
+    settings: MeetingSettings,
+    actor: Actor,
+    period_text: str | None,
+    *,
+    now: datetime,
+) -> ComplianceReport:
+    """/compliance: admins see every branch, secretaries theirs, group leaders their group."""
+    if actor.role is Role.MEMBER:
+        raise Denied("no_permission")
+    tz = settings.tz
+    view = parse_period(period_text, now.astimezone(tz).date())
+    rules = _active_rules(settings)
+    cut = {r.kind: slices(r.every, view) for r in rules}
+    starts = [p.bounds(tz)[0] for ps in cut.values() for p in ps]
+    ends = [p.bounds(tz)[1] for ps in cut.values() for p in ps]
+    tally = await _tally(session, settings, rules, min(starts), max(ends)) if rules else {}
+
+    def row(unit_kind: str, unit_id: int, rule: KindRule) -> KindRow:
+        meetings = tally.get((unit_kind, unit_id, rule.kind), [])
+        return KindRow(
+            rule.kind,
+            rule.every,
+            tuple(_slice(meetings, p, rule.times, tz, now) for p in cut[rule.kind]),
+        )
+
+    branches: list[BranchReport] = []
+    for branch, groups in await _units(session, settings.org_id):
+        manages = can_manage_branch(actor, branch.id)
+        visible = [g for g in groups if can_see_group(actor, branch.id, g.id)]
+        if not manages and not visible:
+            continue
+        branch_kinds = (
+            tuple(row("branch", branch.id, r) for r in rules if _unit_kind(r) == "branch")
+            if manages
+            else ()
+        )
+        group_reports = tuple(
+            GroupReport(
+                g.id,
+                g.name,
+                tuple(row("group", g.id, r) for r in rules if _unit_kind(r) == "group"),
+            )
+            for g in visible
+        )
+        branches.append(BranchReport(branch.id, branch.name, branch_kinds, group_reports))
+    if not branches and actor.role is not Role.ADMIN:
+        raise Denied("out_of_scope")
+    return ComplianceReport(view, tuple(branches), len(rules))
+
+
+_MARKS = {OK: "✅", OVERDUE: "❗", OPEN: "⏳", FUTURE: "▫️"}
+
+
+def _row_text(lang: str, row: KindRow, view: Period, indent: str) -> str:
+    extra = ""
+    if row.planned:
+        extra += t(lang, "compliance.planned", count=row.planned)
+    if row.overdue:
+        extra += t(
+            lang,
+            "compliance.overdue",
+            periods=Raw(t(lang, "compliance.sep").join(p.label(lang) for p in row.overdue)),
+        )
+    if row.every == QUARTER and view.every == MONTH:
+        # The quarter's count, not the month's: say so, or 应开 1 in a month view misleads.
+        extra += t(lang, "compliance.by_quarter", period=row.slices[0].period.label(lang))
+    return indent + t(
+        lang,
+        "compliance.row",
+        mark=_MARKS[row.state],
+        kind=t(lang, f"kind.{row.kind}"),
+        required=row.required,
+        held=row.held,
+        extra=Raw(extra),
+    )
+
+
+def render(lang: str, result: ComplianceReport) -> list[str]:
+    """The report as message lines (reply_long packs them into as few messages as fit)."""
+    view = result.period
+    lines: list[str] = [
+        t(
+            lang,
+            "compliance.title",
+            period=view.label(lang),
+            start=view.start.isoformat(),
+            end=view.last_day.isoformat(),
+        )
+    ]
+    if not result.rules:
+        lines.append(t(lang, "compliance.no_rules"))
+        return lines
+    if not result.branches:
+        lines.append(t(lang, "compliance.none"))
+        return lines
+    for branch in result.branches:
+        lines.append(t(lang, "compliance.branch", name=branch.name))
+        lines.extend(_row_text(lang, r, view, "  ") for r in branch.kinds)
+        for group in branch.groups:
+            if not group.kinds:
+                continue
+            lines.append("  " + t(lang, "compliance.group", name=group.name))
+            lines.extend(_row_text(lang, r, view, "    ") for r in group.kinds)
+    lines.append(t(lang, "compliance.legend"))
+    return lines
+
+
+# ---------------------------------------------------------------- the daily reminder
 
 
 async def ensure_job(session: AsyncSession, org_id: int, config: Config, *, now: datetime) -> None:
-    return None
+    """One active daily check at the configured local time; run at every start, so it must
+    leave a correct job alone, move it when the time changed, and drop duplicates."""
+    cfg = config.meetings
+    tz = config.organisation.tz
+    at = parse_hhmm(cfg.compliance_remind_time)
+    assert at is not None  # validated with the config
+    jobs = list(
+        (
+            await session.scalars(
+                select(Job)
+                .where(Job.organisation_id == org_id, Job.kind == JOB_CHECK, Job.active.is_(True))
+                .order_by(Job.id)
+            )
+        ).all()
+    )
+    keep = jobs.pop(0) if jobs and cfg.compliance_remind_days > 0 else None
+    for job in jobs:
+        job.active = False
+        job.next_run_at = None
+    if cfg.compliance_remind_days > 0:
+        anchor = datetime.combine(now.astimezone(tz).date(), at, tzinfo=tz)
+        first = next_occurrence(DAILY, anchor, now, tz)
+        assert first is not None  # a daily rule without an end never runs out
+        if keep is None:
+            add_job(
+                session,
+                organisation_id=org_id,
+                kind=JOB_CHECK,
+                payload={},
+                first=first,
+                anchor=anchor,
+                rule=DAILY,
+            )
+        elif keep.rule != DAILY or keep.anchor.astimezone(tz).time() != at:
+            keep.rule = DAILY
+            keep.anchor = anchor
+            keep.next_run_at = first
+    await session.commit()
+
+
+@dataclass(frozen=True)
+class _Missing:
+    unit_kind: str
+    unit_id: int
+    unit_label: str
+    branch_id: int
+    kind: str
+    period: Period
+    required: int
+    held: int
+
+
+async def _recipients(
+    session: AsyncSession, org_id: int, branch_ids: set[int], group_ids: set[int]
+) -> tuple[dict[int, list[Member]], dict[int, list[Member]]]:
+    """Bound, reachable secretaries per branch and group leaders per group."""
+    members = (
+        await session.scalars(
+            select(Member)
+            .where(
+                Member.organisation_id == org_id,
+                Member.active.is_(True),
+                Member.telegram_user_id.is_not(None),
+                Member.unreachable_at.is_(None),
+                Member.role.in_((Role.SECRETARY, Role.GROUP_LEADER)),
+            )
+            .order_by(Member.id)
+        )
+    ).all()
+    secretaries: dict[int, list[Member]] = defaultdict(list)
+    leaders: dict[int, list[Member]] = defaultdict(list)
+    for member in members:
+        if member.role is Role.SECRETARY and member.branch_id in branch_ids:
+            secretaries[member.branch_id].append(member)
+        elif member.role is Role.GROUP_LEADER and member.group_id in group_ids:
+            leaders[member.group_id].append(member)
+    return secretaries, leaders
+
+
+async def fire_check(session: AsyncSession, settings: MeetingSettings, firing: Firing) -> None:
+    """Remind about every slice ending within `compliance_remind_days` local days that is neither
+    met nor covered by a scheduled meeting, once per unit, kind and slice. The scheduler commits."""
+    days = settings.cfg.compliance_remind_days
+    if days <= 0:
+        return
+    tz = settings.tz
+    now = firing.now
+    today = now.astimezone(tz).date()
+    due: list[tuple[KindRule, Period]] = []
+    for rule in _active_rules(settings):
+        period = period_of(rule.every, today)
+        if period.end - timedelta(days=days) <= today:
+            due.append((rule, period))
+    if not due:
+        return
+    start = min(p.bounds(tz)[0] for _, p in due)
+    end = max(p.bounds(tz)[1] for _, p in due)
+    tally = await _tally(session, settings, [r for r, _ in due], start, end)
+    notices = await session.execute(
+        select(
+            ComplianceNotice.unit_kind,
+            ComplianceNotice.unit_id,
+            ComplianceNotice.kind,
+            ComplianceNotice.period_start,
+        ).where(
+            ComplianceNotice.organisation_id == settings.org_id,
+            ComplianceNotice.period_start.in_({p.start for _, p in due}),
+        )
+    )
+    sent = {(unit_kind, unit_id, kind, start) for unit_kind, unit_id, kind, start in notices}
+    missing: list[_Missing] = []
+    for branch, groups in await _units(session, settings.org_id):
+        for rule, period in due:
+            if _unit_kind(rule) == "group":
+                units = [("group", g.id, f"{branch.name}/{g.name}") for g in groups]
+            else:
+                units = [("branch", branch.id, branch.name)]
+            for unit_kind, unit_id, label in units:
+                if (unit_kind, unit_id, rule.kind, period.start) in sent:
+                    continue
+                held, planned = _count(tally.get((unit_kind, unit_id, rule.kind), []), period, tz)
+                # A meeting already scheduled before the end is the plan; no need to nag.
+                if held + planned >= rule.times:
+                    continue
+                missing.append(
+                    _Missing(
+                        unit_kind, unit_id, label, branch.id, rule.kind, period, rule.times, held
+                    )
+                )
+    if not missing:
+        return
+    secretaries, leaders = await _recipients(
+        session,
+        settings.org_id,
+        {m.branch_id for m in missing},
+        {m.unit_id for m in missing if m.unit_kind == "group"},
+    )
+    per_member: dict[int, tuple[Member, list[_Missing]]] = {}
+    reached: list[_Missing] = []
+    for item in missing:
+        to = list(secretaries.get(item.branch_id, []))
+        if item.unit_kind == "group":
+            to += leaders.get(item.unit_id, [])
+        for member in to:
+            per_member.setdefault(member.id, (member, []))[1].append(item)
+        if to:
+            reached.append(item)
+    outgoing: list[Outgoing] = []
+    for member, items in per_member.values():
+        assert member.telegram_user_id is not None
+        lang = member.language or settings.push.default_language
+        lines = [
+            t(
+                lang,
+                "compliance.remind_line",
+                unit=m.unit_label,
+                kind=t(lang, f"kind.{m.kind}"),
+                period=m.period.label(lang),
+                deadline=m.period.last_day.isoformat(),
+                required=m.required,
+                held=m.held,
+            )
+            for m in items
+        ]
+        text = t(lang, "compliance.remind", lines=Raw("\n".join(lines)))
+        outgoing.append(Outgoing(member.telegram_user_id, member.id, text, "notice"))
+    await enqueue(session, outgoing, now=now, quiet=settings.push.quiet)
+    # Only what reached someone is marked: a branch whose secretary binds later still hears.
+    session.add_all(
+        ComplianceNotice(
+            organisation_id=settings.org_id,
+            unit_kind=m.unit_kind,
+            unit_id=m.unit_id,
+            kind=m.kind,
+            period_start=m.period.start,
+            sent_at=now,
+        )
+        for m in reached
+    )
+    await session.flush()

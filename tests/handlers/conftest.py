@@ -90,6 +90,8 @@ def make_config(database_url: str, **organisation: Any) -> Config:
             "telegram": {"token": "123456:SANDBOX"},
             "organisation": {"name": "测试局机关党委", "admins": [ADMIN_ID], **organisation},
             # No quiet hours and no per-chat spacing: handler tests flush the outbox at once.
+            # No compliance job: tests firing jobs at "now + N hours" must not depend on the date.
+            "meetings": {"compliance_remind_days": 0},
             "delivery": {
                 "quiet_start": "00:00",
                 "quiet_end": "00:00",
