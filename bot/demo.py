@@ -10,12 +10,15 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.app import running
 from bot.config import parse_config
 from bot.sandbox import BotApiSandbox, SentMessage, run_sandbox
+from storage.models import utcnow
 
 ADMIN = (100, "王主任")
 ZHANG = (201, "张三")
@@ -31,13 +34,48 @@ DEMO_ROSTER = (
     "钱伟,机关第一支部,第二党小组,书记,\n"
     "孙丽,机关第二支部,,书记,\n"
 )
+_CODE = re.compile(r"<code>(\d{6})</code>")
+_MEETING_ID = re.compile(r"#(\d+)")
 _INVITE_LINE = re.compile(r"^(\S+?)（[^）]*）\s*\nhttps://t\.me/\w+\?start=(\w+)", re.MULTILINE)
+
+
+@dataclass
+class DemoClock:
+    """The bot's clock in the demo: real time plus however far the script has jumped ahead, so
+    a meeting three days away can be checked in and closed in seconds."""
+
+    offset: timedelta = field(default_factory=timedelta)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def advance_to(self, moment: datetime) -> None:
+        self.offset += moment - self()
 
 
 @dataclass
 class Scene:
     sandbox: BotApiSandbox
     say: Callable[[str], None]
+    clock: DemoClock = field(default_factory=DemoClock)
+
+    async def expect(self, who: tuple[int, str], after: int, contains: str) -> SentMessage:
+        """The first message to `who` after index `after` that shows `contains` (other pushes,
+        such as reminders, may arrive in between)."""
+        index = after
+        while True:
+            message = await self.sandbox.wait_for_message(who[0], after=index, timeout=15)
+            if contains in (message.text or message.caption or ""):
+                return message
+            index += 1
+
+    def count(self, who: tuple[int, str]) -> int:
+        return len(self.sandbox.messages_to(who[0]))
+
+    async def press(self, who: tuple[int, str], message: SentMessage, data: str) -> None:
+        user_id, name = who
+        update = await self.sandbox.press_button(user_id, message.message_id, data, first_name=name)
+        await self.sandbox.wait_for_answer(update["callback_query"]["id"], timeout=10)
 
     async def send(self, who: tuple[int, str], text: str) -> SentMessage:
         user_id, name = who
@@ -113,6 +151,68 @@ async def study_scene(scene: Scene, codes: dict[str, str]) -> None:
     await scene.send(QIAN, "/items")
 
 
+def _buttons(message: SentMessage) -> list[tuple[str, str]]:
+    rows = (message.reply_markup or {}).get("inline_keyboard", [])
+    return [(str(b.get("text", "")), str(b.get("callback_data", ""))) for row in rows for b in row]
+
+
+async def meeting_scene(scene: Scene) -> None:
+    scene.say("\n—— 7. 时间征集 / Finding a time that suits ——")
+    tz = ZoneInfo("Asia/Shanghai")
+    today = scene.clock().astimezone(tz).date()
+    first, second = today + timedelta(days=3), today + timedelta(days=4)
+    members = (ZHANG, LI, ZHAO, QIAN)
+    before = {who: scene.count(who) for who in members}
+    await scene.send(QIAN, f"/timepoll 党员大会 学习四中全会精神 | {first} 14:30 | {second} 09:00")
+    status = await scene.expect(QIAN, before[QIAN], "已投票")
+    polls = {who: await scene.expect(who, before[who], "请勾选") for who in members}
+    ticks = {ZHANG: (0,), LI: (0, 1), ZHAO: (1,), QIAN: (0,)}
+    for who, slots in ticks.items():
+        for slot in slots:
+            await scene.press(who, polls[who], _buttons(polls[who])[slot][1])
+    await scene.sandbox.wait_for_edit(QIAN[0], status.message_id, edits=5, timeout=10)
+    make = next(data for label, data in _buttons(status) if label.startswith("定为会议"))
+
+    scene.say("\n—— 8. 一键定为会议，发出通知；一人请假 / The best slot becomes a meeting ——")
+    before = {who: scene.count(who) for who in members}
+    await scene.press(QIAN, status, make)
+    made = await scene.expect(QIAN, before[QIAN], "已定为会议 #")
+    match = _MEETING_ID.search(made.text or "")
+    assert match is not None
+    meeting = int(match[1])
+    invites = {who: await scene.expect(who, before[who], "<b>会议通知</b>") for who in members}
+    await scene.tap_for_toast(ZHANG, invites[ZHANG], "参加")
+    await scene.tap_for_toast(QIAN, invites[QIAN], "参加")
+    await scene.tap(LI, invites[LI], "请假")
+    await scene.send(LI, "赴省委党校参加培训")
+
+    scene.say("\n—— 9. 会前签到：每分钟更换的签到码 / Check-in with the rotating code ——")
+    start = datetime.combine(first, datetime.min.time(), tzinfo=tz).replace(hour=14, minute=30)
+    scene.clock.advance_to(start - timedelta(minutes=5))
+    shown = await scene.send(QIAN, f"/checkincode {meeting}")
+    code = _CODE.search(shown.caption or "")
+    assert code is not None
+    await scene.send(ZHANG, f"/checkin {code[1]}")
+    await scene.send(QIAN, f"/checkin {code[1]}")
+    await scene.send(ZHAO, "/checkin 000000")
+
+    scene.say("\n—— 10. 签到结束：考勤定稿，缺席者补学 / Attendance closes; make-up ——")
+    before = {who: scene.count(who) for who in members}
+    scene.clock.advance_to(start + timedelta(minutes=31))
+    await scene.expect(QIAN, before[QIAN], "签到已结束")
+    makeup = await scene.expect(ZHAO, before[ZHAO], "补学")
+    await scene.expect(LI, before[LI], "补学")
+    before = {who: scene.count(who) for who in members}
+    await scene.send(QIAN, f"/minutes {meeting} 传达学习四中全会精神，每名党员结合岗位撰写心得。")
+    await scene.expect(ZHAO, before[ZHAO], "传达学习")
+    await scene.tap_for_toast(ZHAO, makeup, "已学习")
+    await scene.send(QIAN, f"/attendance {meeting}")
+
+    scene.say("\n—— 11. 三会一课完成情况 / Which meetings are still owed ——")
+    await scene.send(QIAN, "/compliance")
+    await scene.send(ZHAO, "/me")
+
+
 async def run_demo(out: Callable[[str], None] | None = None) -> int:
     say = out or (lambda line: print(line, flush=True))
     sandbox = BotApiSandbox()
@@ -134,16 +234,20 @@ async def run_demo(out: Callable[[str], None] | None = None) -> int:
                         "quiet_end": "00:00",
                         "per_chat_interval_seconds": 0.2,
                     },
+                    # Jobs due after the clock jumps ahead fire within a fraction of a second.
+                    "scheduler": {"tick_seconds": 0.2},
                 },
                 env={},
             )
             say(f"branchbot demo: local Bot API at {base}, store {tmp}/demo.db")
-            async with running(config):
-                scene = Scene(sandbox, say)
+            clock = DemoClock()
+            async with running(config, clock=clock):
+                scene = Scene(sandbox, say, clock)
                 try:
                     codes = await onboarding_scene(scene)
                     await study_scene(scene, codes)
-                except (TimeoutError, KeyError) as exc:
+                    await meeting_scene(scene)
+                except (TimeoutError, KeyError, AssertionError) as exc:
                     print(f"demo failed: {exc}", file=sys.stderr)
                     return 1
     say("\ndemo finished")

@@ -12,6 +12,9 @@ from bot.texts import Raw
 from handlers.common import App, Call, Deps, guarded, id_arg
 from handlers.dialogs import open_dialog
 
+# Final outcomes first, then the answers of a meeting that has not closed.
+_ORDER = ("attended", "late", "leave", "absent", "attend", "none")
+
 
 async def minutes(call: Call) -> None:
     assert call.actor is not None
@@ -143,7 +146,9 @@ async def show_attendance(call: Call, meeting_id: int) -> None:
             line += call.t("attendance.made_up", when=call.local(row.made_up_at, "%m-%d"))
         lines.append(line)
     summary = "、".join(
-        f"{call.t(f'attendance.{status}')} {count}" for status, count in sorted(counts.items())
+        f"{call.t(f'attendance.{status}')} {counts[status]}"
+        for status in _ORDER
+        if status in counts
     )
     header = "\n".join(
         [

@@ -733,6 +733,8 @@ async def fire_reminder(session: AsyncSession, settings: MeetingSettings, firing
         meeting is None
         or meeting.status != "scheduled"
         or _stamp(meeting.starts_at) != firing.payload.get("starts_at")
+        # Fired late (the bot was down): a reminder after the start only confuses.
+        or firing.now >= meeting.starts_at
     ):
         return
     rows = [(i, m) for i, m in await _invitees(session, meeting.id) if i.answer != "leave"]

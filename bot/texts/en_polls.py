@@ -5,12 +5,12 @@ TEXTS: dict[str, str] = {
     "menu.timepoll": "Find a time",
     "poll.usage": (
         "Usage: /timepoll [kind] &lt;title&gt; [#branch or group] | &lt;slot&gt; | &lt;slot&gt; …\n"
-        "Example: /timepoll general Q4 general meeting | 11-28 14:30 | 11-29 19:00 | 2025-12-02 15:00\n"
+        "Example: /timepoll general Q4 general meeting | 11-28 14:30 | 11-29 19:00 | 2026-12-02 15:00\n"
         "Write slots as YYYY-MM-DD HH:MM or MM-DD HH:MM (local time), 2 to 8 of them, "
         "separated by |. The kind is optional (general by default): committee, group, lecture.\n"
         "/timepoll &lt;number&gt; shows a poll's tally again."
     ),
-    "poll.bad_slot": "Cannot read the time “{slot}”; write it as 11-28 14:30 or 2025-11-28 14:30.",
+    "poll.bad_slot": "Cannot read the time “{slot}”; write it as 11-28 14:30 or 2026-11-28 14:30.",
     "poll.slot_count": "Give {min} to {max} slots (you gave {count}), separated by |.",
     "poll.slot_duplicate": "The slot {slot} is given twice.",
     "poll.slot_past": "The slot {slot} is in the past; give future times.",

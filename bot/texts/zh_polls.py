@@ -5,12 +5,12 @@ TEXTS: dict[str, str] = {
     "menu.timepoll": "时间征集",
     "poll.usage": (
         "用法：/timepoll [类型] &lt;名称&gt; [#支部或党小组] | &lt;时间&gt; | &lt;时间&gt; …\n"
-        "例如：/timepoll 党员大会 第四季度党员大会 | 11-28 14:30 | 11-29 19:00 | 2025-12-02 15:00\n"
+        "例如：/timepoll 党员大会 第四季度党员大会 | 11-28 14:30 | 11-29 19:00 | 2026-12-02 15:00\n"
         "时间写作 YYYY-MM-DD HH:MM 或 MM-DD HH:MM，2 至 8 个，用 | 隔开。"
         "类型可省略（默认支部党员大会），也可写 支委会、党小组会、党课。\n"
         "/timepoll &lt;编号&gt; 重新显示某次征集的统计。"
     ),
-    "poll.bad_slot": "看不懂时间「{slot}」，请写成 11-28 14:30 或 2025-11-28 14:30。",
+    "poll.bad_slot": "看不懂时间「{slot}」，请写成 11-28 14:30 或 2026-11-28 14:30。",
     "poll.slot_count": "请给出 {min} 至 {max} 个时间（现在是 {count} 个），用 | 隔开。",
     "poll.slot_duplicate": "时间 {slot} 重复了。",
     "poll.slot_past": "时间 {slot} 已经过去了，请给出将来的时间。",

@@ -132,6 +132,15 @@ async def test_demo_runs_the_scenario() -> None:
     transcript = "\n".join(lines)
     assert "欢迎，张三" in transcript and "欢迎，李四" in transcript
     assert "没有使用此命令的权限" in transcript
+    # The meetings scenes: poll, meeting, leave, check-in, close with make-up, compliance.
+    assert "✅ 超过半数能参加" in transcript and "已定为会议 #1" in transcript
+    assert "已请假" in transcript and "签到成功" in transcript
+    assert "出席 2，迟到 0，请假 1，缺席 1" in transcript
+    assert "赵敏：缺席，" in transcript and "已补学" in transcript
+    assert "三会一课完成情况" in transcript
+    # No reminder for a meeting that has already started.
+    closing = transcript.index("签到已结束")
+    assert "1 小时后开会" not in transcript[closing:]
 
 
 def test_cli_roster_import_and_invites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -387,3 +387,16 @@ async def test_english_invitation(harness: Harness, language: str) -> None:
     async with harness.deps.db.read() as session:
         jobs = (await session.scalars(select(Job.kind))).all()
     assert set(jobs) >= {"meeting_reminder", "meeting_close"}
+
+
+async def test_a_reminder_fired_late_after_the_start_is_dropped(harness: Harness) -> None:
+    await branch(harness)
+    mid = await schedule(harness, "/meeting 党员大会 2026-12-03 14:30 学习")
+    count = len(harness.sandbox.messages_to(1))
+    # The bot was down through both reminders and comes back ten minutes into the meeting.
+    await harness.fire_jobs(START + timedelta(minutes=10))
+    await harness.flush(START + timedelta(minutes=10))
+    assert len(harness.sandbox.messages_to(1)) == count
+    async with harness.deps.db.read() as session:
+        meeting = await session.get(Meeting, mid)
+        assert meeting is not None and meeting.status == "scheduled"
