@@ -204,6 +204,14 @@ def parse_id(text: str) -> int | None:
     return int(match[1]) if match else None
 
 
+def split_word(text: str) -> tuple[str, str]:
+    """The first word and the rest, split at any whitespace (a newline counts)."""
+    parts = text.strip().split(maxsplit=1)
+    if not parts:
+        return "", ""
+    return parts[0], parts[1].strip() if len(parts) > 1 else ""
+
+
 def id_arg(call: Call) -> int | None:
     """The record number a command starts with (`/attendance 12`), if it does."""
     return parse_id(call.args[0]) if call.args else None

@@ -9,7 +9,7 @@ from telegram.ext import CommandHandler, filters
 from bot.auth import authorize
 from bot.services import meetings
 from bot.texts import Raw
-from handlers.common import App, Call, Deps, guarded, id_arg
+from handlers.common import App, Call, Deps, guarded, id_arg, split_word
 from handlers.dialogs import open_dialog
 
 # Final outcomes first, then the answers of a meeting that has not closed.
@@ -22,7 +22,7 @@ async def minutes(call: Call) -> None:
     if meeting_id is None:
         await call.reply(call.t("minutes.usage"))
         return
-    text = call.rest.partition(" ")[2].strip() if len(call.args) > 1 else ""
+    text = split_word(call.rest)[1]
     if text:
         await _save_minutes(call, meeting_id, text=text)
         return

@@ -31,6 +31,7 @@ from handlers.common import (
     guarded,
     guarded_button,
     parse_id,
+    split_word,
 )
 from handlers.dialogs import close_dialog, current_dialog, open_dialog
 from handlers.meeting_records import show_attendance
@@ -98,7 +99,7 @@ async def meeting_command(call: Call) -> None:
         open_dialog(call, dialog)
         await dialog.ask_kind(call)
         return
-    first, _, tail = rest.partition(" ")
+    first, tail = split_word(rest)
     meeting_id = parse_id(first)
     if meeting_id is not None:
         await _manage(call, meeting_id, tail.strip())
@@ -136,7 +137,7 @@ async def _manage(call: Call, meeting_id: int, tail: str) -> None:
     if not tail:
         await _show(call, meeting_id)
         return
-    word, _, value = tail.partition(" ")
+    word, value = split_word(tail)
     verb = _EDIT_VERBS.get(word.lower())
     value = value.strip()
     if verb is None or (verb != "cancel" and not value):

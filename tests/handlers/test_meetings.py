@@ -400,3 +400,13 @@ async def test_a_reminder_fired_late_after_the_start_is_dropped(harness: Harness
     async with harness.deps.db.read() as session:
         meeting = await session.get(Meeting, mid)
         assert meeting is not None and meeting.status == "scheduled"
+
+
+async def test_minutes_typed_on_the_next_line_are_kept(harness: Harness) -> None:
+    await branch(harness)
+    mid = await schedule(harness, "/meeting\n党课 2026-12-03 14:30 专题党课")
+    reply = await harness.say(SECRETARY, f"/minutes {mid}\n一、传达文件\n二、讨论")
+    assert "已保存会议" in reply
+    async with harness.deps.db.read() as session:
+        meeting = await session.get(Meeting, mid)
+    assert meeting is not None and meeting.minutes_text == "一、传达文件\n二、讨论"
