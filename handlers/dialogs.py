@@ -72,7 +72,11 @@ def register(app: App, deps: Deps) -> None:
     app.add_handler(CommandHandler("cancel", guarded(deps, "cancel", cancel), filters=private))
     app.add_handler(
         MessageHandler(
-            InDialog(app) & private & ~filters.COMMAND & (filters.TEXT | filters.Document.ALL),
+            InDialog(app)
+            & private
+            & ~filters.COMMAND
+            # Photos too, so a dialog that cannot use one says so instead of staying silent.
+            & (filters.TEXT | filters.Document.ALL | filters.PHOTO),
             guarded(deps, "cancel", on_dialog_message),
         )
     )

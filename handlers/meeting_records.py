@@ -80,6 +80,7 @@ class MinutesDialog:
         if message.text:
             await _save_minutes(call, self.meeting_id, text=message.text)
             return True
+        # A photo cannot go out with the make-up as a document; ask for it as a file.
         await call.reply(call.t("minutes.prompt_again"))
         return False
 

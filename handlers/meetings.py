@@ -18,7 +18,7 @@ from bot.auth import authorize
 from bot.errors import Denied, Invalid
 from bot.services import meetings
 from bot.services.audience import Audience
-from bot.services.meeting_kinds import GROUP, KINDS, kind_rule, parse_kind
+from bot.services.meeting_kinds import KINDS, kind_rule, parse_kind
 from bot.services.meetings import MeetingDraft
 from bot.texts import Raw
 from handlers.checkin import send_code
@@ -245,22 +245,28 @@ class MeetingDialog:
         assert call.actor is not None
         deps = call.deps
         async with deps.db.read() as session:
-            if self.kind == GROUP and call.actor.role in (Role.SECRETARY, Role.ADMIN):
+            group_kind = kind_rule(deps.config.meetings, self.kind).audience == "group"
+            if group_kind and call.actor.role in (Role.SECRETARY, Role.ADMIN):
                 query = select(Group, Branch).join(Branch, Group.branch_id == Branch.id)
                 query = query.where(Branch.organisation_id == deps.org_id)
                 if call.actor.role is Role.SECRETARY:
                     query = query.where(Group.branch_id == call.actor.branch_id)
                 rows = (
                     await session.execute(
-                        query.order_by(Branch.name, Group.name).limit(MAX_GROUP_BUTTONS)
+                        query.order_by(Branch.name, Group.name).limit(MAX_GROUP_BUTTONS + 1)
                     )
                 ).all()
+                more = len(rows) > MAX_GROUP_BUTTONS
+                rows = rows[:MAX_GROUP_BUTTONS]
                 self.choices = [Audience("group", g.id, f"{b.name}/{g.name}") for g, b in rows]
                 if not self.choices:
                     raise Invalid("meeting.need_group")
                 self.step = "group"
+                question = call.t("meeting.ask_group")
+                if more:
+                    question = Raw(question + "\n" + call.t("meeting.more_groups"))
                 await call.reply(
-                    call.t("meeting.ask_group"),
+                    question,
                     buttons(
                         [
                             [(audience_text(call, a), f"mg:g:{i}")]
@@ -300,12 +306,15 @@ class MeetingDialog:
 
     async def on_button(self, call: Call, verb: str, value: int) -> None:
         if verb == "k" and self.step == "kind" and 0 <= value < len(KINDS):
-            self.kind = KINDS[value]
-            if kind_rule(call.deps.config.meetings, self.kind).audience == "group":
-                # Checked now, so a secretary without the right scope is told before typing.
-                assert call.actor is not None
-                if call.actor.role is Role.GROUP_LEADER and call.actor.group_id is None:
+            assert call.actor is not None
+            kind = KINDS[value]
+            # Checked before any typing: a group leader schedules only their group's meetings.
+            if call.actor.role is Role.GROUP_LEADER:
+                if kind_rule(call.deps.config.meetings, kind).audience != "group":
+                    raise Denied("out_of_scope")
+                if call.actor.group_id is None:
                     raise Invalid("meeting.need_group")
+            self.kind = kind
             self.step = "time"
             await call.reply(call.t("meeting.ask_time"))
         elif verb == "p" and self.step == "place":
@@ -345,6 +354,10 @@ async def meeting_button(call: Call) -> str | None:
     verb, meeting_id = callback_id(call, "mt")
     deps = call.deps
     if verb == "go":
+        dialog = current_dialog(call)
+        if isinstance(dialog, LeaveDialog) and dialog.meeting_id == meeting_id:
+            # Changed their mind while asked for a reason: the next message is not a reason.
+            close_dialog(call)
         async with deps.db.write() as session:
             result = await meetings.answer(
                 session, call.actor, meeting_id, "attend", now=deps.now()
@@ -395,10 +408,17 @@ class LeaveDialog:
             await call.reply(call.t("leave.empty"))
             return False
         deps = call.deps
-        async with deps.db.write() as session:
-            result = await meetings.answer(
-                session, call.actor, self.meeting_id, "leave", now=deps.now(), reason=text
-            )
+        try:
+            async with deps.db.write() as session:
+                result = await meetings.answer(
+                    session, call.actor, self.meeting_id, "leave", now=deps.now(), reason=text
+                )
+        except Invalid as exc:
+            if exc.key not in ("meeting.started", "meeting.is_cancelled"):
+                raise
+            # Too late to ask for leave: say so once and let the member talk to the bot again.
+            await call.reply(call.t(exc.key, **exc.params))
+            return True
         await call.reply(
             call.t("leave.saved", title=result.title),
             InlineKeyboardMarkup.de_json(result.markup, call.context.bot),

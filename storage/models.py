@@ -305,6 +305,8 @@ class Meeting(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     # "scheduled" -> "closed" (attendance final) | "cancelled"
     status: Mapped[str] = mapped_column(String(12), default="scheduled")
+    # Bumped when the meeting moves; reminder and close jobs carry the one they were planned for.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
     # Seeds the rotating check-in code and QR token; never shown.
     secret: Mapped[str] = mapped_column(String(64))
     minutes_text: Mapped[str | None] = mapped_column(Text)

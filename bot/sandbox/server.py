@@ -626,6 +626,32 @@ class BotApiSandbox:
         self._emit(f"👤 {first_name} sends 📎 {file_name} ({len(content)} bytes){extra}")
         return await self._new_update("message", message)
 
+    async def user_photo(
+        self,
+        user_id: int,
+        content: bytes,
+        *,
+        caption: str | None = None,
+        first_name: str = "User",
+    ) -> dict[str, Any]:
+        """A user sends a photo (one size, as Telegram would list the largest last)."""
+        user = self._remember_user(user_id, first_name, None, None)
+        stored = self._store_file(content, None, "image/jpeg", "photos")
+        message = self._new_message(user_id, user)
+        message["photo"] = [
+            {
+                "file_id": stored.file_id,
+                "file_unique_id": stored.file_unique_id,
+                "file_size": stored.size,
+                "width": 640,
+                "height": 480,
+            }
+        ]
+        if caption is not None:
+            message["caption"] = caption
+        self._emit(f"👤 {first_name} sends 🖼 photo ({len(content)} bytes)")
+        return await self._new_update("message", message)
+
     async def press_button(
         self,
         user_id: int,

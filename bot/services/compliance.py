@@ -3,8 +3,8 @@
 Every rule (bot.services.meeting_kinds) asks for `times` meetings per calendar month or quarter of
 the organisation's zone. A view period (a month or a quarter) is cut into the rule's own periods
 ("slices"): a monthly rule has three slices in a quarter view, a quarterly rule in a month view
-has the one quarter that contains it. Only closed meetings count as held; scheduled ones are shown
-as planned, cancelled ones not at all.
+has the one quarter that contains it. Only closed meetings someone checked in to count as held;
+scheduled ones are shown as planned, cancelled ones not at all.
 
 A daily job reminds secretaries (and, for a group's meetings, its leader) near a slice's end when
 a meeting is neither held nor planned; a ComplianceNotice row makes that once per slice.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor, can_manage_branch, can_see_group
@@ -27,7 +27,7 @@ from bot.delivery import Outgoing, enqueue
 from bot.errors import Denied, Invalid
 from bot.scheduler import Firing, add_job
 from bot.services.meeting_kinds import KindRule, kind_rules
-from bot.services.meetings import MeetingSettings
+from bot.services.meetings import MeetingSettings, was_held
 from bot.services.recurrence import next_occurrence
 from bot.texts import Raw, t
 from storage.models import Branch, ComplianceNotice, Group, Job, Meeting, Member, Role
@@ -220,7 +220,7 @@ async def _tally(
         ).where(
             Meeting.organisation_id == settings.org_id,
             Meeting.kind.in_(list(by_kind)),
-            Meeting.status.in_(("closed", "scheduled")),
+            or_(Meeting.status == "scheduled", was_held()),
             Meeting.starts_at >= start,
             Meeting.starts_at < end,
         )

@@ -79,6 +79,11 @@ def _lang(member: Member, settings: PushSettings) -> str:
     return member.language or settings.default_language
 
 
+def has_material(item: Item) -> bool:
+    """A make-up waits for the meeting's minutes; every other item carries its own content."""
+    return item.kind != KIND_MAKEUP or bool(item.body or item.document_file_id)
+
+
 def buttons(item: Item, lang: str, confirmed_at: datetime | None, tz: ZoneInfo) -> dict[str, Any]:
     """Inline keyboard as plain data; callback data carries the item id only."""
     confirm_key = "item.btn_read" if item.kind == KIND_REMINDER else "item.btn_studied"
@@ -108,7 +113,7 @@ def render_item(item: Item, lang: str, tz: ZoneInfo, *, nudge: bool = False) -> 
         parts.append(t(lang, "item.body", body=item.body))
     if item.link:
         parts.append(t(lang, "item.link", link=item.link))
-    if item.kind == KIND_MAKEUP and not item.body and not item.document_file_id:
+    if not has_material(item):
         parts.append(t(lang, "item.makeup_pending"))
     if item.deadline:
         parts.append(
@@ -287,6 +292,9 @@ async def confirm(
     session: AsyncSession, settings: PushSettings, actor: Actor, item_id: int, *, now: datetime
 ) -> Confirmation:
     item, receipt = await _receipt(session, actor, item_id)
+    if not has_material(item):
+        # Nothing to study yet: confirming now would also stop the minutes reaching them.
+        raise Invalid("item.makeup_not_yet")
     first = receipt.confirmed_at is None
     if first:
         receipt.confirmed_at = now
@@ -581,7 +589,7 @@ async def escalate(
 
 async def run_ladder_step(session: AsyncSession, settings: PushSettings, firing: Firing) -> None:
     item = await session.get(Item, int(firing.payload["item_id"]))
-    if item is None or item.published_at is None:
+    if item is None or item.published_at is None or not has_material(item):
         return
     step = firing.payload.get("step")
     if step in ("second", "before_deadline"):

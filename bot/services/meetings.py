@@ -1,7 +1,7 @@
 """三会一课: scheduling a meeting for the right audience, answers, check-in, closing, minutes.
 
-A meeting's invitees are fixed when it is scheduled. Jobs carry the start time they were planned
-for, so moving a meeting leaves the old reminders and close harmlessly stale.
+A meeting's invitees are fixed when it is scheduled. Jobs carry the meeting's revision they were
+planned for, so moving a meeting leaves the old reminders and close harmlessly stale.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, and_, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.auth import Actor, can_manage_branch
 from bot.config import MeetingsConfig
@@ -27,7 +28,16 @@ from bot.services import audit, items
 from bot.services.audience import Audience, audience_members, may_manage, resolve_audience
 from bot.services.meeting_kinds import kind_rule
 from bot.texts import plain, t
-from storage.models import Branch, Group, Invitation, Item, Meeting, Member, Receipt
+from storage.models import (
+    AuditEntry,
+    Branch,
+    Group,
+    Invitation,
+    Item,
+    Meeting,
+    Member,
+    Receipt,
+)
 
 JOB_REMINDER = "meeting_reminder"
 JOB_CLOSE = "meeting_close"
@@ -200,6 +210,7 @@ async def create_meeting(
         place=(draft.place or "").strip() or None,
         starts_at=draft.starts_at,
         status="scheduled",
+        revision=0,
         secret=secrets.token_hex(16),
         created_by_member_id=actor.member_id,
         created_at=now,
@@ -251,15 +262,10 @@ def window(settings: MeetingSettings, meeting: Meeting) -> tuple[datetime, datet
     )
 
 
-def _stamp(moment: datetime) -> str:
-    """The start a job was planned for, comparable whatever zone the datetime came in."""
-    return moment.astimezone(UTC).isoformat()
-
-
 def _plan_jobs(
     session: AsyncSession, settings: MeetingSettings, meeting: Meeting, now: datetime
 ) -> None:
-    stamp = _stamp(meeting.starts_at)
+    stamp = meeting.revision
     for hours in settings.cfg.remind_before_hours:
         moment = meeting.starts_at - timedelta(hours=hours)
         if moment > now:
@@ -267,14 +273,14 @@ def _plan_jobs(
                 session,
                 organisation_id=settings.org_id,
                 kind=JOB_REMINDER,
-                payload={"meeting_id": meeting.id, "starts_at": stamp, "hours": hours},
+                payload={"meeting_id": meeting.id, "revision": stamp, "hours": hours},
                 first=moment,
             )
     add_job(
         session,
         organisation_id=settings.org_id,
         kind=JOB_CLOSE,
-        payload={"meeting_id": meeting.id, "starts_at": stamp},
+        payload={"meeting_id": meeting.id, "revision": stamp},
         first=window(settings, meeting)[1],
     )
 
@@ -509,6 +515,7 @@ async def checkin_with_code(
     code = code.strip()
     if not re.fullmatch(rf"[0-9]{{{CODE_DIGITS}}}", code):
         raise Invalid("checkin.usage")
+    await _check_attempts(session, actor, now)
     before = timedelta(minutes=settings.cfg.checkin_before_minutes)
     after = timedelta(minutes=settings.cfg.checkin_after_minutes)
     open_now = (
@@ -530,6 +537,9 @@ async def checkin_with_code(
             result = _record_checkin(meeting, invitation, "code", now, actor.member_id)
             await _commit_checkin(session, actor, result, "code")
             return result
+    if open_now:
+        # A code was checkable and did not match: a typo, a stale code, or a guess.
+        await _record_failure(session, actor, now)
     mine = [m for m in open_now if await _invitation(session, m.id, actor.member_id) is not None]
     if mine:
         raise Invalid("checkin.wrong_code")
@@ -553,23 +563,64 @@ async def checkin_with_qr(
     session: AsyncSession, settings: MeetingSettings, actor: Actor, param: str, *, now: datetime
 ) -> CheckedIn:
     """The deep link from the organiser's QR code: /start ci_<meeting>_<token>."""
+    await _check_attempts(session, actor, now)
     match = _QR_PARAM.match(param)
-    if match is None:
-        raise Invalid("checkin.stale_qr")
-    meeting = await session.get(Meeting, int(match[1]))
-    if meeting is None or meeting.organisation_id != settings.org_id:
-        raise Invalid("checkin.stale_qr")
-    _check_open(settings, meeting, now)
-    if not any(
-        hmac.compare_digest(param, qr_param_for(meeting, c)) for c in _accepted(settings, now)
+    meeting = await session.get(Meeting, int(match[1])) if match else None
+    # The token is checked before anything about the meeting is said: a made-up link must not
+    # reveal another branch's meeting title or time.
+    if (
+        meeting is None
+        or meeting.organisation_id != settings.org_id
+        or not any(
+            hmac.compare_digest(param, qr_param_for(meeting, c)) for c in _accepted(settings, now)
+        )
     ):
+        await _record_failure(session, actor, now)
         raise Invalid("checkin.stale_qr")
     invitation = await _invitation(session, meeting.id, actor.member_id)
     if invitation is None:
         raise Denied("checkin.not_invited", title=meeting.title)
+    _check_open(settings, meeting, now)
     result = _record_checkin(meeting, invitation, "qr", now, actor.member_id)
     await _commit_checkin(session, actor, result, "qr")
     return result
+
+
+# Wrong codes a member may send before check-in refuses them for a while: six digits change every
+# minute, so this makes guessing hopeless while leaving room for typos.
+MAX_FAILED_CHECKINS = 5
+FAILED_CHECKIN_WINDOW = timedelta(minutes=10)
+_FAILED = "meeting.checkin_failed"
+
+
+async def _check_attempts(session: AsyncSession, actor: Actor, now: datetime) -> None:
+    failures = await session.scalar(
+        select(func.count(AuditEntry.id)).where(
+            AuditEntry.entity == "member",
+            AuditEntry.entity_id == actor.member_id,
+            AuditEntry.action == _FAILED,
+            AuditEntry.at > now - FAILED_CHECKIN_WINDOW,
+        )
+    )
+    if (failures or 0) >= MAX_FAILED_CHECKINS:
+        minutes = int(FAILED_CHECKIN_WINDOW.total_seconds() // 60)
+        raise Denied("checkin.too_many", minutes=minutes)
+
+
+async def _record_failure(session: AsyncSession, actor: Actor, now: datetime) -> None:
+    """Kept even though the use case then refuses: committed before the refusal is raised."""
+    session.add(
+        AuditEntry(
+            at=now,
+            actor_member_id=actor.member_id,
+            source="bot",
+            action=_FAILED,
+            entity="member",
+            entity_id=actor.member_id,
+            details="",
+        )
+    )
+    await session.commit()
 
 
 def is_checkin_param(param: str) -> bool:
@@ -647,6 +698,17 @@ async def mark_present(
 # ---------------------------------------------------------------- closing and make-up
 
 
+def was_held() -> ColumnElement[bool]:
+    """A closed meeting someone checked in to. One nobody attended did not take place: it does
+    not count for compliance and sends no make-ups."""
+    # An alias, so the test also works inside queries that select from invitations themselves.
+    present = aliased(Invitation)
+    return and_(
+        Meeting.status == "closed",
+        exists().where(present.meeting_id == Meeting.id, present.checked_in_at.is_not(None)),
+    )
+
+
 def outcome_of(invitation: Invitation, meeting: Meeting) -> str:
     if invitation.checked_in_at is not None:
         return "late" if invitation.checked_in_at > meeting.starts_at else "attended"
@@ -658,8 +720,12 @@ async def close_meeting(
 ) -> bool:
     """Make attendance final and send make-ups to those on leave or absent. Runs once: a second
     call (a retried job) finds the meeting closed and changes nothing. The caller commits."""
+    # populate_existing: a caller may have loaded the row already; the locked read must win.
     meeting = await session.scalar(
-        select(Meeting).where(Meeting.id == meeting_id).with_for_update()
+        select(Meeting)
+        .where(Meeting.id == meeting_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if meeting is None or meeting.status != "scheduled":
         return False
@@ -671,7 +737,8 @@ async def close_meeting(
     meeting.status = "closed"
     meeting.closed_at = now
     await session.flush()
-    missed = counts["leave"] + counts["absent"]
+    held = counts["attended"] + counts["late"] > 0
+    missed = counts["leave"] + counts["absent"] if held else 0
     if missed:
         local_end = (now + timedelta(days=MAKEUP_DAYS)).astimezone(settings.tz)
         deadline = local_end.replace(hour=23, minute=59, second=0, microsecond=0)
@@ -703,7 +770,7 @@ async def close_meeting(
         lang = _lang(organiser, settings)
         text = t(
             lang,
-            "meeting.closed_report",
+            "meeting.closed_report" if held else "meeting.closed_empty",
             id=meeting.id,
             title=meeting.title,
             makeups=missed,
@@ -721,7 +788,7 @@ async def close_meeting(
 async def fire_close(session: AsyncSession, settings: MeetingSettings, firing: Firing) -> None:
     meeting = await session.get(Meeting, int(firing.payload["meeting_id"]))
     # A moved meeting has a newer close job; this one is stale.
-    if meeting is None or _stamp(meeting.starts_at) != firing.payload.get("starts_at"):
+    if meeting is None or meeting.revision != firing.payload.get("revision"):
         return
     await close_meeting(session, settings, meeting.id, now=firing.now)
 
@@ -732,7 +799,7 @@ async def fire_reminder(session: AsyncSession, settings: MeetingSettings, firing
     if (
         meeting is None
         or meeting.status != "scheduled"
-        or _stamp(meeting.starts_at) != firing.payload.get("starts_at")
+        or meeting.revision != firing.payload.get("revision")
         # Fired late (the bot was down): a reminder after the start only confuses.
         or firing.now >= meeting.starts_at
     ):
@@ -807,6 +874,8 @@ async def edit(
     moved = draft.starts_at != meeting.starts_at
     meeting.starts_at = draft.starts_at
     if moved:
+        # The jobs planned for the old time now carry a stale revision and do nothing.
+        meeting.revision += 1
         _plan_jobs(session, settings, meeting, now)
     rows = await _invitees(session, meeting.id)
     notified = await _notify(
@@ -841,7 +910,11 @@ async def cancel(
     now: datetime,
 ) -> Changed:
     meeting = await _managed(session, actor, meeting_id)
-    _may_still_answer(meeting, now)
+    if meeting.status == "cancelled":
+        raise Invalid("meeting.is_cancelled", title=meeting.title)
+    # Until check-in closes: a meeting called off at the last minute must not count as held.
+    if meeting.status == "closed" or now >= window(settings, meeting)[1]:
+        raise Invalid("meeting.too_late_to_cancel", title=meeting.title)
     if len(reason) > MAX_REASON:
         raise Invalid("leave.too_long", limit=MAX_REASON, length=len(reason))
     meeting.status = "cancelled"
@@ -1060,7 +1133,7 @@ async def my_attendance(
             .join(Meeting, Meeting.id == Invitation.meeting_id)
             .where(
                 Invitation.member_id == actor.member_id,
-                Meeting.status == "closed",
+                was_held(),
                 Meeting.starts_at >= since,
                 Meeting.starts_at <= now,
             )

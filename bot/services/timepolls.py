@@ -40,6 +40,9 @@ MIN_SLOTS = 2
 MAX_SLOTS = 8
 # Names listed per slot in the organiser's tally; the rest are counted.
 SHOW_NAMES = 30
+# Names in the whole tally, in characters: with 8 slots and long names it must still fit one
+# Telegram message (4,096), or the live edits would fail.
+NAMES_BUDGET = 2400
 # "2025-11-28 14:30", "11-28 14:30", with "/" for "-" and a full-width colon as typed on phones.
 _SLOT = re.compile(r"(?:(\d{4})[-/])?(\d{1,2})[-/](\d{1,2})\s+(\d{1,2})[:：](\d{2})")
 
@@ -331,6 +334,17 @@ async def _tally(session: AsyncSession, settings: MeetingSettings, poll: TimePol
     )
 
 
+def _names_within(names: list[str], budget: int) -> str:
+    """As many names as fit `budget` characters (at most SHOW_NAMES); the rest are counted."""
+    shown, used = 0, 0
+    for name in names[:SHOW_NAMES]:
+        used += len(name) + 1
+        if used > budget:
+            break
+        shown += 1
+    return join_names(names, shown)
+
+
 def status_text(tally: Tally, tz: ZoneInfo) -> str:
     lang = tally.lang
     lines: list[str] = [
@@ -346,7 +360,7 @@ def status_text(tally: Tally, tz: ZoneInfo) -> str:
     for slot in tally.slots:
         label = slot_label(slot.starts_at, lang, tz)
         if slot.names:
-            names = join_names(list(slot.names), SHOW_NAMES)
+            names = _names_within(list(slot.names), NAMES_BUDGET // len(tally.slots))
             lines.append(
                 t(lang, "poll.status_slot_names", label=label, count=slot.count, names=names)
             )

@@ -44,6 +44,12 @@ TEXTS: dict[str, str] = {
         "on leave {leave}, absent {absent}. Make-up sent to {makeups}. "
         "Send /attendance {id} for the list."
     ),
+    "meeting.closed_empty": (
+        '📋 Check-in for meeting #{id} "{title}" has closed with nobody checked in: it counts as '
+        "not held (not in compliance) and no make-ups were sent. If it did take place, use the "
+        "check-in code or /present next time."
+    ),
+    "meeting.too_late_to_cancel": 'Check-in for "{title}" has closed and attendance is final; it can no longer be cancelled.',
     "meeting.need_group": "A group meeting needs a group: add e.g. #Group1 at the end.",
     "meeting.need_branch": "A {kind} needs a branch: add e.g. #Branch1 at the end.",
     "meeting.no_title": "Please give the meeting a title.",
@@ -57,10 +63,12 @@ TEXTS: dict[str, str] = {
     "checkin.usage": "Usage: /checkin &lt;6-digit code&gt; (the organiser shows the code at the meeting)",
     "checkin.outside_window": 'Check-in for "{title}" is open from {opens} to {closes}; not now.',
     "checkin.not_invited": 'You are not on the list for "{title}", so you cannot check in.',
+    "checkin.too_many": "Too many wrong codes; try again in {minutes} minutes, or ask the organiser to mark you present.",
     "checkin.wrong_code": "That code is wrong or has expired; use the latest code shown at the meeting.",
     "checkin.nothing_open": "You have no meeting open for check-in now.",
     "checkin.stale_qr": "This check-in QR code has expired; scan the latest one at the meeting.",
     "item.head_makeup": "📘 <b>Make-up</b>: {title}",
+    "item.makeup_not_yet": "The minutes have not been uploaded yet; you will get them, then study and confirm.",
     "item.makeup_pending": "The minutes will be sent to you once they are uploaded.",
     "items.kind_makeup": "make-up",
     "minutes.empty": "The minutes are empty.",
@@ -98,6 +106,7 @@ TEXTS: dict[str, str] = {
     "meeting.ask_place": "Where? Press the button if there is no place to give.",
     "meeting.ask_group": "Which group's meeting?",
     "meeting.ask_confirm": 'Press "Schedule it" or "Cancel".',
+    "meeting.more_groups": "(only the first groups are listed; for another, use the one-line form ending in #group)",
     "meeting.btn_no_place": "No place",
     "meeting.preview": (
         "<b>Please confirm</b>\nKind: {kind}\nTitle: {title}\nTime: {when}\nPlace: {place}\n"
@@ -126,8 +135,8 @@ TEXTS: dict[str, str] = {
     "present.already": "Already checked in: {names}",
     "present.unknown": "Not invited: {names}",
     "minutes.usage": "Usage: /minutes &lt;meeting id&gt; [text]; without text, send the text or a file next.",
-    "minutes.prompt": 'Send the minutes of "{title}": text or a file (Word, PDF, image). Send /cancel to stop.',
-    "minutes.prompt_again": "Send text or a file as the minutes, or /cancel to stop.",
+    "minutes.prompt": 'Send the minutes of "{title}": text or a file (Word, PDF…; send a photo as a file). Send /cancel to stop.',
+    "minutes.prompt_again": "Send text or a file as the minutes (a photo as a file), or /cancel to stop.",
     "minutes.saved": 'Minutes saved for meeting #{id} "{title}".',
     "minutes.sent": "Sent to the {count} who still owe a make-up.",
     "meetings.none": "No recent meetings. Send /meeting to schedule one.",

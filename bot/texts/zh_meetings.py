@@ -43,6 +43,11 @@ TEXTS: dict[str, str] = {
         "📋 会议 #{id}「{title}」签到已结束：出席 {attended}，迟到 {late}，请假 {leave}，"
         "缺席 {absent}。已向 {makeups} 人发送补学。发送 /attendance {id} 查看名单。"
     ),
+    "meeting.closed_empty": (
+        "📋 会议 #{id}「{title}」签到已结束，无人签到：视为未召开，不计入三会一课完成情况，"
+        "也不发补学。如会议实际召开，请下次使用签到码或 /present 登记到会。"
+    ),
+    "meeting.too_late_to_cancel": "会议「{title}」的签到已结束，考勤已定稿，不能再取消。",
     "meeting.need_group": "党小组会需要指定党小组，例如在末尾加 #第一党小组。",
     "meeting.need_branch": "{kind}需要指定支部，例如在末尾加 #第一支部。",
     "meeting.no_title": "请填写会议名称。",
@@ -56,10 +61,12 @@ TEXTS: dict[str, str] = {
     "checkin.usage": "用法：/checkin &lt;6位签到码&gt;（签到码由会议组织者在现场出示）",
     "checkin.outside_window": "「{title}」的签到时间为 {opens} 至 {closes}，现在不能签到。",
     "checkin.not_invited": "您不在会议「{title}」的参会名单中，不能签到。",
+    "checkin.too_many": "签到码错误次数过多，请 {minutes} 分钟后再试，或请会议组织者手工登记。",
     "checkin.wrong_code": "签到码不正确或已过期，请看现场最新的签到码。",
     "checkin.nothing_open": "您现在没有可以签到的会议。",
     "checkin.stale_qr": "这个签到二维码已过期，请扫描现场最新的二维码。",
     "item.head_makeup": "📘 <b>补学</b>：{title}",
+    "item.makeup_not_yet": "会议记录还没有上传，上传后会发给您，届时学习后再点「已学习」。",
     "item.makeup_pending": "会议记录上传后会发送给您，请届时学习。",
     "items.kind_makeup": "补学",
     "minutes.empty": "会议记录不能为空。",
@@ -97,6 +104,7 @@ TEXTS: dict[str, str] = {
     "meeting.ask_place": "会议地点？不填请点下方按钮。",
     "meeting.ask_group": "哪个党小组的会议？",
     "meeting.ask_confirm": "请点「确认安排」或「取消」。",
+    "meeting.more_groups": "（只列出前几个党小组；其他党小组请用一行命令，末尾加 #党小组名）",
     "meeting.btn_no_place": "不填地点",
     "meeting.preview": (
         "<b>请确认</b>\n类型：{kind}\n名称：{title}\n时间：{when}\n地点：{place}\n参会：{audience}"
@@ -124,8 +132,8 @@ TEXTS: dict[str, str] = {
     "present.already": "此前已签到：{names}",
     "present.unknown": "不在参会名单：{names}",
     "minutes.usage": "用法：/minutes &lt;会议编号&gt; [记录正文]；不带正文时，接着发送文字或文件。",
-    "minutes.prompt": "请发送「{title}」的会议记录：文字或文件（Word、PDF、图片均可）。发送 /cancel 放弃。",
-    "minutes.prompt_again": "请发送文字或文件作为会议记录，或发送 /cancel 放弃。",
+    "minutes.prompt": "请发送「{title}」的会议记录：文字或文件（Word、PDF 等；照片请以文件方式发送）。发送 /cancel 放弃。",
+    "minutes.prompt_again": "请发送文字或文件作为会议记录（照片请以文件方式发送），或发送 /cancel 放弃。",
     "minutes.saved": "已保存会议 #{id}「{title}」的会议记录。",
     "minutes.sent": "已发给尚未补学的 {count} 人。",
     "meetings.none": "近期没有会议。发送 /meeting 安排一次。",

@@ -16,7 +16,7 @@ from bot.sandbox import BotApiSandbox, SandboxRequest
 from bot.services import compliance
 from handlers.common import MESSAGE_LIMIT, Deps
 from storage.db import Database
-from storage.models import Job, Meeting, Role
+from storage.models import Invitation, Job, Meeting, Role
 from tests.conftest import Person
 from tests.handlers.conftest import Harness, make_config
 
@@ -34,20 +34,27 @@ async def add_meeting(
     assert owner.branch_id is not None
     group = kind == "group"
     async with harness.deps.db.write() as session:
-        session.add(
-            Meeting(
-                organisation_id=harness.deps.org_id,
-                branch_id=owner.branch_id,
-                group_id=owner.group_id if group else None,
-                kind=kind,
-                audience_kind="group" if group else "branch",
-                audience_id=owner.group_id if group else owner.branch_id,
-                title=kind,
-                starts_at=starts_at,
-                status=status,
-                secret=secrets.token_hex(8),
-            )
+        meeting = Meeting(
+            organisation_id=harness.deps.org_id,
+            branch_id=owner.branch_id,
+            group_id=owner.group_id if group else None,
+            kind=kind,
+            audience_kind="group" if group else "branch",
+            audience_id=owner.group_id if group else owner.branch_id,
+            title=kind,
+            starts_at=starts_at,
+            status=status,
+            secret=secrets.token_hex(8),
         )
+        session.add(meeting)
+        await session.flush()
+        if status == "closed":
+            # Held means someone checked in.
+            session.add(
+                Invitation(
+                    meeting_id=meeting.id, member_id=owner.member_id, checked_in_at=starts_at
+                )
+            )
         await session.commit()
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.config import Config, FollowupConfig, MeetingsConfig
 from bot.delivery import QuietHours
@@ -19,7 +19,7 @@ from bot.services.audience import Audience
 from bot.services.items import PushSettings
 from bot.services.meetings import MeetingDraft, MeetingSettings, close_meeting, create_meeting
 from storage.db import Database
-from storage.models import ComplianceNotice, Delivery, Job, Meeting, Role
+from storage.models import ComplianceNotice, Delivery, Invitation, Job, Meeting, Role
 from tests.conftest import OrgBuilder, Person
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -61,6 +61,17 @@ async def add_meeting(
             secret=secrets.token_hex(8),
         )
         session.add(meeting)
+        await session.flush()
+        if status == "closed":
+            # Held means someone checked in; a meeting nobody attended did not take place.
+            session.add(
+                Invitation(
+                    meeting_id=meeting.id,
+                    member_id=owner.member_id,
+                    checked_in_at=starts_at,
+                    outcome="attended",
+                )
+            )
         await session.commit()
         return meeting.id
 
@@ -235,6 +246,11 @@ async def test_a_meeting_scheduled_then_closed_is_held(
     before = await view(db, settings, secretary, None, at(2026, 11, 10, 16))
     assert (kind_row(before, "lecture").held, kind_row(before, "lecture").planned) == (0, 1)
     async with db.write() as session:
+        await session.execute(
+            update(Invitation)
+            .where(Invitation.meeting_id == scheduled.meeting_id)
+            .values(checked_in_at=at(2026, 11, 10, 15))
+        )
         await close_meeting(session, settings, scheduled.meeting_id, now=at(2026, 11, 10, 16))
         await session.commit()
     after = await view(db, settings, secretary, None, at(2026, 11, 10, 17))

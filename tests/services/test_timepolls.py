@@ -17,7 +17,7 @@ from bot.scheduler import Firing
 from bot.services import timepolls
 from bot.services.items import PushSettings
 from bot.services.meetings import MeetingSettings
-from bot.services.timepolls import PollDraft
+from bot.services.timepolls import PollDraft, SlotTally, Tally, status_text
 from storage.db import Database
 from storage.models import Delivery, Invitation, Job, Meeting, Member, PollVote, Role, TimePoll
 from tests.conftest import OrgBuilder, Person
@@ -531,3 +531,13 @@ async def test_another_branchs_secretary_cannot_make_the_meeting(
             await timepolls.make_meeting(session, settings, other.actor(), fri, now=NOW)
     async with db.read() as session:
         assert await session.scalar(select(func.count(Meeting.id))) == 0
+
+
+def test_a_tally_of_long_names_still_fits_one_message() -> None:
+    names = tuple(f"{'很长的名字' * 20}{i}" for i in range(40))
+    slots = tuple(
+        SlotTally(i, datetime(2026, 12, 1 + i, 14, 30, tzinfo=TZ), names) for i in range(8)
+    )
+    tally = Tally(1, "general", "题" * 100, "zh", 40, 40, slots, None, None, None)
+    text = status_text(tally, TZ)
+    assert len(text) < 4096 and "(+" in text

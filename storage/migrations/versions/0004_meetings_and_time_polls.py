@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("place", sa.String(length=200), nullable=True),
         sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
         sa.Column("secret", sa.String(length=64), nullable=False),
         sa.Column("minutes_text", sa.Text(), nullable=True),
         sa.Column("minutes_file_id", sa.String(length=300), nullable=True),
