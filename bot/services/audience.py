@@ -96,6 +96,15 @@ async def resolve_audience(
     return Audience("group", group.id, f"{branch.name}/{group.name}")
 
 
+def chat_of(member: Member) -> int | None:
+    """The member's chat, if a push can reach them (joined the bot and has not blocked it)."""
+    return member.telegram_user_id if member.unreachable_at is None else None
+
+
+def reachable(member: Member) -> bool:
+    return chat_of(member) is not None
+
+
 async def audience_members(
     session: AsyncSession, org_id: int, kind: str, audience_id: int | None
 ) -> list[Member]:

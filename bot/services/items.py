@@ -18,7 +18,7 @@ from bot.delivery import Outgoing, QuietHours, enqueue
 from bot.errors import Denied, Invalid, NotFound
 from bot.scheduler import Firing, add_job
 from bot.services import audit
-from bot.services.audience import Audience, audience_members, may_manage
+from bot.services.audience import Audience, audience_members, may_manage, reachable
 from bot.texts import join_names, plain, t
 from storage.models import Delivery, Item, Member, Receipt, Role
 
@@ -50,6 +50,9 @@ class PushSettings:
     quiet: QuietHours
     followup: FollowupConfig
 
+    def language_of(self, member: Member) -> str:
+        return member.language or self.default_language
+
 
 @dataclass(frozen=True)
 class Draft:
@@ -73,10 +76,6 @@ def validate_draft(draft: Draft) -> None:
         raise Invalid("item.body_too_long", limit=MAX_BODY)
     if draft.link is not None and len(draft.link) > MAX_LINK:
         raise Invalid("item.link_too_long", limit=MAX_LINK)
-
-
-def _lang(member: Member, settings: PushSettings) -> str:
-    return member.language or settings.default_language
 
 
 def has_material(item: Item) -> bool:
@@ -147,7 +146,7 @@ class _Pusher:
     def messages(self, member: Member) -> list[Outgoing]:
         assert member.telegram_user_id is not None
         item = self.item
-        text, markup = self._render(_lang(member, self.settings))
+        text, markup = self._render(self.settings.language_of(member))
         chat, who = member.telegram_user_id, member.id
         out = []
         if item.document_file_id and self.purpose == "item":
@@ -484,11 +483,7 @@ async def nudge_stragglers(
     session: AsyncSession, settings: PushSettings, item: Item, *, now: datetime
 ) -> int:
     """Re-send the item to exactly those who have not confirmed, within the daily cap."""
-    stragglers = [
-        (r, m)
-        for r, m in await _stragglers(session, item)
-        if m.telegram_user_id is not None and m.unreachable_at is None
-    ]
+    stragglers = [(r, m) for r, m in await _stragglers(session, item) if reachable(m)]
     sent_today = await _pushes_today(session, [m.id for _, m in stragglers], settings.tz, now)
     outgoing: list[Outgoing] = []
     pusher = _Pusher(item, settings, "nudge")
@@ -511,7 +506,7 @@ async def push_unconfirmed(
     outgoing = [
         msg
         for _, member in await _stragglers(session, item)
-        if member.telegram_user_id is not None and member.unreachable_at is None
+        if reachable(member)
         for msg in pusher.messages(member)
     ]
     await enqueue(session, outgoing, now=now, quiet=settings.quiet)
@@ -572,7 +567,7 @@ async def escalate(
             if sent_today.get(head.id, 0) >= settings.followup.daily_cap:
                 continue
             assert head.telegram_user_id is not None
-            lang = _lang(head, settings)
+            lang = settings.language_of(head)
             text = t(
                 lang,
                 "item.escalation",

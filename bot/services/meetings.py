@@ -25,7 +25,13 @@ from bot.delivery import Outgoing, enqueue
 from bot.errors import Denied, Invalid, NotFound
 from bot.scheduler import Firing, add_job
 from bot.services import audit, items
-from bot.services.audience import Audience, audience_members, may_manage, resolve_audience
+from bot.services.audience import (
+    Audience,
+    audience_members,
+    chat_of,
+    may_manage,
+    resolve_audience,
+)
 from bot.services.meeting_kinds import kind_rule
 from bot.texts import plain, t
 from storage.models import (
@@ -73,10 +79,6 @@ class MeetingDraft:
     starts_at: datetime
     audience: Audience
     place: str | None = None
-
-
-def _lang(member: Member, settings: MeetingSettings) -> str:
-    return member.language or settings.push.default_language
 
 
 def when_text(lang: str, moment: datetime, tz: ZoneInfo) -> str:
@@ -301,16 +303,15 @@ async def _notify(
     outgoing: list[Outgoing] = []
     rendered: dict[str, str] = {}
     for member in members:
-        if member.telegram_user_id is None or member.unreachable_at is not None:
+        chat = chat_of(member)
+        if chat is None:
             continue
-        lang = _lang(member, settings)
+        lang = settings.push.language_of(member)
         if lang not in rendered:
             rendered[lang] = t(lang, key, **params) + "\n" + describe(meeting, lang, settings.tz)
         answer = (answers or {}).get(member.id)
         markup = answer_buttons(meeting.id, lang, answer) if buttons else None
-        outgoing.append(
-            Outgoing(member.telegram_user_id, member.id, rendered[lang], "notice", markup=markup)
-        )
+        outgoing.append(Outgoing(chat, member.id, rendered[lang], "notice", markup=markup))
     await enqueue(session, outgoing, now=now, quiet=settings.push.quiet)
     return len(outgoing)
 
@@ -767,7 +768,7 @@ async def close_meeting(
         else None
     )
     if organiser is not None and organiser.telegram_user_id is not None:
-        lang = _lang(organiser, settings)
+        lang = settings.push.language_of(organiser)
         text = t(
             lang,
             "meeting.closed_report" if held else "meeting.closed_empty",

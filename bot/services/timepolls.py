@@ -23,7 +23,7 @@ from bot.delivery import Outgoing, enqueue
 from bot.errors import Denied, Invalid, NotFound
 from bot.scheduler import Firing, add_job
 from bot.services import audit
-from bot.services.audience import Audience, audience_members, may_manage
+from bot.services.audience import Audience, audience_members, chat_of, may_manage
 from bot.services.meeting_kinds import GENERAL, GROUP
 from bot.services.meetings import (
     MAX_TITLE,
@@ -257,10 +257,6 @@ def member_markup(
     }
 
 
-def _lang(member: Member, settings: MeetingSettings) -> str:
-    return member.language or settings.push.default_language
-
-
 async def _send(
     session: AsyncSession,
     settings: MeetingSettings,
@@ -274,14 +270,15 @@ async def _send(
     """The poll with empty toggles to each reachable member (a reminder goes to non-voters)."""
     outgoing: list[Outgoing] = []
     for member in members:
-        if member.telegram_user_id is None or member.unreachable_at is not None:
+        chat = chat_of(member)
+        if chat is None:
             continue
-        lang = _lang(member, settings)
+        lang = settings.push.language_of(member)
         text: str = t(lang, "poll.invitation", title=poll.title, kind=t(lang, f"kind.{poll.kind}"))
         if reminder:
             text = t(lang, "poll.reminder_head") + "\n" + text
         markup = member_markup(slots, set(), lang, settings.tz)
-        outgoing.append(Outgoing(member.telegram_user_id, member.id, text, "notice", markup=markup))
+        outgoing.append(Outgoing(chat, member.id, text, "notice", markup=markup))
     await enqueue(session, outgoing, now=now, quiet=settings.push.quiet)
     return len(outgoing)
 
@@ -319,7 +316,7 @@ async def _tally(session: AsyncSession, settings: MeetingSettings, poll: TimePol
     organiser = (
         await session.get(Member, poll.created_by_member_id) if poll.created_by_member_id else None
     )
-    lang = _lang(organiser, settings) if organiser else settings.push.default_language
+    lang = settings.push.language_of(organiser) if organiser else settings.push.default_language
     return Tally(
         poll.id,
         poll.kind,
