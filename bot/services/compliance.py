@@ -544,7 +544,7 @@ async def fire_check(session: AsyncSession, settings: MeetingSettings, firing: F
     outgoing: list[Outgoing] = []
     for member, items in per_member.values():
         assert member.telegram_user_id is not None
-        lang = member.language or settings.push.default_language
+        lang = settings.push.language_of(member)
         lines = [
             t(
                 lang,
