@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import suppress
 
 from telegram import InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.errors import Denied, Invalid
@@ -47,8 +47,9 @@ async def _refresh_status(call: Call, tally: timepolls.Tally) -> None:
     if tally.status_chat_id is None or tally.status_message_id is None:
         return
     tz = call.deps.meetings.tz
-    # Unchanged, too old, or the organiser blocked the bot: the tally is stored all the same.
-    with suppress(BadRequest, Forbidden):
+    # Unchanged, too old, the organiser blocked the bot, or many ticks at once hit Telegram's
+    # per-chat limit (RetryAfter): the votes are stored all the same and the next tick redraws.
+    with suppress(TelegramError):
         await call.context.bot.edit_message_text(
             timepolls.status_text(tally, tz),
             chat_id=tally.status_chat_id,

@@ -275,3 +275,17 @@ async def test_many_members_ticking_at_once_through_the_bot(harness: Harness) ->
     text = current(harness, status).text or ""
     assert f"{SAT}：<b>30</b> 人" in text and f"{WED}：<b>11</b> 人" in text
     assert "已投票 31/31 人" in text
+
+
+async def test_a_tally_edit_refused_by_telegram_does_not_fail_the_tick(harness: Harness) -> None:
+    await branch(harness)
+    await open_poll(harness)
+    # Many ticks at once: Telegram limits edits of the organiser's message (429).
+    harness.sandbox.inject_fault(
+        "editMessageText", 429, "Too Many Requests: retry after 3", retry_after=3
+    )
+    mine = poll_message(harness, ZHANG)
+    answer, replies = await harness.press(ZHANG, mine, button_data(mine, f"⬜ {SUN}"))
+    assert answer["text"] == f"已勾选 {SUN}" and not replies
+    async with harness.deps.db.read() as session:
+        assert await session.scalar(select(func.count(PollVote.id))) == 1
