@@ -135,6 +135,7 @@ async def running(
             try:
                 yield application, deps
             finally:
+                await deps.cancel_tasks()
                 await _stop_transport(application, runner)
                 await workers.stop()
                 await application.stop()

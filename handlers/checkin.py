@@ -3,15 +3,22 @@ manual marks."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 
 import segno
+from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import CommandHandler, filters
 
-from bot.errors import Denied
+from bot.auth import Actor
+from bot.errors import Denied, DomainError
 from bot.services import meetings
-from bot.texts import Raw, join_names
+from bot.texts import Raw, join_names, t
 from handlers.common import App, Call, Deps, buttons, guarded, id_arg
 
 _NAMES = re.compile(r"[\s,，、;；]+")
@@ -63,29 +70,76 @@ def qr_png(link: str) -> bytes:
     return buffer.getvalue()
 
 
-async def send_code(call: Call, meeting_id: int) -> None:
-    assert call.actor is not None
-    deps = call.deps
+async def _screen(
+    bot: Bot, deps: Deps, actor: Actor, meeting_id: int, lang: str
+) -> tuple[bytes, str, InlineKeyboardMarkup]:
+    """The QR picture, caption and refresh button for this minute."""
     async with deps.db.read() as session:
         code = await meetings.current_code(
-            session, deps.meetings, call.actor, meeting_id, now=deps.now()
+            session, deps.meetings, actor, meeting_id, now=deps.now()
         )
-    username = call.context.bot.username
-    link = f"https://t.me/{username}?start={code.qr_param}"
+    tz = deps.config.organisation.tz
+    caption = t(
+        lang,
+        "checkincode.caption",
+        title=code.title,
+        code=code.code,
+        until=code.valid_until.astimezone(tz).strftime("%H:%M"),
+        closes=code.closes.astimezone(tz).strftime("%H:%M"),
+    )
+    refresh = buttons([[(t(lang, "checkincode.btn_refresh"), f"mt:qr:{meeting_id}")]])
+    return qr_png(f"https://t.me/{bot.username}?start={code.qr_param}"), caption, refresh
+
+
+async def send_code(call: Call, meeting_id: int) -> None:
+    """The organiser's screen; it redraws itself each minute until check-in closes."""
+    assert call.actor is not None
+    bot, deps = call.context.bot, call.deps
+    picture, caption, refresh = await _screen(bot, deps, call.actor, meeting_id, call.lang)
     chat = call.update.effective_chat
     assert chat is not None
-    await call.context.bot.send_photo(
-        chat.id,
-        qr_png(link),
-        caption=call.t(
-            "checkincode.caption",
-            title=code.title,
-            code=code.code,
-            until=call.local(code.valid_until, "%H:%M"),
-            closes=call.local(code.closes, "%H:%M"),
-        ),
-        reply_markup=buttons([[(call.t("checkincode.btn_refresh"), f"mt:qr:{meeting_id}")]]),
+    message = await bot.send_photo(chat.id, picture, caption=caption, reply_markup=refresh)
+    deps.spawn(
+        keep_fresh(bot, deps, call.actor, meeting_id, call.lang, chat.id, message.message_id)
     )
+
+
+async def keep_fresh(
+    bot: Bot,
+    deps: Deps,
+    actor: Actor,
+    meeting_id: int,
+    lang: str,
+    chat_id: int,
+    message_id: int,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Replace the picture just after each minute turns, so a screen left on a projector stays
+    valid; at the close say so. Stops when the message is gone (refreshed by hand, deleted)."""
+    while True:
+        now = deps.now()
+        await sleep(60 - now.second - now.microsecond / 1_000_000 + 0.5)
+        try:
+            picture, caption, refresh = await _screen(bot, deps, actor, meeting_id, lang)
+        except DomainError:
+            # Check-in closed (or the meeting was cancelled): the screen says so and stops.
+            with suppress(TelegramError):
+                await bot.edit_message_caption(
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    caption=t(lang, "checkincode.over", id=meeting_id),
+                )
+            return
+        try:
+            await bot.edit_message_media(
+                InputMediaPhoto(picture, caption=caption, parse_mode=ParseMode.HTML),
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=refresh,
+            )
+        except TelegramError:
+            return
 
 
 async def present(call: Call) -> None:

@@ -47,6 +47,8 @@ class Deps:
     outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
     # What "now" is for handlers, the scheduler and the sender; the demo runs a faster clock.
     clock: Callable[[], datetime] = utcnow
+    # Work that outlives one update (a check-in screen kept fresh); cancelled at shutdown.
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def default_language(self) -> str:
@@ -70,6 +72,23 @@ class Deps:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        # Nobody awaits these tasks: without this, a failure would vanish silently.
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("background task failed", exc_info=error)
+
+    async def cancel_tasks(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 @dataclass

@@ -53,6 +53,7 @@ _QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or 
 _JSON_KEYS = frozenset(
     {
         "reply_markup",
+        "media",
         "allowed_updates",
         "commands",
         "scope",
@@ -235,6 +236,7 @@ class BotApiSandbox:
                 ("editMessageText", self._edit_message_text),
                 ("editMessageCaption", self._edit_message_caption),
                 ("editMessageReplyMarkup", self._edit_message_reply_markup),
+                ("editMessageMedia", self._edit_message_media),
                 ("deleteMessage", self._delete_message),
                 ("answerCallbackQuery", self._answer_callback_query),
                 ("sendDocument", self._send_document),
@@ -1039,6 +1041,43 @@ class BotApiSandbox:
 
         self._mark_edited(chat_id, message_id, message, apply)
         self._emit_bot(chat_id, plain or "(caption removed)", markup, edit=True)
+        return message
+
+    async def _edit_message_media(self, params: JSONDict, files: Files) -> JSONDict:
+        """Replace a photo (the only media the bot edits) and its caption."""
+        chat_id, message_id, message = self._bot_message(params, "message to edit not found")
+        media = params.get("media")
+        if not isinstance(media, dict) or media.get("type") != "photo":
+            raise _bad("can't parse InputMedia: only photo is supported by the sandbox")
+        if "photo" not in message:
+            raise _bad("there is no media in the message to edit")
+        stored = self._input_file(media, files, "media", "photos")
+        caption, plain, entities = self._caption(media)
+        markup = self._markup(params)
+        message["photo"] = [
+            {
+                "file_id": stored.file_id,
+                "file_unique_id": stored.file_unique_id,
+                "width": 100,
+                "height": 100,
+                "file_size": stored.size,
+            }
+        ]
+        for key, value in (("caption", plain), ("caption_entities", entities)):
+            if value:
+                message[key] = value
+            else:
+                message.pop(key, None)
+        self._attach_markup(message, markup)
+
+        def apply(sent: SentMessage) -> None:
+            sent.history.append(sent.caption)
+            sent.caption, sent.plain_caption = caption, plain
+            sent.photo_bytes, sent.file_id = stored.content, stored.file_id
+            sent.reply_markup = markup
+
+        self._mark_edited(chat_id, message_id, message, apply)
+        self._emit_bot(chat_id, f"🖼 photo ({stored.size} bytes)\n{plain or ''}", markup, edit=True)
         return message
 
     async def _edit_message_reply_markup(self, params: JSONDict, files: Files) -> JSONDict:

@@ -128,6 +128,7 @@ TEXTS: dict[str, str] = {
         "<b>{title}</b>\nCheck-in code: <code>{code}</code> (valid until {until}; it changes every minute)\n"
         "Scan, or send /checkin {code}. Check-in closes at {closes}."
     ),
+    "checkincode.over": "Check-in has closed. Send /attendance {id} for the list.",
     "checkincode.btn_refresh": "Refresh code",
     "present.usage": "Usage: /present &lt;meeting id&gt; &lt;name&gt; [name…], e.g. /present 12 张三 李四",
     "present.title": '"{title}", marked by hand:',

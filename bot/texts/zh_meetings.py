@@ -125,6 +125,7 @@ TEXTS: dict[str, str] = {
         "<b>{title}</b>\n签到码：<code>{code}</code>（{until} 前有效，每分钟更换）\n"
         "扫码或发送 /checkin {code} 签到。签到截止 {closes}。"
     ),
+    "checkincode.over": "签到已结束。发送 /attendance {id} 查看出席情况。",
     "checkincode.btn_refresh": "刷新签到码",
     "present.usage": "用法：/present &lt;会议编号&gt; &lt;姓名&gt; [姓名…]，例如 /present 12 张三 李四",
     "present.title": "「{title}」手工签到：",

@@ -113,3 +113,4 @@ async def harness(db: Database) -> AsyncIterator[Harness]:
     app = build_application(deps, request=SandboxRequest(sandbox))
     async with app:
         yield Harness(app, sandbox, deps)
+        await deps.cancel_tasks()

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from bot.sandbox import SentMessage, button_data
 from bot.services import meetings
-from handlers.checkin import qr_png
+from bot.services.members import get_actor
+from handlers.checkin import keep_fresh, qr_png
 from storage.models import Invitation, Item, Job, Meeting, Member, Receipt, Role
 from tests.handlers.conftest import Harness
 
@@ -518,3 +519,50 @@ async def test_guided_meeting_refuses_a_group_leader_the_wrong_kind_at_once(
     assert answer.get("show_alert") and "超出" in answer.get("text", "")
     _, replies = await harness.press(7, replies[0], "mg:k:2")
     assert "会议时间" in (replies[0].text or "")
+
+
+async def test_the_code_screen_redraws_itself_until_check_in_closes(harness: Harness) -> None:
+    await branch(harness)
+    mid = await schedule(harness, "/meeting 党员大会 2026-12-03 14:30 学习")
+    harness.set_now(START - timedelta(minutes=2, seconds=-1))
+    first_code, photo = await code_caption(harness, mid)
+    async with harness.deps.db.read() as session:
+        actor = await get_actor(session, SECRETARY, "zh")
+    assert actor is not None
+
+    async def a_minute_passes(_: float) -> None:
+        harness.set_now(harness.deps.now() + timedelta(minutes=1))
+
+    await keep_fresh(
+        harness.app.bot,
+        harness.deps,
+        actor,
+        mid,
+        "zh",
+        SECRETARY,
+        photo.message_id,
+        sleep=a_minute_passes,
+    )
+    screen = harness.sandbox.message(SECRETARY, photo.message_id)
+    assert screen is not None
+    # 14:29 to 14:59 redrawn (31 pictures), then at 15:00 the close is announced.
+    assert screen.edit_count == 32
+    assert "签到已结束" in (screen.caption or "") and f"/attendance {mid}" in (screen.caption or "")
+    codes = {m[1] for c in screen.history if c and (m := re.search(r"<code>(\d{6})</code>", c))}
+    assert len(codes) == 32 and first_code in codes  # the first picture and 31 redraws
+    # A screen refreshed by hand (the old picture deleted) stops its redrawing at once.
+    harness.set_now(START)
+    _, second = await code_caption(harness, mid)
+    await harness.press(SECRETARY, second, f"mt:qr:{mid}")
+    calls = len(harness.sandbox.calls)
+    await keep_fresh(
+        harness.app.bot,
+        harness.deps,
+        actor,
+        mid,
+        "zh",
+        SECRETARY,
+        second.message_id,
+        sleep=a_minute_passes,
+    )
+    assert [c.method for c in harness.sandbox.calls[calls:]] == ["editMessageMedia"]
