@@ -38,6 +38,8 @@ from handlers import (
     study,
     system,
     timepolls,
+    volunteer_records,
+    volunteers,
 )
 from handlers.common import App, Deps
 from storage import migrate
@@ -98,6 +100,8 @@ def build_application(deps: Deps, *, request: BaseRequest | None = None) -> App:
     meeting_records.register(application, deps)
     timepolls.register(application, deps)
     compliance.register(application, deps)
+    volunteers.register(application, deps)
+    volunteer_records.register(application, deps)
     system.register_last(application, deps)
     return application
 
@@ -164,7 +168,7 @@ def make_scheduler(deps: Deps) -> Scheduler:
     cfg = deps.config
     return Scheduler(
         deps.db,
-        job_handlers(deps.meetings),
+        job_handlers(deps.meetings, deps.volunteers),
         cfg.organisation.tz,
         grace=timedelta(hours=cfg.scheduler.grace_hours),
         tick_seconds=cfg.scheduler.tick_seconds,

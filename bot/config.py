@@ -155,6 +155,20 @@ class MeetingsConfig:
 
 
 @dataclass(frozen=True)
+class VolunteersConfig:
+    """志愿服务: reminders, the waitlist offer and the check-in/out window of an activity."""
+
+    # Reminders to those signed up, this many hours before the start.
+    remind_before_hours: tuple[int, ...] = (24, 2)
+    # A place freed by a cancellation is offered to the first on the waitlist for this long.
+    offer_hours: int = 12
+    # Check-in opens this many minutes before the start; check-out stays open this long after
+    # the end, and then the hours are final.
+    checkin_before_minutes: int = 30
+    checkout_after_minutes: int = 60
+
+
+@dataclass(frozen=True)
 class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
@@ -165,6 +179,7 @@ class Config:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     followup: FollowupConfig = field(default_factory=FollowupConfig)
     meetings: MeetingsConfig = field(default_factory=MeetingsConfig)
+    volunteers: VolunteersConfig = field(default_factory=VolunteersConfig)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -177,6 +192,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "scheduler": SchedulerConfig,
     "followup": FollowupConfig,
     "meetings": MeetingsConfig,
+    "volunteers": VolunteersConfig,
 }
 
 
@@ -299,6 +315,7 @@ def _validate(cfg: Config) -> None:
         if number < 0:
             raise ConfigError(key, "must not be negative")
     _validate_meetings(cfg.meetings)
+    _validate_volunteers(cfg.volunteers)
     if cfg.telegram.mode == "webhook":
         if not cfg.webhook.secret_token:
             raise ConfigError("webhook.secret_token", "required when telegram.mode = 'webhook'")
@@ -336,6 +353,16 @@ def _validate_meetings(m: MeetingsConfig) -> None:
             "meetings.compliance_remind_time",
             f"expected a time like '09:00', got {m.compliance_remind_time!r}",
         )
+
+
+def _validate_volunteers(v: VolunteersConfig) -> None:
+    if any(h <= 0 for h in v.remind_before_hours):
+        raise ConfigError("volunteers.remind_before_hours", "every entry must be greater than 0")
+    if v.offer_hours < 1:
+        raise ConfigError("volunteers.offer_hours", "must be at least 1")
+    for key in ("checkin_before_minutes", "checkout_after_minutes"):
+        if getattr(v, key) < 0:
+            raise ConfigError(f"volunteers.{key}", "must not be negative")
 
 
 def parse_hhmm(text: str) -> time | None:

@@ -9,12 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import parse_hhmm
 from bot.scheduler import Firing, JobHandler, SkipTo
-from bot.services import compliance, items, meetings, reminders, timepolls
+from bot.services import compliance, items, meetings, reminders, timepolls, volunteers
 from bot.services.items import PushSettings
 from bot.services.meetings import MeetingSettings
+from bot.services.volunteers import VolunteerSettings
 
 
-def job_handlers(meeting_settings: MeetingSettings) -> dict[str, JobHandler]:
+def job_handlers(
+    meeting_settings: MeetingSettings, volunteer_settings: VolunteerSettings
+) -> dict[str, JobHandler]:
     settings = meeting_settings.push
 
     async def publish_item(session: AsyncSession, firing: Firing) -> datetime | None:
@@ -48,7 +51,22 @@ def job_handlers(meeting_settings: MeetingSettings) -> dict[str, JobHandler]:
         await compliance.fire_check(session, meeting_settings, firing)
         return None
 
+    async def activity_reminder(session: AsyncSession, firing: Firing) -> datetime | None:
+        await volunteers.fire_reminder(session, volunteer_settings, firing)
+        return None
+
+    async def activity_offer(session: AsyncSession, firing: Firing) -> datetime | None:
+        await volunteers.fire_offer_expiry(session, volunteer_settings, firing)
+        return None
+
+    async def activity_close(session: AsyncSession, firing: Firing) -> datetime | None:
+        await volunteers.fire_close(session, volunteer_settings, firing)
+        return None
+
     return {
+        volunteers.JOB_REMINDER: activity_reminder,
+        volunteers.JOB_OFFER: activity_offer,
+        volunteers.JOB_CLOSE: activity_close,
         meetings.JOB_REMINDER: meeting_reminder,
         timepolls.JOB_REMINDER: poll_reminder,
         compliance.JOB_CHECK: compliance_check,
@@ -60,9 +78,12 @@ def job_handlers(meeting_settings: MeetingSettings) -> dict[str, JobHandler]:
     }
 
 
-# Never dropped for being late: a post goes out on start, however late, and a meeting's
-# attendance is made final (and its make-ups sent) even if the bot was down at the close.
-FIRE_LATE = frozenset({"publish_item", meetings.JOB_CLOSE})
+# Never dropped for being late: a post goes out on start, however late, a meeting's attendance
+# is made final (and its make-ups sent) and an activity's hours, even if the bot was down at the
+# close, and an offer that ran out passes to the next on the waitlist.
+FIRE_LATE = frozenset(
+    {"publish_item", meetings.JOB_CLOSE, volunteers.JOB_CLOSE, volunteers.JOB_OFFER}
+)
 
 
 def skip_targets(settings: PushSettings) -> dict[str, SkipTo]:

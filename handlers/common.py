@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest
 from telegram.ext import Application, ContextTypes
 
 from bot.auth import Actor, authorize
@@ -23,6 +24,7 @@ from bot.errors import DomainError
 from bot.services.items import PushSettings
 from bot.services.meetings import MeetingSettings
 from bot.services.members import get_actor
+from bot.services.volunteers import VolunteerSettings
 from bot.texts import Raw, plain, t
 from storage.db import Database
 from storage.models import utcnow
@@ -69,6 +71,12 @@ class Deps:
     @cached_property
     def meetings(self) -> MeetingSettings:
         return MeetingSettings(self.push, self.config.meetings)
+
+    @cached_property
+    def volunteers(self) -> VolunteerSettings:
+        return VolunteerSettings(
+            self.push, self.config.volunteers, self.config.meetings.code_grace_seconds
+        )
 
     def now(self) -> datetime:
         return self.clock()
@@ -156,6 +164,17 @@ def buttons(rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup:
             for row in rows
         ]
     )
+
+
+async def mark_buttons(call: Call, markup: dict[str, Any]) -> None:
+    """Show the pressed message's buttons for the member's new state (✔ on their answer)."""
+    query = call.update.callback_query
+    if query is None or query.message is None:
+        return
+    with suppress(BadRequest):
+        await query.edit_message_reply_markup(
+            InlineKeyboardMarkup.de_json(markup, call.context.bot)
+        )
 
 
 def keyboard(lang: str, rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup:

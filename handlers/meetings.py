@@ -5,13 +5,11 @@ Check-in lives in handlers.checkin, minutes and the records in handlers.meeting_
 from __future__ import annotations
 
 import re
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 from telegram import InlineKeyboardMarkup
-from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.auth import authorize
@@ -21,7 +19,7 @@ from bot.services.audience import Audience
 from bot.services.meeting_kinds import KINDS, kind_rule, parse_kind
 from bot.services.meetings import MeetingDraft
 from bot.texts import Raw
-from handlers.checkin import send_code
+from handlers.checkin import MEETING, Screen, refresh_screen
 from handlers.common import (
     App,
     Call,
@@ -30,6 +28,7 @@ from handlers.common import (
     callback_id,
     guarded,
     guarded_button,
+    mark_buttons,
     parse_id,
     split_word,
 )
@@ -362,7 +361,7 @@ async def meeting_button(call: Call) -> str | None:
             result = await meetings.answer(
                 session, call.actor, meeting_id, "attend", now=deps.now()
             )
-        await _mark_buttons(call, result.markup)
+        await mark_buttons(call, result.markup)
         return call.t("meeting.answered_attend" if result.changed else "meeting.answer_same")
     if verb == "lv":
         async with deps.db.read() as session:
@@ -372,28 +371,12 @@ async def meeting_button(call: Call) -> str | None:
         return None
     authorize(call.actor, "checkincode")
     if verb == "qr":
-        await send_code(call, meeting_id)
-        query = call.update.callback_query
-        message = query.message if query is not None else None
-        # A refresh replaces the old picture, so only the current code is on screen.
-        if message is not None and getattr(message, "photo", None):
-            with suppress(BadRequest):
-                await call.context.bot.delete_message(message.chat.id, message.message_id)
+        await refresh_screen(call, Screen(MEETING, meeting_id))
         return None
     if verb == "at":
         await show_attendance(call, meeting_id)
         return None
     raise Denied("not_your_button")
-
-
-async def _mark_buttons(call: Call, markup: dict[str, object]) -> None:
-    query = call.update.callback_query
-    if query is None or query.message is None:
-        return
-    with suppress(BadRequest):
-        await query.edit_message_reply_markup(
-            InlineKeyboardMarkup.de_json(markup, call.context.bot)
-        )
 
 
 @dataclass

@@ -8,10 +8,10 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.auth import commands_for
 from bot.errors import Denied
-from bot.services import invites, items, meetings, members
+from bot.services import invites, items, meetings, members, volunteers
 from bot.services.members import MemberView
 from bot.texts import Raw
-from handlers.checkin import checkin_from_link
+from handlers.checkin import checkin_from_link, is_checkin_param
 from handlers.common import App, Call, Deps, guarded, guarded_button, keyboard
 
 
@@ -54,7 +54,7 @@ async def start(call: Call) -> None:
             + help_text(call)
         )
         return
-    if meetings.is_checkin_param(call.args[0]):
+    if is_checkin_param(call.args[0]):
         # The QR code on the organiser's screen opens the bot with a check-in token.
         await checkin_from_link(call, call.args[0])
         return
@@ -94,6 +94,15 @@ async def me(call: Call) -> None:
         attendance = await meetings.my_attendance(
             session, call.actor, datetime.combine(quarter, time(0, 0), tzinfo=tz), now
         )
+        served = await volunteers.my_minutes(
+            session,
+            call.actor,
+            [
+                datetime.combine(start, time(0, 0), tzinfo=tz)
+                for start in items.period_starts(now.astimezone(tz).date())
+            ],
+            now,
+        )
     none = call.t("none")
     s, r = counts.study, counts.reminders
     # Only committee members get the line: "支委：否" on every other card would be noise.
@@ -122,6 +131,13 @@ async def me(call: Call) -> None:
             leave=attendance.leave,
             absent=attendance.absent,
             made_up=attendance.made_up,
+        )
+        + "\n"
+        + call.t(
+            "me.hours",
+            m=volunteers.hours_text(served[0]),
+            q=volunteers.hours_text(served[1]),
+            y=volunteers.hours_text(served[2]),
         )
     )
 

@@ -393,3 +393,59 @@ class ComplianceNotice(Base):
     kind: Mapped[str] = mapped_column(String(12))
     period_start: Mapped[date] = mapped_column(Date)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Activity(Base):
+    """A volunteer activity (志愿服务): a time, a place and a number of places."""
+
+    __tablename__ = "activities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    # Who may sign up: "org" (audience_id NULL), "branch" or "group".
+    audience_kind: Mapped[str] = mapped_column(String(10))
+    audience_id: Mapped[int | None] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    place: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    capacity: Mapped[int] = mapped_column(Integer)
+    signup_deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    # "open" -> "closed" (hours final) | "cancelled"
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    # Seeds the rotating check-in and check-out codes; never shown.
+    secret: Mapped[str] = mapped_column(String(64))
+    created_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SignUp(Base):
+    """One member's sign-up: their place or waitlist turn, check-in, check-out and hours."""
+
+    __tablename__ = "signups"
+    __table_args__ = (
+        UniqueConstraint("activity_id", "member_id"),
+        Index("ix_signups_activity_status", "activity_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    # confirmed | waiting | offered | cancelled | declined | expired
+    status: Mapped[str] = mapped_column(String(10))
+    # The waitlist's order: first come, first offered.
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    checked_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    checkin_method: Mapped[str | None] = mapped_column(String(8))  # code | qr | manual
+    checkout_method: Mapped[str | None] = mapped_column(String(8))  # code | qr | manual | auto
+    # Whole minutes served, within the activity's window; set at check-out or at the close.
+    minutes: Mapped[int | None] = mapped_column(Integer)
+    # The organiser's correction (the reason is in the audit log); wins over `minutes`.
+    adjusted_minutes: Mapped[int | None] = mapped_column(Integer)
+    # Final at the close: served | no_show
+    outcome: Mapped[str | None] = mapped_column(String(10))

@@ -6,8 +6,6 @@ planned for, so moving a meeting leaves the old reminders and close harmlessly s
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from bot.delivery import Outgoing, enqueue
 from bot.errors import Denied, Invalid, NotFound
 from bot.scheduler import Firing, add_job
 from bot.services import audit, items
+from bot.services import checkin_codes as codes
 from bot.services.audience import (
     Audience,
     audience_members,
@@ -32,10 +31,10 @@ from bot.services.audience import (
     may_manage,
     resolve_audience,
 )
+from bot.services.checkin_codes import CheckinCode, CodeMiss
 from bot.services.meeting_kinds import kind_rule
 from bot.texts import plain, t
 from storage.models import (
-    AuditEntry,
     Branch,
     Group,
     Invitation,
@@ -53,7 +52,6 @@ MAX_REASON = 200
 MAX_MINUTES = 3000
 # A make-up (补学) is due this many days after the meeting closes.
 MAKEUP_DAYS = 14
-CODE_DIGITS = 6
 QR_PREFIX = "ci_"
 _QR_PARAM = re.compile(r"^ci_([0-9]{1,9})_([0-9a-f]{12})$")
 
@@ -412,43 +410,13 @@ async def answer(
 # ---------------------------------------------------------------- check-in
 
 
-def _counter(moment: datetime) -> int:
-    return int(moment.timestamp()) // 60
-
-
-def _mac(meeting: Meeting, purpose: str, counter: int) -> bytes:
-    message = f"{purpose}:{meeting.id}:{counter}".encode()
-    return hmac.new(meeting.secret.encode(), message, hashlib.sha256).digest()
-
-
 def code_for(meeting: Meeting, counter: int) -> str:
-    number = int.from_bytes(_mac(meeting, "code", counter)[:4], "big") % 10**CODE_DIGITS
-    return f"{number:0{CODE_DIGITS}d}"
+    return codes.code_for(meeting.secret, "code", meeting.id, counter)
 
 
 def qr_param_for(meeting: Meeting, counter: int) -> str:
     """The deep link's start parameter, ci_<meeting>_<token>: Telegram allows 64 characters."""
-    return f"{QR_PREFIX}{meeting.id}_{_mac(meeting, 'qr', counter)[:6].hex()}"
-
-
-def _accepted(settings: MeetingSettings, now: datetime) -> list[int]:
-    """This minute's counter, and the previous minute's within the grace period."""
-    current = _counter(now)
-    counters = [current]
-    if now.timestamp() - current * 60 < settings.cfg.code_grace_seconds:
-        counters.append(current - 1)
-    return counters
-
-
-@dataclass(frozen=True)
-class CheckinCode:
-    meeting_id: int
-    title: str
-    code: str
-    qr_param: str
-    valid_until: datetime
-    opens: datetime
-    closes: datetime
+    return f"{QR_PREFIX}{meeting.id}_{codes.token_for(meeting.secret, 'qr', meeting.id, counter)}"
 
 
 async def current_code(
@@ -463,13 +431,13 @@ async def current_code(
     meeting = await _managed(session, actor, meeting_id)
     opens, closes = window(settings, meeting)
     _check_open(settings, meeting, now)
-    counter = _counter(now)
+    counter = codes.counter(now)
     return CheckinCode(
         meeting.id,
         meeting.title,
         code_for(meeting, counter),
         qr_param_for(meeting, counter),
-        datetime.fromtimestamp((counter + 1) * 60, tz=now.tzinfo),
+        codes.valid_until(now),
         opens,
         closes,
     )
@@ -509,14 +477,11 @@ def _record_checkin(
     return CheckedIn(meeting.id, meeting.title, now > meeting.starts_at, False)
 
 
-async def checkin_with_code(
+async def match_code(
     session: AsyncSession, settings: MeetingSettings, actor: Actor, code: str, *, now: datetime
-) -> CheckedIn:
-    """`/checkin 123456`: the code names the meeting; the member must be invited to it."""
-    code = code.strip()
-    if not re.fullmatch(rf"[0-9]{{{CODE_DIGITS}}}", code):
-        raise Invalid("checkin.usage")
-    await _check_attempts(session, actor, now)
+) -> CheckedIn | CodeMiss:
+    """`/checkin 123456` for a meeting: the code names the meeting; the member must be invited.
+    The caller has checked the code's form and the member's attempts."""
     before = timedelta(minutes=settings.cfg.checkin_before_minutes)
     after = timedelta(minutes=settings.cfg.checkin_after_minutes)
     open_now = (
@@ -529,21 +494,23 @@ async def checkin_with_code(
             )
         )
     ).all()
-    counters = _accepted(settings, now)
+    grace = settings.cfg.code_grace_seconds
     for meeting in open_now:
-        if any(hmac.compare_digest(code, code_for(meeting, c)) for c in counters):
+        if codes.code_matches(code, meeting.secret, "code", meeting.id, now, grace):
             invitation = await _invitation(session, meeting.id, actor.member_id)
             if invitation is None:
                 raise Denied("checkin.not_invited", title=meeting.title)
             result = _record_checkin(meeting, invitation, "code", now, actor.member_id)
             await _commit_checkin(session, actor, result, "code")
             return result
-    if open_now:
-        # A code was checkable and did not match: a typo, a stale code, or a guess.
-        await _record_failure(session, actor, now)
     mine = [m for m in open_now if await _invitation(session, m.id, actor.member_id) is not None]
-    if mine:
-        raise Invalid("checkin.wrong_code")
+    return CodeMiss(compared=bool(open_now), expected=bool(mine))
+
+
+async def explain_closed(
+    session: AsyncSession, settings: MeetingSettings, actor: Actor, *, now: datetime
+) -> None:
+    """No meeting is open for the member: say when their next one opens, if there is one."""
     upcoming = await session.scalar(
         select(Meeting)
         .join(Invitation, Invitation.meeting_id == Meeting.id)
@@ -557,26 +524,26 @@ async def checkin_with_code(
     )
     if upcoming is not None:
         _check_open(settings, upcoming, now)
-    raise Invalid("checkin.nothing_open")
 
 
 async def checkin_with_qr(
     session: AsyncSession, settings: MeetingSettings, actor: Actor, param: str, *, now: datetime
 ) -> CheckedIn:
     """The deep link from the organiser's QR code: /start ci_<meeting>_<token>."""
-    await _check_attempts(session, actor, now)
+    await codes.check_attempts(session, actor, now)
     match = _QR_PARAM.match(param)
     meeting = await session.get(Meeting, int(match[1])) if match else None
     # The token is checked before anything about the meeting is said: a made-up link must not
     # reveal another branch's meeting title or time.
     if (
-        meeting is None
+        match is None
+        or meeting is None
         or meeting.organisation_id != settings.org_id
-        or not any(
-            hmac.compare_digest(param, qr_param_for(meeting, c)) for c in _accepted(settings, now)
+        or not codes.token_matches(
+            match[2], meeting.secret, "qr", meeting.id, now, settings.cfg.code_grace_seconds
         )
     ):
-        await _record_failure(session, actor, now)
+        await codes.record_failure(session, actor, now)
         raise Invalid("checkin.stale_qr")
     invitation = await _invitation(session, meeting.id, actor.member_id)
     if invitation is None:
@@ -585,43 +552,6 @@ async def checkin_with_qr(
     result = _record_checkin(meeting, invitation, "qr", now, actor.member_id)
     await _commit_checkin(session, actor, result, "qr")
     return result
-
-
-# Wrong codes a member may send before check-in refuses them for a while: six digits change every
-# minute, so this makes guessing hopeless while leaving room for typos.
-MAX_FAILED_CHECKINS = 5
-FAILED_CHECKIN_WINDOW = timedelta(minutes=10)
-_FAILED = "meeting.checkin_failed"
-
-
-async def _check_attempts(session: AsyncSession, actor: Actor, now: datetime) -> None:
-    failures = await session.scalar(
-        select(func.count(AuditEntry.id)).where(
-            AuditEntry.entity == "member",
-            AuditEntry.entity_id == actor.member_id,
-            AuditEntry.action == _FAILED,
-            AuditEntry.at > now - FAILED_CHECKIN_WINDOW,
-        )
-    )
-    if (failures or 0) >= MAX_FAILED_CHECKINS:
-        minutes = int(FAILED_CHECKIN_WINDOW.total_seconds() // 60)
-        raise Denied("checkin.too_many", minutes=minutes)
-
-
-async def _record_failure(session: AsyncSession, actor: Actor, now: datetime) -> None:
-    """Kept even though the use case then refuses: committed before the refusal is raised."""
-    session.add(
-        AuditEntry(
-            at=now,
-            actor_member_id=actor.member_id,
-            source="bot",
-            action=_FAILED,
-            entity="member",
-            entity_id=actor.member_id,
-            details="",
-        )
-    )
-    await session.commit()
 
 
 def is_checkin_param(param: str) -> bool:

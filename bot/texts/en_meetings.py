@@ -1,7 +1,7 @@
 """English texts for meetings. HTML parse mode: parameters are escaped by t()."""
 
 TEXTS: dict[str, str] = {
-    "help.checkin": "/checkin &lt;code&gt; — check in at a meeting",
+    "help.checkin": "/checkin &lt;code&gt; — check in (or out) at a meeting or volunteer activity",
     "help.meetings": "/meetings — recent and upcoming meetings with attendance",
     "help.meeting": "/meeting — schedule a meeting (guided); /meeting &lt;kind&gt; &lt;YYYY-MM-DD HH:MM&gt; &lt;title&gt; [@ place] [#group]; /meeting &lt;id&gt; [time|title|place|cancel …] to view or change",
     "help.attendance": "/attendance &lt;meeting id&gt; — each member's attendance",
@@ -60,13 +60,13 @@ TEXTS: dict[str, str] = {
     "meeting.started": 'The meeting "{title}" has started or ended; it can no longer change.',
     "leave.empty": "Please give a reason for your leave.",
     "leave.too_long": "The reason is too long ({length} characters, at most {limit}).",
-    "checkin.usage": "Usage: /checkin &lt;6-digit code&gt; (the organiser shows the code at the meeting)",
+    "checkin.usage": "Usage: /checkin &lt;6-digit code&gt; (the organiser shows the check-in or check-out code on site)",
     "checkin.outside_window": 'Check-in for "{title}" is open from {opens} to {closes}; not now.',
     "checkin.not_invited": 'You are not on the list for "{title}", so you cannot check in.',
     "checkin.too_many": "Too many wrong codes; try again in {minutes} minutes, or ask the organiser to mark you present.",
-    "checkin.wrong_code": "That code is wrong or has expired; use the latest code shown at the meeting.",
-    "checkin.nothing_open": "You have no meeting open for check-in now.",
-    "checkin.stale_qr": "This check-in QR code has expired; scan the latest one at the meeting.",
+    "checkin.wrong_code": "That code is wrong or has expired; use the latest code shown on site.",
+    "checkin.nothing_open": "You have no meeting or volunteer activity open for check-in now.",
+    "checkin.stale_qr": "This check-in QR code has expired; scan the latest one shown on site.",
     "item.head_makeup": "📘 <b>Make-up</b>: {title}",
     "item.makeup_not_yet": "The minutes have not been uploaded yet; you will get them, then study and confirm.",
     "item.makeup_pending": "The minutes will be sent to you once they are uploaded.",

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from bot.sandbox import SentMessage, button_data
 from bot.services import meetings
 from bot.services.members import get_actor
-from handlers.checkin import keep_fresh, qr_png
+from handlers.checkin import MEETING, Screen, keep_fresh, qr_png
 from storage.models import Invitation, Item, Job, Meeting, Member, Receipt, Role
 from tests.handlers.conftest import Harness
 
@@ -537,7 +537,7 @@ async def test_the_code_screen_redraws_itself_until_check_in_closes(harness: Har
         harness.app.bot,
         harness.deps,
         actor,
-        mid,
+        Screen(MEETING, mid),
         "zh",
         SECRETARY,
         photo.message_id,
@@ -559,7 +559,7 @@ async def test_the_code_screen_redraws_itself_until_check_in_closes(harness: Har
         harness.app.bot,
         harness.deps,
         actor,
-        mid,
+        Screen(MEETING, mid),
         "zh",
         SECRETARY,
         second.message_id,

@@ -9,15 +9,25 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import ConfigError, DeliveryConfig, FollowupConfig, MeetingsConfig, parse_config
+from bot.auth import Actor
+from bot.config import (
+    ConfigError,
+    DeliveryConfig,
+    FollowupConfig,
+    MeetingsConfig,
+    VolunteersConfig,
+    parse_config,
+)
 from bot.delivery import QuietHours
 from bot.errors import Denied, Invalid
 from bot.scheduler import Firing
-from bot.services import meetings
+from bot.services import checkin, meetings
 from bot.services.audience import Audience
 from bot.services.items import PushSettings
 from bot.services.meetings import MeetingDraft, MeetingSettings
+from bot.services.volunteers import VolunteerSettings
 from storage.db import Database
 from storage.models import Invitation, Item, Job, Meeting, Role
 from tests.conftest import OrgBuilder, Person
@@ -89,6 +99,16 @@ async def test_concurrent_closes_make_one_make_up(
     assert sorted(o or "" for o in outcomes) == ["absent", "absent", "attended"]
 
 
+async def by_code(
+    session: AsyncSession, s: MeetingSettings, actor: Actor, code: str, *, now: datetime
+) -> meetings.CheckedIn:
+    """/checkin with a meeting's code, through the one entry point every code goes to."""
+    volunteer_settings = VolunteerSettings(s.push, VolunteersConfig(), s.cfg.code_grace_seconds)
+    result = await checkin.checkin_with_code(session, s, volunteer_settings, actor, code, now=now)
+    assert isinstance(result, meetings.CheckedIn)
+    return result
+
+
 async def test_window_edges_and_code_grace(db: Database, org: OrgBuilder, org_id: int) -> None:
     meeting_id, _, member, other = await scheduled(db, org, org_id)
     s = settings(org_id, code_grace_seconds=20)
@@ -100,7 +120,7 @@ async def test_window_edges_and_code_grace(db: Database, org: OrgBuilder, org_id
     async def attempt(code: str, at: datetime) -> str:
         async with db.write() as session:
             try:
-                result = await meetings.checkin_with_code(session, s, member.actor(), code, now=at)
+                result = await by_code(session, s, member.actor(), code, now=at)
             except (Invalid, Denied) as exc:
                 return exc.key
             return "late" if result.late else "ok"
@@ -118,11 +138,11 @@ async def test_window_edges_and_code_grace(db: Database, org: OrgBuilder, org_id
     last = closes - timedelta(seconds=1)
     code = meetings.code_for(meeting, int(last.timestamp()) // 60)
     async with db.write() as session:
-        result = await meetings.checkin_with_code(session, s, other.actor(), code, now=last)
+        result = await by_code(session, s, other.actor(), code, now=last)
     assert result.late and not result.already
     async with db.write() as session:
         with pytest.raises(Invalid) as refused:
-            await meetings.checkin_with_code(session, s, other.actor(), code, now=closes)
+            await by_code(session, s, other.actor(), code, now=closes)
     assert refused.value.key in ("checkin.nothing_open", "checkin.outside_window")
 
 

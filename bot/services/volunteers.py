@@ -1,0 +1,1373 @@
+"""志愿服务: activities with a number of places, a first-come waitlist, check-in and check-out,
+and the hours each member served.
+
+Every change to an activity's places locks the activity row first (FOR UPDATE on PostgreSQL; on
+SQLite every writer holds the database lock from BEGIN IMMEDIATE), so concurrent sign-ups are
+counted one after another and capacity is never exceeded. A place offered to the first on the
+waitlist is held for them until they answer or the offer runs out.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.auth import Actor, can_manage_branch
+from bot.config import VolunteersConfig
+from bot.delivery import Outgoing, enqueue
+from bot.errors import Denied, Invalid, NotFound
+from bot.scheduler import Firing, add_job
+from bot.services import audit, items
+from bot.services import checkin_codes as codes
+from bot.services.audience import Audience, audience_members, chat_of, may_manage
+from bot.services.checkin_codes import CheckinCode, CodeMiss
+from bot.texts import plain, t
+from storage.models import Activity, Group, Member, Role, SignUp
+
+JOB_REMINDER = "activity_reminder"
+JOB_CLOSE = "activity_close"
+JOB_OFFER = "activity_offer"
+MAX_TITLE = 100
+MAX_PLACE = 100
+MAX_CAPACITY = 1000
+MAX_REASON = 200
+MAX_ADJUSTED_HOURS = 24
+RECENT_DAYS = 60
+QR_PREFIXES = ("vi_", "vo_")
+_QR_PARAM = re.compile(r"^v([io])_([0-9]{1,9})_([0-9a-f]{12})$")
+
+# A sign-up that holds one of the places.
+HOLDING = ("confirmed", "offered")
+# A sign-up still in the activity (holding a place or waiting for one).
+ACTIVE = ("confirmed", "offered", "waiting")
+
+
+@dataclass(frozen=True)
+class VolunteerSettings:
+    push: items.PushSettings
+    cfg: VolunteersConfig
+    # The same rotating-code grace as meetings: one rule for every screen.
+    code_grace_seconds: int
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.push.tz
+
+    @property
+    def org_id(self) -> int:
+        return self.push.org_id
+
+
+@dataclass(frozen=True)
+class ActivityDraft:
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    place: str
+    capacity: int
+    audience: Audience
+    signup_deadline: datetime | None = None
+
+
+# ---------------------------------------------------------------- texts
+
+
+def when_text(lang: str, starts_at: datetime, ends_at: datetime, tz: ZoneInfo) -> str:
+    start, end = starts_at.astimezone(tz), ends_at.astimezone(tz)
+    return plain(
+        t(
+            lang,
+            "activity.when",
+            day=start.strftime("%Y-%m-%d"),
+            start=start.strftime("%H:%M"),
+            end=end.strftime("%H:%M"),
+            wd=t(lang, f"wd.{start.weekday()}"),
+        )
+    )
+
+
+def describe(activity: Activity, lang: str, tz: ZoneInfo, taken: int | None = None) -> str:
+    """Title, time, place, places and deadline, as every activity message shows them."""
+    lines = [
+        t(lang, "activity.head", title=activity.title),
+        t(lang, "activity.time", when=when_text(lang, activity.starts_at, activity.ends_at, tz)),
+        t(lang, "activity.place", place=activity.place),
+    ]
+    if taken is None:
+        lines.append(t(lang, "activity.capacity", capacity=activity.capacity))
+    else:
+        lines.append(t(lang, "activity.places", taken=taken, capacity=activity.capacity))
+    if activity.signup_deadline < activity.starts_at:
+        local = activity.signup_deadline.astimezone(tz)
+        lines.append(t(lang, "activity.deadline", at=local.strftime("%m-%d %H:%M")))
+    return "\n".join(lines)
+
+
+def signup_buttons(activity_id: int, lang: str, status: str | None) -> dict[str, Any]:
+    """The buttons under an activity message, for the member's current state."""
+
+    def button(key: str, verb: str) -> dict[str, str]:
+        return {"text": plain(t(lang, key)), "callback_data": f"va:{verb}:{activity_id}"}
+
+    if status == "confirmed":
+        row = [button("activity.btn_cancel", "cx")]
+    elif status == "waiting":
+        row = [button("activity.btn_leave_waitlist", "cx")]
+    elif status == "offered":
+        row = [button("activity.btn_accept", "ok"), button("activity.btn_decline", "no")]
+    else:
+        row = [button("activity.btn_signup", "su")]
+    return {"inline_keyboard": [row]}
+
+
+def hours_text(minutes: int) -> str:
+    """Minutes as hours with at most two decimals: 150 -> "2.5"."""
+    value = (Decimal(minutes) / 60).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return format(value.normalize(), "f")
+
+
+# ---------------------------------------------------------------- creating
+
+
+def validate(draft: ActivityDraft, now: datetime) -> None:
+    if not draft.title.strip():
+        raise Invalid("activity.no_title")
+    if len(draft.title) > MAX_TITLE:
+        raise Invalid("item.title_too_long", limit=MAX_TITLE)
+    if not draft.place.strip():
+        raise Invalid("activity.no_place")
+    if len(draft.place) > MAX_PLACE:
+        raise Invalid("meeting.place_too_long", limit=MAX_PLACE)
+    if not 1 <= draft.capacity <= MAX_CAPACITY:
+        raise Invalid("activity.bad_capacity", limit=MAX_CAPACITY)
+    if draft.starts_at <= now:
+        raise Invalid("meeting.in_past")
+    if draft.ends_at <= draft.starts_at:
+        raise Invalid("activity.end_before_start")
+    if draft.signup_deadline is not None and not now < draft.signup_deadline <= draft.starts_at:
+        raise Invalid("activity.bad_deadline")
+
+
+@dataclass(frozen=True)
+class Created:
+    activity_id: int
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    pushed: int
+
+
+async def create_activity(
+    session: AsyncSession,
+    settings: VolunteerSettings,
+    actor: Actor,
+    draft: ActivityDraft,
+    *,
+    now: datetime,
+) -> Created:
+    """Store the activity, push it to the audience with 「报名」 and plan its jobs."""
+    if not await may_manage(session, actor, draft.audience.kind, draft.audience.id):
+        raise Denied("out_of_scope")
+    validate(draft, now)
+    activity = Activity(
+        organisation_id=settings.org_id,
+        audience_kind=draft.audience.kind,
+        audience_id=draft.audience.id,
+        title=draft.title.strip(),
+        place=draft.place.strip(),
+        starts_at=draft.starts_at,
+        ends_at=draft.ends_at,
+        capacity=draft.capacity,
+        signup_deadline=draft.signup_deadline or draft.starts_at,
+        status="open",
+        secret=secrets.token_hex(16),
+        created_by_member_id=actor.member_id,
+        created_at=now,
+    )
+    session.add(activity)
+    await session.flush()
+    members = await audience_members(
+        session, settings.org_id, activity.audience_kind, activity.audience_id
+    )
+    pushed = await _notify(
+        session, settings, activity, members, "activity.invitation", now=now, status=None
+    )
+    for hours in settings.cfg.remind_before_hours:
+        moment = activity.starts_at - timedelta(hours=hours)
+        if moment > now:
+            add_job(
+                session,
+                organisation_id=settings.org_id,
+                kind=JOB_REMINDER,
+                payload={"activity_id": activity.id, "hours": hours},
+                first=moment,
+            )
+    add_job(
+        session,
+        organisation_id=settings.org_id,
+        kind=JOB_CLOSE,
+        payload={"activity_id": activity.id},
+        first=closes_at(settings, activity),
+    )
+    audit.record(
+        session,
+        action="activity.created",
+        entity="activity",
+        entity_id=activity.id,
+        actor_member_id=actor.member_id,
+        title=activity.title,
+        starts_at=activity.starts_at.isoformat(),
+        capacity=activity.capacity,
+        audience=f"{activity.audience_kind}:{activity.audience_id}",
+    )
+    await session.commit()
+    return Created(activity.id, activity.title, activity.starts_at, activity.ends_at, pushed)
+
+
+def opens_at(settings: VolunteerSettings, activity: Activity) -> datetime:
+    return activity.starts_at - timedelta(minutes=settings.cfg.checkin_before_minutes)
+
+
+def closes_at(settings: VolunteerSettings, activity: Activity) -> datetime:
+    """Check-out closes, and the hours become final."""
+    return activity.ends_at + timedelta(minutes=settings.cfg.checkout_after_minutes)
+
+
+async def _notify(
+    session: AsyncSession,
+    settings: VolunteerSettings,
+    activity: Activity,
+    members: list[Member],
+    key: str,
+    *,
+    now: datetime,
+    status: str | bool | None = False,
+    **params: Any,
+) -> int:
+    """One message per reachable member: `key` above the activity. `status` (a sign-up state or
+    None for "not signed up") adds the matching buttons; False adds none."""
+    outgoing: list[Outgoing] = []
+    rendered: dict[str, str] = {}
+    for member in members:
+        chat = chat_of(member)
+        if chat is None:
+            continue
+        lang = settings.push.language_of(member)
+        if lang not in rendered:
+            rendered[lang] = t(lang, key, **params) + "\n" + describe(activity, lang, settings.tz)
+        markup = None
+        if status is not False:
+            assert status is None or isinstance(status, str)
+            markup = signup_buttons(activity.id, lang, status)
+        outgoing.append(Outgoing(chat, member.id, rendered[lang], "notice", markup=markup))
+    await enqueue(session, outgoing, now=now, quiet=settings.push.quiet)
+    return len(outgoing)
+
+
+# ---------------------------------------------------------------- signing up and cancelling
+
+
+async def _locked(session: AsyncSession, settings: VolunteerSettings, activity_id: int) -> Activity:
+    """The activity, locked for this transaction: changes to its places are counted in turn."""
+    activity = await session.scalar(
+        select(Activity)
+        .where(Activity.id == activity_id, Activity.organisation_id == settings.org_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if activity is None:
+        raise NotFound("activity.unknown", id=activity_id)
+    return activity
+
+
+def in_audience(actor: Actor, activity: Activity) -> bool:
+    if actor.branch_id is None:
+        return False
+    if activity.audience_kind == "branch":
+        return actor.branch_id == activity.audience_id
+    if activity.audience_kind == "group":
+        return actor.group_id == activity.audience_id
+    return activity.audience_kind == "org"
+
+
+async def _mine(session: AsyncSession, activity_id: int, member_id: int) -> SignUp | None:
+    return await session.scalar(
+        select(SignUp)
+        .where(SignUp.activity_id == activity_id, SignUp.member_id == member_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def _taken(session: AsyncSession, activity_id: int) -> int:
+    count = await session.scalar(
+        select(func.count(SignUp.id)).where(
+            SignUp.activity_id == activity_id, SignUp.status.in_(HOLDING)
+        )
+    )
+    return count or 0
+
+
+async def _position(session: AsyncSession, signup: SignUp) -> int:
+    """1 for the first on the waitlist."""
+    ahead = await session.scalar(
+        select(func.count(SignUp.id)).where(
+            SignUp.activity_id == signup.activity_id,
+            SignUp.status == "waiting",
+            (SignUp.queued_at < signup.queued_at)
+            | ((SignUp.queued_at == signup.queued_at) & (SignUp.id < signup.id)),
+        )
+    )
+    return (ahead or 0) + 1
+
+
+def _refuse_if_over(activity: Activity) -> None:
+    if activity.status == "cancelled":
+        raise Invalid("activity.is_cancelled", title=activity.title)
+    if activity.status == "closed":
+        raise Invalid("activity.is_over", title=activity.title)
+
+
+@dataclass(frozen=True)
+class SignedUp:
+    activity_id: int
+    title: str
+    # confirmed | waiting | offered
+    status: str
+    # On the waitlist: 1 for the first.
+    position: int
+    already: bool
+    markup: dict[str, Any]
+
+
+async def sign_up(
+    session: AsyncSession,
+    settings: VolunteerSettings,
+    actor: Actor,
+    activity_id: int,
+    *,
+    now: datetime,
+) -> SignedUp:
+    """「报名」: a place while there is one, else the end of the waitlist. Pressing again changes
+    nothing."""
+    activity = await _locked(session, settings, activity_id)
+    if not in_audience(actor, activity):
+        raise Denied("not_your_button")
+    _refuse_if_over(activity)
+    signup = await _mine(session, activity.id, actor.member_id)
+    if signup is not None and signup.status in ACTIVE:
+        position = await _position(session, signup) if signup.status == "waiting" else 0
+        return SignedUp(
+            activity.id,
+            activity.title,
+            signup.status,
+            position,
+            True,
+            signup_buttons(activity.id, actor.language, signup.status),
+        )
+    if now >= activity.signup_deadline:
+        raise Invalid("activity.deadline_passed", title=activity.title)
+    status = "confirmed" if await _taken(session, activity.id) < activity.capacity else "waiting"
+    if signup is None:
+        signup = SignUp(activity_id=activity.id, member_id=actor.member_id)
+        session.add(signup)
+    # Signing up again after cancelling goes to the back of the queue.
+    signup.status = status
+    signup.queued_at = now
+    signup.offered_at = signup.offer_expires_at = None
+    await session.flush()
+    position = await _position(session, signup) if status == "waiting" else 0
+    audit.record(
+        session,
+        action=f"activity.{'signup' if status == 'confirmed' else 'waitlist'}",
+        entity="activity",
+        entity_id=activity.id,
+        actor_member_id=actor.member_id,
+        position=position,
+    )
+    await session.commit()
+    return SignedUp(
+        activity.id,
+        activity.title,
+        status,
+        position,
+        False,
+        signup_buttons(activity.id, actor.language, status),
+    )
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    activity_id: int
+    title: str
+    # What the member had: confirmed | waiting | offered, or None when they had nothing.
+    had: str | None
+    markup: dict[str, Any]
+
+
+async def cancel_signup(
+    session: AsyncSession,
+    settings: VolunteerSettings,
+    actor: Actor,
+    activity_id: int,
+    *,
+    now: datetime,
+) -> Cancelled:
+    """「取消报名」 until the start; a freed place is offered to the first on the waitlist."""
+    activity = await _locked(session, settings, activity_id)
+    signup = await _mine(session, activity.id, actor.member_id)
+    if signup is None and not in_audience(actor, activity):
+        raise Denied("not_your_button")
+    markup = signup_buttons(activity.id, actor.language, None)
+    if signup is None or signup.status not in ACTIVE:
+        return Cancelled(activity.id, activity.title, None, markup)
+    _refuse_if_over(activity)
+    if now >= activity.starts_at:
+        raise Invalid("activity.started", title=activity.title)
+    had = signup.status
+    signup.status = "cancelled"
+    signup.offered_at = signup.offer_expires_at = None
+    audit.record(
+        session,
+        action="activity.cancelled_signup",
+        entity="activity",
+        entity_id=activity.id,
+        actor_member_id=actor.member_id,
+        had=had,
+    )
+    if had in HOLDING:
+        await session.flush()
+        await _offer_next(session, settings, activity, now=now)
+    await session.commit()
+    return Cancelled(activity.id, activity.title, had, markup)
+
+
+async def _offer_next(
+    session: AsyncSession, settings: VolunteerSettings, activity: Activity, *, now: datetime
+) -> Member | None:
+    """Offer a free place to the first on the waitlist, if there is both. The caller commits."""
+    if activity.status != "open" or now >= activity.starts_at:
+        return None
+    if await _taken(session, activity.id) >= activity.capacity:
+        return None
+    row = (
+        await session.execute(
+            select(SignUp, Member)
+            .join(Member, Member.id == SignUp.member_id)
+            .where(SignUp.activity_id == activity.id, SignUp.status == "waiting")
+            .order_by(SignUp.queued_at, SignUp.id)
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    signup, member = row
+    signup.status = "offered"
+    signup.offered_at = now
+    # Never past the start: a place offered after the activity began is no use to anyone.
+    signup.offer_expires_at = min(
+        now + timedelta(hours=settings.cfg.offer_hours), activity.starts_at
+    )
+    await _notify(
+        session,
+        settings,
+        activity,
+        [member],
+        "activity.offer",
+        now=now,
+        status="offered",
+        until=signup.offer_expires_at.astimezone(settings.tz).strftime("%m-%d %H:%M"),
+    )
+    add_job(
+        session,
+        organisation_id=settings.org_id,
+        kind=JOB_OFFER,
+        payload={"signup_id": signup.id, "offered_at": now.isoformat()},
+        first=signup.offer_expires_at,
+    )
+    audit.record(
+        session,
+        action="activity.offered",
+        entity="activity",
+        entity_id=activity.id,
+        member_id=member.id,
+        until=signup.offer_expires_at.isoformat(),
+    )
+    return member
+
+
+@dataclass(frozen=True)
+class OfferAnswered:
+    activity_id: int
+    title: str
+    # confirmed (accepted, or had it already) | declined
+    status: str
+    markup: dict[str, Any]
+
+
+async def answer_offer(
+    session: AsyncSession,
+    settings: VolunteerSettings,
+    actor: Actor,
+    activity_id: int,
+    accept: bool,
+    *,
+    now: datetime,
+) -> OfferAnswered:
+    """「确认参加」 or 「放弃」 on an offered place. A late answer finds the offer passed on."""
+    activity = await _locked(session, settings, activity_id)
+    signup = await _mine(session, activity.id, actor.member_id)
+    if signup is None:
+        raise Denied("not_your_button")
+    _refuse_if_over(activity)
+    if signup.status == "confirmed":
+        markup = signup_buttons(activity.id, actor.language, "confirmed")
+        return OfferAnswered(activity.id, activity.title, "confirmed", markup)
+    if signup.status != "offered":
+        raise Invalid("activity.no_offer", title=activity.title)
+    assert signup.offer_expires_at is not None
+    if now >= signup.offer_expires_at:
+        # The expiry job may not have run yet: pass the place on now, then say so.
+        await _expire_offer(session, settings, activity, signup, now=now, notify=False)
+        await session.commit()
+        raise Invalid("activity.offer_expired", title=activity.title)
+    signup.status = "confirmed" if accept else "declined"
+    signup.offered_at = signup.offer_expires_at = None
+    audit.record(
+        session,
+        action="activity.offer_accepted" if accept else "activity.offer_declined",
+        entity="activity",
+        entity_id=activity.id,
+        actor_member_id=actor.member_id,
+    )
+    if not accept:
+        await session.flush()
+        await _offer_next(session, settings, activity, now=now)
+    await session.commit()
+    status = "confirmed" if accept else "declined"
+    markup = signup_buttons(activity.id, actor.language, status if accept else None)
+    return OfferAnswered(activity.id, activity.title, status, markup)
+
+
+async def _expire_offer(
+    session: AsyncSession,
+    settings: VolunteerSettings,
+    activity: Activity,
+    signup: SignUp,
+    *,
+    now: datetime,
+    notify: bool,
+) -> None:
+    signup.status = "expired"
+    signup.offered_at = signup.offer_expires_at = None
+    audit.record(
+        session,
+        action="activity.offer_expired",
+        entity="activity",
+        entity_id=activity.id,
+        member_id=signup.member_id,
+    )
+    if notify:
+        member = await session.get(Member, signup.member_id)
+        if member is not None:
+            await _notify(
+                session, settings, activity, [member], "activity.offer_expired_notice", now=now
+            )
+    await session.flush()
+    await _offer_next(session, settings, activity, now=now)
+
+
+async def fire_offer_expiry(
+    session: AsyncSession, settings: VolunteerSettings, firing: Firing
+) -> None:
+    """The offer's time is up: if it was not answered, it passes to the next on the waitlist."""
+    found = await session.get(SignUp, int(firing.payload["signup_id"]))
+    if found is None:
+        return
+    activity = await _locked(session, settings, found.activity_id)
+    # Read again under the lock: an answer may have come in since.
+    signup = await _mine(session, activity.id, found.member_id)
+    if (
+        signup is None
+        or signup.status != "offered"
+        or signup.offered_at is None
+        # A later offer to the same member has its own job.
+        or signup.offered_at.isoformat() != firing.payload.get("offered_at")
+        or activity.status != "open"
+    ):
+        return
+    await _expire_offer(session, settings, activity, signup, now=firing.now, notify=True)
+
+
+async def fire_reminder(session: AsyncSession, settings: VolunteerSettings, firing: Firing) -> None:
+    activity = await session.get(Activity, int(firing.payload["activity_id"]))
+    # Fired late (the bot was down): a reminder after the start only confuses.
+    if activity is None or activity.status != "open" or firing.now >= activity.starts_at:
+        return
+    members = list(
+        (
+            await session.scalars(
+                select(Member)
+                .join(SignUp, SignUp.member_id == Member.id)
+                .where(SignUp.activity_id == activity.id, SignUp.status == "confirmed")
+                .order_by(Member.id)
+            )
+        ).all()
+    )
+    await _notify(
+        session,
+        settings,
+        activity,
+        members,
+        "activity.reminder",
+        now=firing.now,
+        status="confirmed",
+        hours=int(firing.payload.get("hours", 1)),
+    )
+
+
+# ---------------------------------------------------------------- check-in and check-out
+
+
+def served_minutes(activity: Activity, checked_in_at: datetime, checked_out_at: datetime) -> int:
+    """Whole minutes from check-in to check-out, within the activity's own window."""
+    start = max(checked_in_at, activity.starts_at)
+    end = min(checked_out_at, activity.ends_at)
+    return max(0, int((end - start).total_seconds() // 60))
+
+
+def _purpose(direction: str, medium: str) -> str:
+    return f"va-{direction}-{medium}"
+
+
+def qr_param_for(activity: Activity, direction: str, counter: int) -> str:
+    token = codes.token_for(activity.secret, _purpose(direction, "qr"), activity.id, counter)
+    return f"v{direction[0]}_{activity.id}_{token}"
+
+
+def code_for(activity: Activity, direction: str, counter: int) -> str:
+    return codes.code_for(activity.secret, _purpose(direction, "code"), activity.id, counter)
+
+
+def is_checkin_param(param: str) -> bool:
+    return param.startswith(QR_PREFIXES)
+
+
+def _check_window(settings: VolunteerSettings, activity: Activity, now: datetime) -> None:
+    _refuse_if_over(activity)
+    opens, closes = opens_at(settings, activity), closes_at(settings, activity)
+    if not opens <= now < closes:
+        tz = settings.tz
+        raise Invalid(
+            "checkin.outside_window",
+            title=activity.title,
+            opens=opens.astimezone(tz).strftime("%m-%d %H:%M"),
+            closes=closes.astimezone(tz).strftime("%H:%M"),
+        )
+
+
+@dataclass(frozen=True)
+class VolunteerCheck:
+    activity_id: int
+    title: str
+    direction: str  # in | out
+    late: bool
+    already: bool
+    # Check-out: the minutes served so far.
+    minutes: int
+
+
+def _record(
+    activity: Activity, signup: SignUp, direction: str, method: str, now: datetime
+) -> VolunteerCheck:
+    """Check a confirmed sign-up in or out; a repeat changes nothing."""
+    if direction == "in":
+        if signup.checked_in_at is not None:
+            late = signup.checked_in_at > activity.starts_at
+            return VolunteerCheck(activity.id, activity.title, "in", late, True, 0)
+        if now >= activity.ends_at:
+            raise Invalid("activity.checkin_over", title=activity.title)
+        signup.checked_in_at = now
+        signup.checkin_method = method
+        return VolunteerCheck(activity.id, activity.title, "in", now > activity.starts_at, False, 0)
+    if signup.checked_in_at is None:
+        raise Invalid("activity.not_checked_in", title=activity.title)
+    if signup.checked_out_at is not None:
+        return VolunteerCheck(activity.id, activity.title, "out", False, True, signup.minutes or 0)
+    signup.checked_out_at = now
+    signup.checkout_method = method
+    signup.minutes = served_minutes(activity, signup.checked_in_at, now)
+    return VolunteerCheck(activity.id, activity.title, "out", False, False, signup.minutes)
+
+
+async def _confirmed(session: AsyncSession, activity: Activity, member_id: int) -> SignUp:
+    signup = await _mine(session, activity.id, member_id)
+    if signup is None or signup.status != "confirmed":
+        raise Denied("activity.not_signed_up", title=activity.title)
+    return signup
+
+
+async def _commit_check(
+    session: AsyncSession, actor: Actor, result: VolunteerCheck, method: str
+) -> None:
+    if not result.already:
+        audit.record(
+            session,
+            action=f"activity.check{result.direction}",
+            entity="activity",
+            entity_id=result.activity_id,
+            actor_member_id=actor.member_id,
+            method=method,
+            minutes=result.minutes,
+        )
+        await session.commit()
+
+
+async def match_code(
+    session: AsyncSession, settings: VolunteerSettings, actor: Actor, code: str, *, now: datetime
+) -> VolunteerCheck | CodeMiss:
+    """`/checkin 123456` for an activity: the code says which activity and whether it is the
+    check-in or the check-out code. The caller has checked the form and the attempts."""
+    before = timedelta(minutes=settings.cfg.checkin_before_minutes)
+    after = timedelta(minutes=settings.cfg.checkout_after_minutes)
+    open_now = (
+        await session.scalars(
+            select(Activity).where(
+                Activity.organisation_id == settings.org_id,
+                Activity.status == "open",
+                Activity.starts_at <= now + before,
+                Activity.ends_at > now - after,
+            )
+        )
+    ).all()
+    grace = settings.code_grace_seconds
+    for activity in open_now:
+        for direction in ("in", "out"):
+            purpose = _purpose(direction, "code")
+            if codes.code_matches(code, activity.secret, purpose, activity.id, now, grace):
+                signup = await _confirmed(session, activity, actor.member_id)
+                result = _record(activity, signup, direction, "code", now)
+                await _commit_check(session, actor, result, "code")
+                return result
+    expected = False
+    for activity in open_now:
+        mine = await _mine(session, activity.id, actor.member_id)
+        expected = expected or (mine is not None and mine.status == "confirmed")
+    return CodeMiss(compared=bool(open_now), expected=expected)
+
+
+async def explain_closed(
+    session: AsyncSession, settings: VolunteerSettings, actor: Actor, *, now: datetime
+) -> None:
+    """No activity is open for the member: say when their next one opens, if there is one."""
+    upcoming = await session.scalar(
+        select(Activity)
+        .join(SignUp, SignUp.activity_id == Activity.id)
+        .where(
+            SignUp.member_id == actor.member_id,
+            SignUp.status == "confirmed",
+            Activity.status == "open",
+            Activity.starts_at > now,
+        )
+        .order_by(Activity.starts_at)
+        .limit(1)
+    )
+    if upcoming is not None:
+        _check_window(settings, upcoming, now)
+
+
+async def check_with_qr(
+    session: AsyncSession, settings: VolunteerSettings, actor: Actor, param: str, *, now: datetime
+) -> VolunteerCheck:
+    """The deep link on the organiser's screen: /start vi_<activity>_<token> (or vo_ for out)."""
+    await codes.check_attempts(session, actor, now)
+    match = _QR_PARAM.match(param)
+    activity = await session.get(Activity, int(match[2])) if match else None
+    direction = "in" if match and match[1] == "i" else "out"
+    # The token is checked before anything about the activity is said.
+    if (
+        match is None
+        or activity is None
+        or activity.organisation_id != settings.org_id
+        or not codes.token_matches(
+            match[3],
+            activity.secret,
+            _purpose(direction, "qr"),
+            activity.id,
+            now,
+            settings.code_grace_seconds,
+        )
+    ):
+        await codes.record_failure(session, actor, now)
+        raise Invalid("checkin.stale_qr")
+    signup = await _confirmed(session, activity, actor.member_id)
+    _check_window(settings, activity, now)
+    result = _record(activity, signup, direction, "qr", now)
+    await _commit_check(session, actor, result, "qr")
+    return result
+
+
+async def _managed(session: AsyncSession, actor: Actor, activity_id: int) -> Activity:
+    activity = await session.get(Activity, activity_id)
+    if activity is None:
+        raise NotFound("activity.unknown", id=activity_id)
+    if not await may_manage(session, actor, activity.audience_kind, activity.audience_id):
+        raise Denied("out_of_scope")
+    return activity
+
+
+async def current_code(
+    session: AsyncSession,
+    settings: VolunteerSettings,
+    actor: Actor,
+    activity_id: int,
+    direction: str,
+    *,
+    now: datetime,
+) -> CheckinCode:
+    """This minute's check-in (or check-out) code and QR parameter, for the organiser's screen."""
+    activity = await _managed(session, actor, activity_id)
+    _check_window(settings, activity, now)
+    counter = codes.counter(now)
+    return CheckinCode(
+        activity.id,
+        activity.title,
+        code_for(activity, direction, counter),
+        qr_param_for(activity, direction, counter),
+        codes.valid_until(now),
+        opens_at(settings, activity),
+        activity.ends_at if direction == "in" else closes_at(settings, activity),
+    )
+
+
+@dataclass(frozen=True)
+class Marked:
+    title: str
+    marked: list[str]
+    already: list[str]
+    # Not signed up (or, for check-out, not checked in).
+    refused: list[str]
+
+
+async def mark(
+    session: AsyncSession,
+    settings: VolunteerSettings,
+    actor: Actor,
+    activity_id: int,
+    direction: str,
+    names: list[str],
+    *,
+    now: datetime,
+) -> Marked:
+    """The organiser checks members in or out by name (a volunteer without a phone, say)."""
+    activity = await _locked(session, settings, activity_id)
+    if not await may_manage(session, actor, activity.audience_kind, activity.audience_id):
+        raise Denied("out_of_scope")
+    _check_window(settings, activity, now)
+    rows = (
+        await session.execute(
+            select(SignUp, Member)
+            .join(Member, Member.id == SignUp.member_id)
+            .where(SignUp.activity_id == activity.id, SignUp.status == "confirmed")
+        )
+    ).all()
+    by_name = {member.name: signup for signup, member in rows}
+    marked: list[str] = []
+    already: list[str] = []
+    refused: list[str] = []
+    for name in dict.fromkeys(n.strip() for n in names if n.strip()):
+        signup = by_name.get(name)
+        if signup is None:
+            refused.append(name)
+            continue
+        try:
+            result = _record(activity, signup, direction, "manual", now)
+        except Invalid:
+            refused.append(name)
+            continue
+        (already if result.already else marked).append(name)
+    if marked:
+        audit.record(
+            session,
+            action=f"activity.marked_{direction}",
+            entity="activity",
+            entity_id=activity.id,
+            actor_member_id=actor.member_id,
+            names=marked,
+        )
+        await session.commit()
+    return Marked(activity.title, marked, already, refused)
+
+
+# ---------------------------------------------------------------- closing and hours
+
+
+async def close_activity(
+    session: AsyncSession, settings: VolunteerSettings, activity_id: int, *, now: datetime
+) -> bool:
+    """Make the hours final: who served (a missing check-out counts to the end) and who signed
+    up and never came. Runs once: a retried job finds the activity closed. The caller commits."""
+    activity = await _locked(session, settings, activity_id)
+    if activity.status != "open":
+        return False
+    signups = (
+        await session.scalars(
+            select(SignUp)
+            .where(SignUp.activity_id == activity.id)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    served = no_shows = minutes = 0
+    for signup in signups:
+        if signup.status == "offered":
+            signup.status = "expired"
+            signup.offered_at = signup.offer_expires_at = None
+        if signup.status != "confirmed":
+            continue
+        if signup.checked_in_at is None:
+            signup.outcome = "no_show"
+            no_shows += 1
+            continue
+        if signup.checked_out_at is None:
+            signup.checked_out_at = min(activity.ends_at, now)
+            signup.checkout_method = "auto"
+            signup.minutes = served_minutes(activity, signup.checked_in_at, signup.checked_out_at)
+        signup.outcome = "served"
+        served += 1
+        minutes += signup.minutes or 0
+    activity.status = "closed"
+    activity.closed_at = now
+    audit.record(
+        session,
+        action="activity.closed",
+        entity="activity",
+        entity_id=activity.id,
+        served=served,
+        no_shows=no_shows,
+        minutes=minutes,
+    )
+    organiser = (
+        await session.get(Member, activity.created_by_member_id)
+        if activity.created_by_member_id
+        else None
+    )
+    if organiser is not None and chat_of(organiser) is not None:
+        lang = settings.push.language_of(organiser)
+        text = t(
+            lang,
+            "activity.closed_report",
+            id=activity.id,
+            title=activity.title,
+            served=served,
+            no_shows=no_shows,
+            hours=hours_text(minutes),
+        )
+        chat = chat_of(organiser)
+        assert chat is not None
+        await enqueue(
+            session,
+            [Outgoing(chat, organiser.id, text, "notice")],
+            now=now,
+            quiet=settings.push.quiet,
+        )
+    return True
+
+
+async def fire_close(session: AsyncSession, settings: VolunteerSettings, firing: Firing) -> None:
+    activity = await session.get(Activity, int(firing.payload["activity_id"]))
+    if activity is None:
+        return
+    await close_activity(session, settings, activity.id, now=firing.now)
+
+
+def parse_hours(text: str) -> int:
+    """`2.5`, `2`, `1.25小时` or `3h` as whole minutes; at most a day."""
+    cleaned = re.sub(r"(小时|hours?|h)$", "", text.strip().lower()).strip()
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise Invalid("sethours.bad_hours", value=text, limit=MAX_ADJUSTED_HOURS) from None
+    if not value.is_finite() or not 0 <= value <= MAX_ADJUSTED_HOURS:
+        raise Invalid("sethours.bad_hours", value=text, limit=MAX_ADJUSTED_HOURS)
+    return int((value * 60).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class Adjusted:
+    activity_id: int
+    title: str
+    name: str
+    before: int
+    after: int
+
+
+async def adjust_hours(
+    session: AsyncSession,
+    settings: VolunteerSettings,
+    actor: Actor,
+    activity_id: int,
+    name: str,
+    minutes: int,
+    reason: str,
+) -> Adjusted:
+    """The organiser corrects one member's final hours; the reason goes into the audit log."""
+    reason = reason.strip()
+    if not reason:
+        raise Invalid("sethours.no_reason")
+    if len(reason) > MAX_REASON:
+        raise Invalid("leave.too_long", limit=MAX_REASON, length=len(reason))
+    activity = await _locked(session, settings, activity_id)
+    if not await may_manage(session, actor, activity.audience_kind, activity.audience_id):
+        raise Denied("out_of_scope")
+    if activity.status == "cancelled":
+        raise Invalid("activity.is_cancelled", title=activity.title)
+    if activity.status != "closed":
+        raise Invalid("sethours.not_closed", title=activity.title)
+    row = (
+        await session.execute(
+            select(SignUp, Member)
+            .join(Member, Member.id == SignUp.member_id)
+            .where(
+                SignUp.activity_id == activity.id,
+                SignUp.status == "confirmed",
+                Member.name == name.strip(),
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound("sethours.not_on_list", name=name, title=activity.title)
+    signup, member = row
+    before = effective_minutes(signup)
+    signup.adjusted_minutes = minutes
+    if minutes > 0:
+        # Came after all (forgot to check in): hours given by hand make them a volunteer.
+        signup.outcome = "served"
+    audit.record(
+        session,
+        action="activity.hours_adjusted",
+        entity="activity",
+        entity_id=activity.id,
+        actor_member_id=actor.member_id,
+        member_id=member.id,
+        before=before,
+        after=minutes,
+        reason=reason,
+    )
+    await session.commit()
+    return Adjusted(activity.id, activity.title, member.name, before, minutes)
+
+
+def effective_minutes(signup: SignUp) -> int:
+    if signup.adjusted_minutes is not None:
+        return signup.adjusted_minutes
+    return signup.minutes or 0
+
+
+def _counted_minutes() -> Any:
+    return func.coalesce(SignUp.adjusted_minutes, SignUp.minutes, 0)
+
+
+async def my_minutes(
+    session: AsyncSession, actor: Actor, starts: list[datetime], now: datetime
+) -> list[int]:
+    """The member's served minutes since each of `starts` (month, quarter, year for /me)."""
+    result = []
+    for since in starts:
+        total = await session.scalar(
+            select(func.sum(_counted_minutes()))
+            .join(Activity, Activity.id == SignUp.activity_id)
+            .where(
+                SignUp.member_id == actor.member_id,
+                SignUp.outcome == "served",
+                Activity.starts_at >= since,
+                Activity.starts_at <= now,
+            )
+        )
+        result.append(int(total or 0))
+    return result
+
+
+@dataclass(frozen=True)
+class HoursRow:
+    name: str
+    minutes: int
+    activities: int
+
+
+@dataclass(frozen=True)
+class HoursReport:
+    members: list[HoursRow]
+    groups: list[HoursRow]
+    total_minutes: int
+
+
+async def hours_report(
+    session: AsyncSession,
+    settings: VolunteerSettings,
+    actor: Actor,
+    since: datetime,
+    until: datetime,
+) -> HoursReport:
+    """Members and groups ranked by served hours for activities in [since, until); a secretary
+    sees their branch, an admin the organisation."""
+    if actor.role is not Role.ADMIN and not can_manage_branch(actor, actor.branch_id):
+        raise Denied("no_permission")
+    query = (
+        select(
+            Member.id,
+            Member.name,
+            Member.group_id,
+            func.sum(_counted_minutes()),
+            func.count(SignUp.id),
+        )
+        .join(SignUp, SignUp.member_id == Member.id)
+        .join(Activity, Activity.id == SignUp.activity_id)
+        .where(
+            Activity.organisation_id == settings.org_id,
+            SignUp.outcome == "served",
+            Activity.starts_at >= since,
+            Activity.starts_at < until,
+        )
+        .group_by(Member.id, Member.name, Member.group_id)
+    )
+    if actor.role is not Role.ADMIN:
+        query = query.where(Member.branch_id == actor.branch_id)
+    rows = (await session.execute(query)).all()
+    members = sorted(
+        (HoursRow(name, int(total or 0), count) for _, name, _, total, count in rows),
+        key=lambda r: (-r.minutes, r.name),
+    )
+    group_ids = {group_id for _, _, group_id, _, _ in rows if group_id is not None}
+    names = {
+        g.id: g.name
+        for g in (await session.scalars(select(Group).where(Group.id.in_(group_ids)))).all()
+    }
+    by_group: dict[int, list[int]] = {}
+    for _, _, group_id, total, count in rows:
+        if group_id is not None:
+            entry = by_group.setdefault(group_id, [0, 0])
+            entry[0] += int(total or 0)
+            entry[1] += count
+    groups = sorted(
+        (HoursRow(names[g], m, c) for g, (m, c) in by_group.items()),
+        key=lambda r: (-r.minutes, r.name),
+    )
+    return HoursReport(members, groups, sum(r.minutes for r in members))
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class ActivitySummary:
+    id: int
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    capacity: int
+    taken: int
+    waiting: int
+    # The viewer's own sign-up state, for members' lists.
+    mine: str | None
+
+
+async def _counts(session: AsyncSession, activity_ids: list[int]) -> dict[int, tuple[int, int]]:
+    if not activity_ids:
+        return {}
+    rows = await session.execute(
+        select(
+            SignUp.activity_id,
+            func.count(SignUp.id).filter(SignUp.status.in_(HOLDING)),
+            func.count(SignUp.id).filter(SignUp.status == "waiting"),
+        )
+        .where(SignUp.activity_id.in_(activity_ids))
+        .group_by(SignUp.activity_id)
+    )
+    return {a: (taken, waiting) for a, taken, waiting in rows}
+
+
+async def list_activities(
+    session: AsyncSession,
+    settings: VolunteerSettings,
+    actor: Actor,
+    *,
+    now: datetime,
+    limit: int = 15,
+) -> tuple[list[ActivitySummary], list[ActivitySummary]]:
+    """Open (soonest first) and recent (latest first) activities: those the actor manages, and
+    those a member may sign up to."""
+    rows = (
+        await session.scalars(
+            select(Activity)
+            .where(
+                Activity.organisation_id == settings.org_id,
+                Activity.starts_at >= now - timedelta(days=RECENT_DAYS),
+            )
+            .order_by(Activity.starts_at, Activity.id)
+        )
+    ).all()
+    visible: list[tuple[Activity, bool]] = []
+    for activity in rows:
+        manages = await may_manage(session, actor, activity.audience_kind, activity.audience_id)
+        if manages or (in_audience(actor, activity) and activity.status == "open"):
+            visible.append((activity, manages))
+    counts = await _counts(session, [a.id for a, _ in visible])
+    mine = {
+        s.activity_id: s.status
+        for s in (
+            await session.scalars(
+                select(SignUp).where(
+                    SignUp.member_id == actor.member_id,
+                    SignUp.activity_id.in_([a.id for a, _ in visible]),
+                )
+            )
+        ).all()
+    }
+    upcoming: list[ActivitySummary] = []
+    recent: list[ActivitySummary] = []
+    for activity, _ in visible:
+        taken, waiting = counts.get(activity.id, (0, 0))
+        summary = ActivitySummary(
+            activity.id,
+            activity.title,
+            activity.starts_at,
+            activity.ends_at,
+            activity.status,
+            activity.capacity,
+            taken,
+            waiting,
+            mine.get(activity.id),
+        )
+        (upcoming if activity.status == "open" else recent).append(summary)
+    recent.reverse()
+    return upcoming[:limit], recent[:limit]
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    name: str
+    status: str
+    checked_in_at: datetime | None
+    checked_out_at: datetime | None
+    checkout_method: str | None
+    minutes: int | None
+    outcome: str | None
+    offer_expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RosterView:
+    activity: Activity
+    confirmed: list[RosterRow]
+    offered: list[RosterRow]
+    waiting: list[RosterRow]
+    cancelled: int
+
+
+async def roster(session: AsyncSession, actor: Actor, activity_id: int) -> RosterView:
+    activity = await _managed(session, actor, activity_id)
+    rows = (
+        await session.execute(
+            select(SignUp, Member)
+            .join(Member, Member.id == SignUp.member_id)
+            .where(SignUp.activity_id == activity.id)
+            .order_by(SignUp.queued_at, SignUp.id)
+        )
+    ).all()
+    view: dict[str, list[RosterRow]] = {"confirmed": [], "offered": [], "waiting": []}
+    cancelled = 0
+    for signup, member in rows:
+        if signup.status not in view:
+            cancelled += signup.status == "cancelled"
+            continue
+        minutes = None
+        if signup.outcome == "served" or signup.checked_out_at is not None:
+            minutes = effective_minutes(signup)
+        view[signup.status].append(
+            RosterRow(
+                member.name,
+                signup.status,
+                signup.checked_in_at,
+                signup.checked_out_at,
+                signup.checkout_method,
+                minutes,
+                signup.outcome,
+                signup.offer_expires_at,
+            )
+        )
+    return RosterView(activity, view["confirmed"], view["offered"], view["waiting"], cancelled)
+
+
+async def activity_detail(
+    session: AsyncSession, actor: Actor, activity_id: int
+) -> tuple[Activity, int, int]:
+    """The activity with its taken places and waitlist length, for its organisers."""
+    activity = await _managed(session, actor, activity_id)
+    taken, waiting = (await _counts(session, [activity.id])).get(activity.id, (0, 0))
+    return activity, taken, waiting
+
+
+@dataclass(frozen=True)
+class ActivityCancelled:
+    activity_id: int
+    title: str
+    notified: int
+
+
+async def cancel_activity(
+    session: AsyncSession,
+    settings: VolunteerSettings,
+    actor: Actor,
+    activity_id: int,
+    reason: str,
+    *,
+    now: datetime,
+) -> ActivityCancelled:
+    """Call the activity off before it starts; everyone signed up or waiting is told."""
+    activity = await _locked(session, settings, activity_id)
+    if not await may_manage(session, actor, activity.audience_kind, activity.audience_id):
+        raise Denied("out_of_scope")
+    _refuse_if_over(activity)
+    if now >= activity.starts_at:
+        raise Invalid("activity.started", title=activity.title)
+    if len(reason) > MAX_REASON:
+        raise Invalid("leave.too_long", limit=MAX_REASON, length=len(reason))
+    activity.status = "cancelled"
+    activity.cancelled_at = now
+    members = list(
+        (
+            await session.scalars(
+                select(Member)
+                .join(SignUp, SignUp.member_id == Member.id)
+                .where(SignUp.activity_id == activity.id, SignUp.status.in_(ACTIVE))
+                .order_by(Member.id)
+            )
+        ).all()
+    )
+    notified = await _notify(
+        session,
+        settings,
+        activity,
+        members,
+        "activity.cancelled_reason" if reason else "activity.cancelled_notice",
+        now=now,
+        reason=reason,
+    )
+    audit.record(
+        session,
+        action="activity.cancelled",
+        entity="activity",
+        entity_id=activity.id,
+        actor_member_id=actor.member_id,
+        reason=reason,
+    )
+    await session.commit()
+    return ActivityCancelled(activity.id, activity.title, notified)
