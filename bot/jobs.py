@@ -9,7 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import parse_hhmm
 from bot.scheduler import Firing, JobHandler, SkipTo
-from bot.services import compliance, items, meetings, reminders, timepolls, volunteers
+from bot.services import (
+    compliance,
+    items,
+    meetings,
+    reminders,
+    timepolls,
+    volunteer_hours,
+    volunteers,
+)
 from bot.services.items import PushSettings
 from bot.services.meetings import MeetingSettings
 from bot.services.volunteers import VolunteerSettings
@@ -60,7 +68,7 @@ def job_handlers(
         return None
 
     async def activity_close(session: AsyncSession, firing: Firing) -> datetime | None:
-        await volunteers.fire_close(session, volunteer_settings, firing)
+        await volunteer_hours.fire_close(session, volunteer_settings, firing)
         return None
 
     return {

@@ -20,7 +20,7 @@ from telegram.ext import CommandHandler, filters
 from bot.auth import Actor
 from bot.errors import Denied, DomainError
 from bot.services import checkin as checkin_service
-from bot.services import meetings, volunteers
+from bot.services import meetings, volunteer_checkin, volunteers
 from bot.services.checkin_codes import CheckinCode
 from bot.texts import Raw, join_names, t
 from handlers.common import App, Call, Deps, buttons, guarded, id_arg
@@ -42,8 +42,8 @@ async def checkin(call: Call) -> None:
     await call.reply(_checked_text(call, result))
 
 
-def _checked_text(call: Call, result: meetings.CheckedIn | volunteers.VolunteerCheck) -> Raw:
-    if isinstance(result, volunteers.VolunteerCheck) and result.direction == "out":
+def _checked_text(call: Call, result: meetings.CheckedIn | volunteer_checkin.VolunteerCheck) -> Raw:
+    if isinstance(result, volunteer_checkin.VolunteerCheck) and result.direction == "out":
         key = "checkout.already" if result.already else "checkout.done"
         return call.t(key, title=result.title, hours=volunteers.hours_text(result.minutes))
     if result.already:
@@ -52,7 +52,7 @@ def _checked_text(call: Call, result: meetings.CheckedIn | volunteers.VolunteerC
 
 
 def is_checkin_param(param: str) -> bool:
-    return meetings.is_checkin_param(param) or volunteers.is_checkin_param(param)
+    return meetings.is_checkin_param(param) or volunteer_checkin.is_checkin_param(param)
 
 
 async def checkin_from_link(call: Call, param: str) -> None:
@@ -61,10 +61,10 @@ async def checkin_from_link(call: Call, param: str) -> None:
     if call.actor is None:
         raise Denied("not_registered")
     deps = call.deps
-    result: meetings.CheckedIn | volunteers.VolunteerCheck
+    result: meetings.CheckedIn | volunteer_checkin.VolunteerCheck
     async with deps.db.write() as session:
-        if volunteers.is_checkin_param(param):
-            result = await volunteers.check_with_qr(
+        if volunteer_checkin.is_checkin_param(param):
+            result = await volunteer_checkin.check_with_qr(
                 session, deps.volunteers, call.actor, param, now=deps.now()
             )
         else:
@@ -121,7 +121,7 @@ class Screen:
             return await meetings.current_code(
                 session, deps.meetings, actor, self.id, now=deps.now()
             )
-        return await volunteers.current_code(
+        return await volunteer_checkin.current_code(
             session, deps.volunteers, actor, self.id, self.kind, now=deps.now()
         )
 

@@ -8,7 +8,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.auth import commands_for
 from bot.errors import Denied
-from bot.services import invites, items, meetings, members, volunteers
+from bot.services import invites, items, meetings, members, volunteer_hours, volunteers
 from bot.services.members import MemberView
 from bot.texts import Raw
 from handlers.checkin import checkin_from_link, is_checkin_param
@@ -94,7 +94,7 @@ async def me(call: Call) -> None:
         attendance = await meetings.my_attendance(
             session, call.actor, datetime.combine(quarter, time(0, 0), tzinfo=tz), now
         )
-        served = await volunteers.my_minutes(
+        served = await volunteer_hours.my_minutes(
             session,
             call.actor,
             [

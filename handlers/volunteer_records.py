@@ -9,7 +9,7 @@ from datetime import date, datetime, time
 from telegram.ext import CommandHandler, filters
 
 from bot.errors import Invalid
-from bot.services import compliance, volunteers
+from bot.services import compliance, volunteer_checkin, volunteer_hours, volunteers
 from bot.texts import Raw, join_names
 from handlers.checkin import ACTIVITY_IN, ACTIVITY_OUT, Screen, send_screen
 from handlers.common import App, Call, Deps, buttons, guarded, id_arg, split_word
@@ -164,7 +164,7 @@ async def _mark(call: Call, direction: str, command: str) -> None:
         return
     deps = call.deps
     async with deps.db.write() as session:
-        result = await volunteers.mark(
+        result = await volunteer_checkin.mark(
             session, deps.volunteers, call.actor, activity_id, direction, names, now=deps.now()
         )
     lines = [call.t(f"vmark.title_{direction}", title=result.title)]
@@ -195,10 +195,10 @@ async def sethours(call: Call) -> None:
     name, hours = call.args[1], call.args[2]
     # The reason is everything after the hours, as typed.
     reason = split_word(split_word(split_word(call.rest)[1])[1])[1]
-    minutes = volunteers.parse_hours(hours)
+    minutes = volunteer_hours.parse_hours(hours)
     deps = call.deps
     async with deps.db.write() as session:
-        done = await volunteers.adjust_hours(
+        done = await volunteer_hours.adjust_hours(
             session, deps.volunteers, call.actor, activity_id, name, minutes, reason
         )
     await call.reply(
@@ -240,7 +240,7 @@ async def hours_command(call: Call) -> None:
     else:
         label = compliance.parse_period(text, today).label(call.lang)
     async with deps.db.read() as session:
-        report = await volunteers.hours_report(
+        report = await volunteer_hours.hours_report(
             session,
             deps.volunteers,
             call.actor,
@@ -261,7 +261,7 @@ async def hours_command(call: Call) -> None:
     await call.reply_long(lines)
 
 
-def _ranked(call: Call, rows: list[volunteers.HoursRow]) -> list[str]:
+def _ranked(call: Call, rows: list[volunteer_hours.HoursRow]) -> list[str]:
     return [
         call.t(
             "hours.row",

@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.auth import Actor
 from bot.errors import Invalid
 from bot.services import checkin_codes as codes
-from bot.services import meetings, volunteers
+from bot.services import meetings, volunteer_checkin
 from bot.services.checkin_codes import CodeMiss
 from bot.services.meetings import CheckedIn, MeetingSettings
-from bot.services.volunteers import VolunteerCheck, VolunteerSettings
+from bot.services.volunteer_checkin import VolunteerCheck
+from bot.services.volunteers import VolunteerSettings
 
 
 async def checkin_with_code(
@@ -35,7 +36,7 @@ async def checkin_with_code(
     if not isinstance(meeting, CodeMiss):
         return meeting
     misses.append(meeting)
-    activity = await volunteers.match_code(session, volunteer_settings, actor, code, now=now)
+    activity = await volunteer_checkin.match_code(session, volunteer_settings, actor, code, now=now)
     if not isinstance(activity, CodeMiss):
         return activity
     misses.append(activity)
@@ -45,5 +46,5 @@ async def checkin_with_code(
     if any(m.expected for m in misses):
         raise Invalid("checkin.wrong_code")
     await meetings.explain_closed(session, meeting_settings, actor, now=now)
-    await volunteers.explain_closed(session, volunteer_settings, actor, now=now)
+    await volunteer_checkin.explain_closed(session, volunteer_settings, actor, now=now)
     raise Invalid("checkin.nothing_open")

@@ -1,5 +1,5 @@
-"""志愿服务: activities with a number of places, a first-come waitlist, check-in and check-out,
-and the hours each member served.
+"""志愿服务: activities with a number of places, a first-come waitlist, and their records.
+Check-in and check-out are in volunteer_checkin, the hours served in volunteer_hours.
 
 Every change to an activity's places locks the activity row first (FOR UPDATE on PostgreSQL; on
 SQLite every writer holds the database lock from BEGIN IMMEDIATE), so concurrent sign-ups are
@@ -9,28 +9,25 @@ waitlist is held for them until they answer or the offer runs out.
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.auth import Actor, can_manage_branch
+from bot.auth import Actor
 from bot.config import VolunteersConfig
 from bot.delivery import Outgoing, enqueue
 from bot.errors import Denied, Invalid, NotFound
 from bot.scheduler import Firing, add_job
 from bot.services import audit, items
-from bot.services import checkin_codes as codes
 from bot.services.audience import Audience, audience_members, chat_of, may_manage
-from bot.services.checkin_codes import CheckinCode, CodeMiss
 from bot.texts import plain, t
-from storage.models import Activity, Group, Member, Role, SignUp
+from storage.models import Activity, Member, SignUp
 
 JOB_REMINDER = "activity_reminder"
 JOB_CLOSE = "activity_close"
@@ -39,10 +36,7 @@ MAX_TITLE = 100
 MAX_PLACE = 100
 MAX_CAPACITY = 1000
 MAX_REASON = 200
-MAX_ADJUSTED_HOURS = 24
 RECENT_DAYS = 60
-QR_PREFIXES = ("vi_", "vo_")
-_QR_PARAM = re.compile(r"^v([io])_([0-9]{1,9})_([0-9a-f]{12})$")
 
 # A sign-up that holds one of the places.
 HOLDING = ("confirmed", "offered")
@@ -126,6 +120,13 @@ def signup_buttons(activity_id: int, lang: str, status: str | None) -> dict[str,
     else:
         row = [button("activity.btn_signup", "su")]
     return {"inline_keyboard": [row]}
+
+
+def served_minutes(activity: Activity, checked_in_at: datetime, checked_out_at: datetime) -> int:
+    """Whole minutes from check-in to check-out, within the activity's own window."""
+    start = max(checked_in_at, activity.starts_at)
+    end = min(checked_out_at, activity.ends_at)
+    return max(0, int((end - start).total_seconds() // 60))
 
 
 def hours_text(minutes: int) -> str:
@@ -275,7 +276,9 @@ async def _notify(
 # ---------------------------------------------------------------- signing up and cancelling
 
 
-async def _locked(session: AsyncSession, settings: VolunteerSettings, activity_id: int) -> Activity:
+async def lock_activity(
+    session: AsyncSession, settings: VolunteerSettings, activity_id: int
+) -> Activity:
     """The activity, locked for this transaction: changes to its places are counted in turn."""
     activity = await session.scalar(
         select(Activity)
@@ -298,7 +301,7 @@ def in_audience(actor: Actor, activity: Activity) -> bool:
     return activity.audience_kind == "org"
 
 
-async def _mine(session: AsyncSession, activity_id: int, member_id: int) -> SignUp | None:
+async def signup_of(session: AsyncSession, activity_id: int, member_id: int) -> SignUp | None:
     return await session.scalar(
         select(SignUp)
         .where(SignUp.activity_id == activity_id, SignUp.member_id == member_id)
@@ -328,7 +331,7 @@ async def _position(session: AsyncSession, signup: SignUp) -> int:
     return (ahead or 0) + 1
 
 
-def _refuse_if_over(activity: Activity) -> None:
+def refuse_if_over(activity: Activity) -> None:
     if activity.status == "cancelled":
         raise Invalid("activity.is_cancelled", title=activity.title)
     if activity.status == "closed":
@@ -357,11 +360,11 @@ async def sign_up(
 ) -> SignedUp:
     """「报名」: a place while there is one, else the end of the waitlist. Pressing again changes
     nothing."""
-    activity = await _locked(session, settings, activity_id)
+    activity = await lock_activity(session, settings, activity_id)
     if not in_audience(actor, activity):
         raise Denied("not_your_button")
-    _refuse_if_over(activity)
-    signup = await _mine(session, activity.id, actor.member_id)
+    refuse_if_over(activity)
+    signup = await signup_of(session, activity.id, actor.member_id)
     if signup is not None and signup.status in ACTIVE:
         position = await _position(session, signup) if signup.status == "waiting" else 0
         return SignedUp(
@@ -421,14 +424,14 @@ async def cancel_signup(
     now: datetime,
 ) -> Cancelled:
     """「取消报名」 until the start; a freed place is offered to the first on the waitlist."""
-    activity = await _locked(session, settings, activity_id)
-    signup = await _mine(session, activity.id, actor.member_id)
+    activity = await lock_activity(session, settings, activity_id)
+    signup = await signup_of(session, activity.id, actor.member_id)
     if signup is None and not in_audience(actor, activity):
         raise Denied("not_your_button")
     markup = signup_buttons(activity.id, actor.language, None)
     if signup is None or signup.status not in ACTIVE:
         return Cancelled(activity.id, activity.title, None, markup)
-    _refuse_if_over(activity)
+    refuse_if_over(activity)
     if now >= activity.starts_at:
         raise Invalid("activity.started", title=activity.title)
     had = signup.status
@@ -522,11 +525,11 @@ async def answer_offer(
     now: datetime,
 ) -> OfferAnswered:
     """「确认参加」 or 「放弃」 on an offered place. A late answer finds the offer passed on."""
-    activity = await _locked(session, settings, activity_id)
-    signup = await _mine(session, activity.id, actor.member_id)
+    activity = await lock_activity(session, settings, activity_id)
+    signup = await signup_of(session, activity.id, actor.member_id)
     if signup is None:
         raise Denied("not_your_button")
-    _refuse_if_over(activity)
+    refuse_if_over(activity)
     if signup.status == "confirmed":
         markup = signup_buttons(activity.id, actor.language, "confirmed")
         return OfferAnswered(activity.id, activity.title, "confirmed", markup)
@@ -591,15 +594,15 @@ async def fire_offer_expiry(
     found = await session.get(SignUp, int(firing.payload["signup_id"]))
     if found is None:
         return
-    activity = await _locked(session, settings, found.activity_id)
+    activity = await lock_activity(session, settings, found.activity_id)
     # Read again under the lock: an answer may have come in since.
-    signup = await _mine(session, activity.id, found.member_id)
+    signup = await signup_of(session, activity.id, found.member_id)
     if (
         signup is None
         or signup.status != "offered"
         or signup.offered_at is None
         # A later offer to the same member has its own job.
-        or signup.offered_at.isoformat() != firing.payload.get("offered_at")
+        or signup.offered_at != datetime.fromisoformat(str(firing.payload.get("offered_at")))
         or activity.status != "open"
     ):
         return
@@ -633,188 +636,10 @@ async def fire_reminder(session: AsyncSession, settings: VolunteerSettings, firi
     )
 
 
-# ---------------------------------------------------------------- check-in and check-out
+# ---------------------------------------------------------------- records
 
 
-def served_minutes(activity: Activity, checked_in_at: datetime, checked_out_at: datetime) -> int:
-    """Whole minutes from check-in to check-out, within the activity's own window."""
-    start = max(checked_in_at, activity.starts_at)
-    end = min(checked_out_at, activity.ends_at)
-    return max(0, int((end - start).total_seconds() // 60))
-
-
-def _purpose(direction: str, medium: str) -> str:
-    return f"va-{direction}-{medium}"
-
-
-def qr_param_for(activity: Activity, direction: str, counter: int) -> str:
-    token = codes.token_for(activity.secret, _purpose(direction, "qr"), activity.id, counter)
-    return f"v{direction[0]}_{activity.id}_{token}"
-
-
-def code_for(activity: Activity, direction: str, counter: int) -> str:
-    return codes.code_for(activity.secret, _purpose(direction, "code"), activity.id, counter)
-
-
-def is_checkin_param(param: str) -> bool:
-    return param.startswith(QR_PREFIXES)
-
-
-def _check_window(settings: VolunteerSettings, activity: Activity, now: datetime) -> None:
-    _refuse_if_over(activity)
-    opens, closes = opens_at(settings, activity), closes_at(settings, activity)
-    if not opens <= now < closes:
-        tz = settings.tz
-        raise Invalid(
-            "checkin.outside_window",
-            title=activity.title,
-            opens=opens.astimezone(tz).strftime("%m-%d %H:%M"),
-            closes=closes.astimezone(tz).strftime("%H:%M"),
-        )
-
-
-@dataclass(frozen=True)
-class VolunteerCheck:
-    activity_id: int
-    title: str
-    direction: str  # in | out
-    late: bool
-    already: bool
-    # Check-out: the minutes served so far.
-    minutes: int
-
-
-def _record(
-    activity: Activity, signup: SignUp, direction: str, method: str, now: datetime
-) -> VolunteerCheck:
-    """Check a confirmed sign-up in or out; a repeat changes nothing."""
-    if direction == "in":
-        if signup.checked_in_at is not None:
-            late = signup.checked_in_at > activity.starts_at
-            return VolunteerCheck(activity.id, activity.title, "in", late, True, 0)
-        if now >= activity.ends_at:
-            raise Invalid("activity.checkin_over", title=activity.title)
-        signup.checked_in_at = now
-        signup.checkin_method = method
-        return VolunteerCheck(activity.id, activity.title, "in", now > activity.starts_at, False, 0)
-    if signup.checked_in_at is None:
-        raise Invalid("activity.not_checked_in", title=activity.title)
-    if signup.checked_out_at is not None:
-        return VolunteerCheck(activity.id, activity.title, "out", False, True, signup.minutes or 0)
-    signup.checked_out_at = now
-    signup.checkout_method = method
-    signup.minutes = served_minutes(activity, signup.checked_in_at, now)
-    return VolunteerCheck(activity.id, activity.title, "out", False, False, signup.minutes)
-
-
-async def _confirmed(session: AsyncSession, activity: Activity, member_id: int) -> SignUp:
-    signup = await _mine(session, activity.id, member_id)
-    if signup is None or signup.status != "confirmed":
-        raise Denied("activity.not_signed_up", title=activity.title)
-    return signup
-
-
-async def _commit_check(
-    session: AsyncSession, actor: Actor, result: VolunteerCheck, method: str
-) -> None:
-    if not result.already:
-        audit.record(
-            session,
-            action=f"activity.check{result.direction}",
-            entity="activity",
-            entity_id=result.activity_id,
-            actor_member_id=actor.member_id,
-            method=method,
-            minutes=result.minutes,
-        )
-        await session.commit()
-
-
-async def match_code(
-    session: AsyncSession, settings: VolunteerSettings, actor: Actor, code: str, *, now: datetime
-) -> VolunteerCheck | CodeMiss:
-    """`/checkin 123456` for an activity: the code says which activity and whether it is the
-    check-in or the check-out code. The caller has checked the form and the attempts."""
-    before = timedelta(minutes=settings.cfg.checkin_before_minutes)
-    after = timedelta(minutes=settings.cfg.checkout_after_minutes)
-    open_now = (
-        await session.scalars(
-            select(Activity).where(
-                Activity.organisation_id == settings.org_id,
-                Activity.status == "open",
-                Activity.starts_at <= now + before,
-                Activity.ends_at > now - after,
-            )
-        )
-    ).all()
-    grace = settings.code_grace_seconds
-    for activity in open_now:
-        for direction in ("in", "out"):
-            purpose = _purpose(direction, "code")
-            if codes.code_matches(code, activity.secret, purpose, activity.id, now, grace):
-                signup = await _confirmed(session, activity, actor.member_id)
-                result = _record(activity, signup, direction, "code", now)
-                await _commit_check(session, actor, result, "code")
-                return result
-    expected = False
-    for activity in open_now:
-        mine = await _mine(session, activity.id, actor.member_id)
-        expected = expected or (mine is not None and mine.status == "confirmed")
-    return CodeMiss(compared=bool(open_now), expected=expected)
-
-
-async def explain_closed(
-    session: AsyncSession, settings: VolunteerSettings, actor: Actor, *, now: datetime
-) -> None:
-    """No activity is open for the member: say when their next one opens, if there is one."""
-    upcoming = await session.scalar(
-        select(Activity)
-        .join(SignUp, SignUp.activity_id == Activity.id)
-        .where(
-            SignUp.member_id == actor.member_id,
-            SignUp.status == "confirmed",
-            Activity.status == "open",
-            Activity.starts_at > now,
-        )
-        .order_by(Activity.starts_at)
-        .limit(1)
-    )
-    if upcoming is not None:
-        _check_window(settings, upcoming, now)
-
-
-async def check_with_qr(
-    session: AsyncSession, settings: VolunteerSettings, actor: Actor, param: str, *, now: datetime
-) -> VolunteerCheck:
-    """The deep link on the organiser's screen: /start vi_<activity>_<token> (or vo_ for out)."""
-    await codes.check_attempts(session, actor, now)
-    match = _QR_PARAM.match(param)
-    activity = await session.get(Activity, int(match[2])) if match else None
-    direction = "in" if match and match[1] == "i" else "out"
-    # The token is checked before anything about the activity is said.
-    if (
-        match is None
-        or activity is None
-        or activity.organisation_id != settings.org_id
-        or not codes.token_matches(
-            match[3],
-            activity.secret,
-            _purpose(direction, "qr"),
-            activity.id,
-            now,
-            settings.code_grace_seconds,
-        )
-    ):
-        await codes.record_failure(session, actor, now)
-        raise Invalid("checkin.stale_qr")
-    signup = await _confirmed(session, activity, actor.member_id)
-    _check_window(settings, activity, now)
-    result = _record(activity, signup, direction, "qr", now)
-    await _commit_check(session, actor, result, "qr")
-    return result
-
-
-async def _managed(session: AsyncSession, actor: Actor, activity_id: int) -> Activity:
+async def managed_activity(session: AsyncSession, actor: Actor, activity_id: int) -> Activity:
     activity = await session.get(Activity, activity_id)
     if activity is None:
         raise NotFound("activity.unknown", id=activity_id)
@@ -823,346 +648,10 @@ async def _managed(session: AsyncSession, actor: Actor, activity_id: int) -> Act
     return activity
 
 
-async def current_code(
-    session: AsyncSession,
-    settings: VolunteerSettings,
-    actor: Actor,
-    activity_id: int,
-    direction: str,
-    *,
-    now: datetime,
-) -> CheckinCode:
-    """This minute's check-in (or check-out) code and QR parameter, for the organiser's screen."""
-    activity = await _managed(session, actor, activity_id)
-    _check_window(settings, activity, now)
-    counter = codes.counter(now)
-    return CheckinCode(
-        activity.id,
-        activity.title,
-        code_for(activity, direction, counter),
-        qr_param_for(activity, direction, counter),
-        codes.valid_until(now),
-        opens_at(settings, activity),
-        activity.ends_at if direction == "in" else closes_at(settings, activity),
-    )
-
-
-@dataclass(frozen=True)
-class Marked:
-    title: str
-    marked: list[str]
-    already: list[str]
-    # Not signed up (or, for check-out, not checked in).
-    refused: list[str]
-
-
-async def mark(
-    session: AsyncSession,
-    settings: VolunteerSettings,
-    actor: Actor,
-    activity_id: int,
-    direction: str,
-    names: list[str],
-    *,
-    now: datetime,
-) -> Marked:
-    """The organiser checks members in or out by name (a volunteer without a phone, say)."""
-    activity = await _locked(session, settings, activity_id)
-    if not await may_manage(session, actor, activity.audience_kind, activity.audience_id):
-        raise Denied("out_of_scope")
-    _check_window(settings, activity, now)
-    rows = (
-        await session.execute(
-            select(SignUp, Member)
-            .join(Member, Member.id == SignUp.member_id)
-            .where(SignUp.activity_id == activity.id, SignUp.status == "confirmed")
-        )
-    ).all()
-    by_name = {member.name: signup for signup, member in rows}
-    marked: list[str] = []
-    already: list[str] = []
-    refused: list[str] = []
-    for name in dict.fromkeys(n.strip() for n in names if n.strip()):
-        signup = by_name.get(name)
-        if signup is None:
-            refused.append(name)
-            continue
-        try:
-            result = _record(activity, signup, direction, "manual", now)
-        except Invalid:
-            refused.append(name)
-            continue
-        (already if result.already else marked).append(name)
-    if marked:
-        audit.record(
-            session,
-            action=f"activity.marked_{direction}",
-            entity="activity",
-            entity_id=activity.id,
-            actor_member_id=actor.member_id,
-            names=marked,
-        )
-        await session.commit()
-    return Marked(activity.title, marked, already, refused)
-
-
-# ---------------------------------------------------------------- closing and hours
-
-
-async def close_activity(
-    session: AsyncSession, settings: VolunteerSettings, activity_id: int, *, now: datetime
-) -> bool:
-    """Make the hours final: who served (a missing check-out counts to the end) and who signed
-    up and never came. Runs once: a retried job finds the activity closed. The caller commits."""
-    activity = await _locked(session, settings, activity_id)
-    if activity.status != "open":
-        return False
-    signups = (
-        await session.scalars(
-            select(SignUp)
-            .where(SignUp.activity_id == activity.id)
-            .execution_options(populate_existing=True)
-        )
-    ).all()
-    served = no_shows = minutes = 0
-    for signup in signups:
-        if signup.status == "offered":
-            signup.status = "expired"
-            signup.offered_at = signup.offer_expires_at = None
-        if signup.status != "confirmed":
-            continue
-        if signup.checked_in_at is None:
-            signup.outcome = "no_show"
-            no_shows += 1
-            continue
-        if signup.checked_out_at is None:
-            signup.checked_out_at = min(activity.ends_at, now)
-            signup.checkout_method = "auto"
-            signup.minutes = served_minutes(activity, signup.checked_in_at, signup.checked_out_at)
-        signup.outcome = "served"
-        served += 1
-        minutes += signup.minutes or 0
-    activity.status = "closed"
-    activity.closed_at = now
-    audit.record(
-        session,
-        action="activity.closed",
-        entity="activity",
-        entity_id=activity.id,
-        served=served,
-        no_shows=no_shows,
-        minutes=minutes,
-    )
-    organiser = (
-        await session.get(Member, activity.created_by_member_id)
-        if activity.created_by_member_id
-        else None
-    )
-    if organiser is not None and chat_of(organiser) is not None:
-        lang = settings.push.language_of(organiser)
-        text = t(
-            lang,
-            "activity.closed_report",
-            id=activity.id,
-            title=activity.title,
-            served=served,
-            no_shows=no_shows,
-            hours=hours_text(minutes),
-        )
-        chat = chat_of(organiser)
-        assert chat is not None
-        await enqueue(
-            session,
-            [Outgoing(chat, organiser.id, text, "notice")],
-            now=now,
-            quiet=settings.push.quiet,
-        )
-    return True
-
-
-async def fire_close(session: AsyncSession, settings: VolunteerSettings, firing: Firing) -> None:
-    activity = await session.get(Activity, int(firing.payload["activity_id"]))
-    if activity is None:
-        return
-    await close_activity(session, settings, activity.id, now=firing.now)
-
-
-def parse_hours(text: str) -> int:
-    """`2.5`, `2`, `1.25小时` or `3h` as whole minutes; at most a day."""
-    cleaned = re.sub(r"(小时|hours?|h)$", "", text.strip().lower()).strip()
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise Invalid("sethours.bad_hours", value=text, limit=MAX_ADJUSTED_HOURS) from None
-    if not value.is_finite() or not 0 <= value <= MAX_ADJUSTED_HOURS:
-        raise Invalid("sethours.bad_hours", value=text, limit=MAX_ADJUSTED_HOURS)
-    return int((value * 60).to_integral_value(rounding=ROUND_HALF_UP))
-
-
-@dataclass(frozen=True)
-class Adjusted:
-    activity_id: int
-    title: str
-    name: str
-    before: int
-    after: int
-
-
-async def adjust_hours(
-    session: AsyncSession,
-    settings: VolunteerSettings,
-    actor: Actor,
-    activity_id: int,
-    name: str,
-    minutes: int,
-    reason: str,
-) -> Adjusted:
-    """The organiser corrects one member's final hours; the reason goes into the audit log."""
-    reason = reason.strip()
-    if not reason:
-        raise Invalid("sethours.no_reason")
-    if len(reason) > MAX_REASON:
-        raise Invalid("leave.too_long", limit=MAX_REASON, length=len(reason))
-    activity = await _locked(session, settings, activity_id)
-    if not await may_manage(session, actor, activity.audience_kind, activity.audience_id):
-        raise Denied("out_of_scope")
-    if activity.status == "cancelled":
-        raise Invalid("activity.is_cancelled", title=activity.title)
-    if activity.status != "closed":
-        raise Invalid("sethours.not_closed", title=activity.title)
-    row = (
-        await session.execute(
-            select(SignUp, Member)
-            .join(Member, Member.id == SignUp.member_id)
-            .where(
-                SignUp.activity_id == activity.id,
-                SignUp.status == "confirmed",
-                Member.name == name.strip(),
-            )
-        )
-    ).first()
-    if row is None:
-        raise NotFound("sethours.not_on_list", name=name, title=activity.title)
-    signup, member = row
-    before = effective_minutes(signup)
-    signup.adjusted_minutes = minutes
-    if minutes > 0:
-        # Came after all (forgot to check in): hours given by hand make them a volunteer.
-        signup.outcome = "served"
-    audit.record(
-        session,
-        action="activity.hours_adjusted",
-        entity="activity",
-        entity_id=activity.id,
-        actor_member_id=actor.member_id,
-        member_id=member.id,
-        before=before,
-        after=minutes,
-        reason=reason,
-    )
-    await session.commit()
-    return Adjusted(activity.id, activity.title, member.name, before, minutes)
-
-
 def effective_minutes(signup: SignUp) -> int:
     if signup.adjusted_minutes is not None:
         return signup.adjusted_minutes
     return signup.minutes or 0
-
-
-def _counted_minutes() -> Any:
-    return func.coalesce(SignUp.adjusted_minutes, SignUp.minutes, 0)
-
-
-async def my_minutes(
-    session: AsyncSession, actor: Actor, starts: list[datetime], now: datetime
-) -> list[int]:
-    """The member's served minutes since each of `starts` (month, quarter, year for /me)."""
-    result = []
-    for since in starts:
-        total = await session.scalar(
-            select(func.sum(_counted_minutes()))
-            .join(Activity, Activity.id == SignUp.activity_id)
-            .where(
-                SignUp.member_id == actor.member_id,
-                SignUp.outcome == "served",
-                Activity.starts_at >= since,
-                Activity.starts_at <= now,
-            )
-        )
-        result.append(int(total or 0))
-    return result
-
-
-@dataclass(frozen=True)
-class HoursRow:
-    name: str
-    minutes: int
-    activities: int
-
-
-@dataclass(frozen=True)
-class HoursReport:
-    members: list[HoursRow]
-    groups: list[HoursRow]
-    total_minutes: int
-
-
-async def hours_report(
-    session: AsyncSession,
-    settings: VolunteerSettings,
-    actor: Actor,
-    since: datetime,
-    until: datetime,
-) -> HoursReport:
-    """Members and groups ranked by served hours for activities in [since, until); a secretary
-    sees their branch, an admin the organisation."""
-    if actor.role is not Role.ADMIN and not can_manage_branch(actor, actor.branch_id):
-        raise Denied("no_permission")
-    query = (
-        select(
-            Member.id,
-            Member.name,
-            Member.group_id,
-            func.sum(_counted_minutes()),
-            func.count(SignUp.id),
-        )
-        .join(SignUp, SignUp.member_id == Member.id)
-        .join(Activity, Activity.id == SignUp.activity_id)
-        .where(
-            Activity.organisation_id == settings.org_id,
-            SignUp.outcome == "served",
-            Activity.starts_at >= since,
-            Activity.starts_at < until,
-        )
-        .group_by(Member.id, Member.name, Member.group_id)
-    )
-    if actor.role is not Role.ADMIN:
-        query = query.where(Member.branch_id == actor.branch_id)
-    rows = (await session.execute(query)).all()
-    members = sorted(
-        (HoursRow(name, int(total or 0), count) for _, name, _, total, count in rows),
-        key=lambda r: (-r.minutes, r.name),
-    )
-    group_ids = {group_id for _, _, group_id, _, _ in rows if group_id is not None}
-    names = {
-        g.id: g.name
-        for g in (await session.scalars(select(Group).where(Group.id.in_(group_ids)))).all()
-    }
-    by_group: dict[int, list[int]] = {}
-    for _, _, group_id, total, count in rows:
-        if group_id is not None:
-            entry = by_group.setdefault(group_id, [0, 0])
-            entry[0] += int(total or 0)
-            entry[1] += count
-    groups = sorted(
-        (HoursRow(names[g], m, c) for g, (m, c) in by_group.items()),
-        key=lambda r: (-r.minutes, r.name),
-    )
-    return HoursReport(members, groups, sum(r.minutes for r in members))
-
-
-# ---------------------------------------------------------------- records
 
 
 @dataclass(frozen=True)
@@ -1273,7 +762,7 @@ class RosterView:
 
 
 async def roster(session: AsyncSession, actor: Actor, activity_id: int) -> RosterView:
-    activity = await _managed(session, actor, activity_id)
+    activity = await managed_activity(session, actor, activity_id)
     rows = (
         await session.execute(
             select(SignUp, Member)
@@ -1310,7 +799,7 @@ async def activity_detail(
     session: AsyncSession, actor: Actor, activity_id: int
 ) -> tuple[Activity, int, int]:
     """The activity with its taken places and waitlist length, for its organisers."""
-    activity = await _managed(session, actor, activity_id)
+    activity = await managed_activity(session, actor, activity_id)
     taken, waiting = (await _counts(session, [activity.id])).get(activity.id, (0, 0))
     return activity, taken, waiting
 
@@ -1332,10 +821,10 @@ async def cancel_activity(
     now: datetime,
 ) -> ActivityCancelled:
     """Call the activity off before it starts; everyone signed up or waiting is told."""
-    activity = await _locked(session, settings, activity_id)
+    activity = await lock_activity(session, settings, activity_id)
     if not await may_manage(session, actor, activity.audience_kind, activity.audience_id):
         raise Denied("out_of_scope")
-    _refuse_if_over(activity)
+    refuse_if_over(activity)
     if now >= activity.starts_at:
         raise Invalid("activity.started", title=activity.title)
     if len(reason) > MAX_REASON:
