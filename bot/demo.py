@@ -213,6 +213,54 @@ async def meeting_scene(scene: Scene) -> None:
     await scene.send(ZHAO, "/me")
 
 
+async def volunteer_scene(scene: Scene) -> None:
+    scene.say("\n—— 12. 发布志愿服务活动：2 个名额 / A volunteer activity with 2 places ——")
+    tz = ZoneInfo("Asia/Shanghai")
+    day = scene.clock().astimezone(tz).date() + timedelta(days=3)
+    members = (ZHANG, LI, ZHAO, QIAN)
+    before = {who: scene.count(who) for who in members}
+    posted = await scene.send(QIAN, f"/activity 社区环境整治 | {day} 09:00-11:30 | 幸福里社区 | 2")
+    match = re.search(r"活动 #(\d+)", posted.text or "")
+    assert match is not None
+    activity = int(match[1])
+    calls = {who: await scene.expect(who, before[who], "志愿服务招募") for who in members}
+
+    scene.say("\n—— 13. 三人报名，一人候补 / Three sign up; the third waits ——")
+    await scene.tap(ZHANG, calls[ZHANG], "报名")
+    await scene.tap(LI, calls[LI], "报名")
+    await scene.tap(ZHAO, calls[ZHAO], "报名")
+
+    scene.say("\n—— 14. 一人取消，候补者补上并确认 / A cancellation promotes the waitlist ——")
+    before = {who: scene.count(who) for who in members}
+    await scene.tap(LI, calls[LI], "取消报名")
+    offer = await scene.expect(ZHAO, before[ZHAO], "轮到您了")
+    await scene.tap(ZHAO, offer, "确认参加")
+    await scene.send(QIAN, f"/roster {activity}")
+
+    scene.say("\n—— 15. 现场签到、签退 / Check-in and check-out with the rotating codes ——")
+    start = datetime.combine(day, datetime.min.time(), tzinfo=tz).replace(hour=9)
+    end = start.replace(hour=11, minute=30)
+    scene.clock.advance_to(start - timedelta(minutes=5))
+    shown = await scene.send(QIAN, f"/activitycode {activity}")
+    code = _CODE.search(shown.caption or "")
+    assert code is not None
+    await scene.send(ZHANG, f"/checkin {code[1]}")
+    await scene.send(ZHAO, f"/checkin {code[1]}")
+    scene.clock.advance_to(end - timedelta(minutes=30))
+    shown = await scene.send(QIAN, f"/activitycode {activity} out")
+    code = _CODE.search(shown.caption or "")
+    assert code is not None
+    await scene.send(ZHANG, f"/checkin {code[1]}")
+
+    scene.say("\n—— 16. 签退截止：时长定稿 / Check-out closes; the hours are final ——")
+    before = {who: scene.count(who) for who in members}
+    scene.clock.advance_to(end + timedelta(minutes=61))
+    await scene.expect(QIAN, before[QIAN], "已结束")
+    await scene.send(QIAN, f"/roster {activity}")
+    await scene.send(QIAN, "/hours")
+    await scene.send(ZHAO, "/me")
+
+
 async def run_demo(out: Callable[[str], None] | None = None) -> int:
     say = out or (lambda line: print(line, flush=True))
     sandbox = BotApiSandbox()
@@ -247,6 +295,7 @@ async def run_demo(out: Callable[[str], None] | None = None) -> int:
                     codes = await onboarding_scene(scene)
                     await study_scene(scene, codes)
                     await meeting_scene(scene)
+                    await volunteer_scene(scene)
                 except (TimeoutError, KeyError, AssertionError) as exc:
                     print(f"demo failed: {exc}", file=sys.stderr)
                     return 1

@@ -11,7 +11,8 @@ from typing import Any, Protocol
 from telegram import Update
 from telegram.ext import CommandHandler, MessageHandler, filters
 
-from handlers.common import App, Call, Deps, guarded
+from bot.errors import Denied
+from handlers.common import App, ButtonHandler, Call, Deps, callback_id, guarded
 
 DIALOG_KEY = "dialog"
 
@@ -20,6 +21,26 @@ class Dialog(Protocol):
     async def on_message(self, call: Call) -> bool:
         """Handle the member's message; True when the dialog is finished."""
         ...
+
+
+class ButtonDialog(Dialog, Protocol):
+    async def on_button(self, call: Call, verb: str, value: int) -> str | None:
+        """Handle one of the dialog's own buttons ("prefix:verb:value")."""
+        ...
+
+
+def dialog_buttons(kind: type[ButtonDialog], prefix: str, expired: str) -> ButtonHandler:
+    """The buttons of a guided dialog act only on the presser's own open dialog of that kind: a
+    button of a finished dialog, or of somebody else's, is refused with `expired`."""
+
+    async def handler(call: Call) -> str | None:
+        dialog = current_dialog(call)
+        if not isinstance(dialog, kind):
+            raise Denied(expired)
+        verb, value = callback_id(call, prefix)
+        return await dialog.on_button(call, verb, value)
+
+    return handler
 
 
 class InDialog(filters.UpdateFilter):

@@ -32,7 +32,7 @@ from handlers.common import (
     parse_id,
     split_word,
 )
-from handlers.dialogs import close_dialog, current_dialog, open_dialog
+from handlers.dialogs import close_dialog, current_dialog, dialog_buttons, open_dialog
 from handlers.meeting_records import show_attendance
 from storage.models import Branch, Group, Role
 
@@ -335,15 +335,6 @@ class MeetingDialog:
             raise Denied("meeting.expired")
 
 
-async def dialog_button(call: Call) -> str | None:
-    dialog = current_dialog(call)
-    if not isinstance(dialog, MeetingDialog):
-        raise Denied("meeting.expired")
-    verb, value = callback_id(call, "mg")
-    await dialog.on_button(call, verb, value)
-    return None
-
-
 # ---------------------------------------------------------------- invitees' answers
 
 
@@ -419,5 +410,8 @@ def register(app: App, deps: Deps) -> None:
         CallbackQueryHandler(guarded_button(deps, "checkin", meeting_button), pattern=r"^mt:")
     )
     app.add_handler(
-        CallbackQueryHandler(guarded_button(deps, "meeting", dialog_button), pattern=r"^mg:")
+        CallbackQueryHandler(
+            guarded_button(deps, "meeting", dialog_buttons(MeetingDialog, "mg", "meeting.expired")),
+            pattern=r"^mg:",
+        )
     )

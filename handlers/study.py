@@ -16,8 +16,8 @@ from bot.services import items
 from bot.services.audience import Audience, default_audience, resolve_audience
 from bot.services.items import KIND_STUDY, Draft
 from bot.texts import Raw
-from handlers.common import App, Call, Deps, buttons, callback_id, guarded, guarded_button
-from handlers.dialogs import close_dialog, current_dialog, open_dialog
+from handlers.common import App, Call, Deps, buttons, guarded, guarded_button
+from handlers.dialogs import close_dialog, dialog_buttons, open_dialog
 from storage.models import Branch, Group, Role
 
 _URL = re.compile(r"^https?://\S+$")
@@ -250,20 +250,13 @@ class StudyDialog:
         )
 
 
-async def dialog_button(call: Call) -> str | None:
-    """Buttons of the guided dialog act only on the presser's own open dialog."""
-    dialog = current_dialog(call)
-    if not isinstance(dialog, StudyDialog):
-        raise Denied("study.expired")
-    authorize(call.actor, "study")
-    verb, value = callback_id(call, "sd")
-    return await dialog.on_button(call, verb, value)
-
-
 def register(app: App, deps: Deps) -> None:
     app.add_handler(
         CommandHandler("study", guarded(deps, "study", study), filters=filters.ChatType.PRIVATE)
     )
     app.add_handler(
-        CallbackQueryHandler(guarded_button(deps, "study", dialog_button), pattern=r"^sd:")
+        CallbackQueryHandler(
+            guarded_button(deps, "study", dialog_buttons(StudyDialog, "sd", "study.expired")),
+            pattern=r"^sd:",
+        )
     )

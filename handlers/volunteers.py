@@ -30,7 +30,7 @@ from handlers.common import (
     parse_id,
     split_word,
 )
-from handlers.dialogs import close_dialog, current_dialog, open_dialog
+from handlers.dialogs import close_dialog, dialog_buttons, open_dialog
 from handlers.meetings import parse_when
 from handlers.volunteer_records import show_roster
 
@@ -202,7 +202,7 @@ class ActivityDialog:
         elif self.step == "time":
             starts_at, ends_at = parse_range(text, call)
             if starts_at <= now:
-                raise Invalid("meeting.in_past")
+                raise Invalid("activity.in_past")
             if ends_at <= starts_at:
                 raise Invalid("activity.end_before_start")
             self.starts_at, self.ends_at = starts_at, ends_at
@@ -290,15 +290,6 @@ class ActivityDialog:
             raise Denied("activity.expired")
 
 
-async def dialog_button(call: Call) -> str | None:
-    dialog = current_dialog(call)
-    if not isinstance(dialog, ActivityDialog):
-        raise Denied("activity.expired")
-    verb, value = callback_id(call, "vg")
-    await dialog.on_button(call, verb, value)
-    return None
-
-
 # ---------------------------------------------------------------- members' buttons
 
 
@@ -372,5 +363,10 @@ def register(app: App, deps: Deps) -> None:
         CallbackQueryHandler(guarded_button(deps, "activities", activity_button), pattern=r"^va:")
     )
     app.add_handler(
-        CallbackQueryHandler(guarded_button(deps, "activity", dialog_button), pattern=r"^vg:")
+        CallbackQueryHandler(
+            guarded_button(
+                deps, "activity", dialog_buttons(ActivityDialog, "vg", "activity.expired")
+            ),
+            pattern=r"^vg:",
+        )
     )

@@ -54,6 +54,20 @@ class PushSettings:
         return member.language or self.default_language
 
 
+class PushScoped:
+    """A feature's settings built on the push settings: the organisation and its zone."""
+
+    push: PushSettings
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.push.tz
+
+    @property
+    def org_id(self) -> int:
+        return self.push.org_id
+
+
 @dataclass(frozen=True)
 class Draft:
     kind: str

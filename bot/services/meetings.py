@@ -57,17 +57,9 @@ _QR_PARAM = re.compile(r"^ci_([0-9]{1,9})_([0-9a-f]{12})$")
 
 
 @dataclass(frozen=True)
-class MeetingSettings:
+class MeetingSettings(items.PushScoped):
     push: items.PushSettings
     cfg: MeetingsConfig
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return self.push.tz
-
-    @property
-    def org_id(self) -> int:
-        return self.push.org_id
 
 
 @dataclass(frozen=True)

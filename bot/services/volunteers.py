@@ -45,19 +45,11 @@ ACTIVE = ("confirmed", "offered", "waiting")
 
 
 @dataclass(frozen=True)
-class VolunteerSettings:
+class VolunteerSettings(items.PushScoped):
     push: items.PushSettings
     cfg: VolunteersConfig
     # The same rotating-code grace as meetings: one rule for every screen.
     code_grace_seconds: int
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return self.push.tz
-
-    @property
-    def org_id(self) -> int:
-        return self.push.org_id
 
 
 @dataclass(frozen=True)
@@ -150,7 +142,7 @@ def validate(draft: ActivityDraft, now: datetime) -> None:
     if not 1 <= draft.capacity <= MAX_CAPACITY:
         raise Invalid("activity.bad_capacity", limit=MAX_CAPACITY)
     if draft.starts_at <= now:
-        raise Invalid("meeting.in_past")
+        raise Invalid("activity.in_past")
     if draft.ends_at <= draft.starts_at:
         raise Invalid("activity.end_before_start")
     if draft.signup_deadline is not None and not now < draft.signup_deadline <= draft.starts_at:
@@ -309,6 +301,17 @@ async def signup_of(session: AsyncSession, activity_id: int, member_id: int) -> 
     )
 
 
+async def _mine_locked(
+    session: AsyncSession, settings: VolunteerSettings, actor: Actor, activity_id: int
+) -> tuple[Activity, SignUp | None]:
+    """The locked activity and the member's sign-up; only its audience may press its buttons."""
+    activity = await lock_activity(session, settings, activity_id)
+    signup = await signup_of(session, activity.id, actor.member_id)
+    if signup is None and not in_audience(actor, activity):
+        raise Denied("not_your_button")
+    return activity, signup
+
+
 async def _taken(session: AsyncSession, activity_id: int) -> int:
     count = await session.scalar(
         select(func.count(SignUp.id)).where(
@@ -424,10 +427,7 @@ async def cancel_signup(
     now: datetime,
 ) -> Cancelled:
     """「取消报名」 until the start; a freed place is offered to the first on the waitlist."""
-    activity = await lock_activity(session, settings, activity_id)
-    signup = await signup_of(session, activity.id, actor.member_id)
-    if signup is None and not in_audience(actor, activity):
-        raise Denied("not_your_button")
+    activity, signup = await _mine_locked(session, settings, actor, activity_id)
     markup = signup_buttons(activity.id, actor.language, None)
     if signup is None or signup.status not in ACTIVE:
         return Cancelled(activity.id, activity.title, None, markup)
@@ -525,11 +525,10 @@ async def answer_offer(
     now: datetime,
 ) -> OfferAnswered:
     """「确认参加」 or 「放弃」 on an offered place. A late answer finds the offer passed on."""
-    activity = await lock_activity(session, settings, activity_id)
-    signup = await signup_of(session, activity.id, actor.member_id)
-    if signup is None:
-        raise Denied("not_your_button")
+    activity, signup = await _mine_locked(session, settings, actor, activity_id)
     refuse_if_over(activity)
+    if signup is None:
+        raise Invalid("activity.no_offer", title=activity.title)
     if signup.status == "confirmed":
         markup = signup_buttons(activity.id, actor.language, "confirmed")
         return OfferAnswered(activity.id, activity.title, "confirmed", markup)

@@ -48,6 +48,7 @@ TEXTS: dict[str, str] = {
     "activity.bad_time": 'Cannot read the time "{value}"; write YYYY-MM-DD HH:MM-HH:MM, e.g. 2026-12-05 09:00-11:30.',
     "activity.bad_capacity_text": '"{value}" is not a number of places; write a whole number from 1 to {limit}.',
     "activity.bad_capacity": "Places must be a whole number from 1 to {limit}.",
+    "activity.in_past": "The activity must be in the future.",
     "activity.no_title": "Please give the activity a title.",
     "activity.no_place": "Please say where the activity takes place.",
     "activity.end_before_start": "The end must be after the start.",

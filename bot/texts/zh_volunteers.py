@@ -48,6 +48,7 @@ TEXTS: dict[str, str] = {
     "activity.bad_time": "看不懂时间「{value}」，请写成 YYYY-MM-DD HH:MM-HH:MM，例如 2026-12-05 09:00-11:30。",
     "activity.bad_capacity_text": "名额「{value}」不是数字，请写 1 到 {limit} 之间的整数。",
     "activity.bad_capacity": "名额须为 1 到 {limit} 之间的整数。",
+    "activity.in_past": "活动时间必须在将来。",
     "activity.no_title": "请写上活动名称。",
     "activity.no_place": "请写上活动地点。",
     "activity.end_before_start": "结束时间须晚于开始时间。",

@@ -97,6 +97,34 @@ async def cancel(
         return await volunteers.cancel_signup(session, settings, who.actor(), activity_id, now=at)
 
 
+async def in_turn(
+    db: Database, settings: VolunteerSettings, who: list[Person], activity_id: int
+) -> None:
+    """Sign up one after another, a minute apart: the waitlist's order."""
+    for i, person in enumerate(who):
+        await sign_up(db, settings, person, activity_id, NOW + timedelta(minutes=i))
+
+
+async def answer(
+    db: Database,
+    settings: VolunteerSettings,
+    who: Person,
+    activity_id: int,
+    accept: bool,
+    at: datetime,
+) -> volunteers.OfferAnswered:
+    async with db.write() as session:
+        return await volunteers.answer_offer(
+            session, settings, who.actor(), activity_id, accept, now=at
+        )
+
+
+async def expire(db: Database, settings: VolunteerSettings, job: Job, at: datetime) -> None:
+    async with db.write() as session:
+        await volunteers.fire_offer_expiry(session, settings, firing(job, at))
+        await session.commit()
+
+
 async def statuses(db: Database, activity_id: int) -> dict[int, str]:
     async with db.read() as session:
         rows = await session.execute(
@@ -174,8 +202,7 @@ async def test_the_waitlist_is_first_come_and_an_offer_is_confirmed(
 ) -> None:
     secretary, (a, b, c, d) = await people(org, 4)
     activity_id = await create(db, settings, secretary, 2)
-    for i, who in enumerate((a, b, c, d)):
-        await sign_up(db, settings, who, activity_id, NOW + timedelta(minutes=i))
+    await in_turn(db, settings, [a, b, c, d], activity_id)
     assert (await cancel(db, settings, a, activity_id)).had == "confirmed"
     stored = await statuses(db, activity_id)
     # c came before d: c is offered the place, d still waits.
@@ -195,19 +222,12 @@ async def test_the_waitlist_is_first_come_and_an_offer_is_confirmed(
     assert (
         await sign_up(db, settings, late, activity_id, NOW + timedelta(minutes=9))
     ).position == 2
-    async with db.write() as session:
-        answered = await volunteers.answer_offer(
-            session, settings, c.actor(), activity_id, True, now=NOW + timedelta(hours=1)
-        )
+    answered = await answer(db, settings, c, activity_id, True, NOW + timedelta(hours=1))
     assert answered.status == "confirmed"
     assert (await statuses(db, activity_id))[c.member_id] == "confirmed"
     # The job for that offer now finds it answered and does nothing.
     (job,) = await offer_jobs(db)
-    async with db.write() as session:
-        await volunteers.fire_offer_expiry(
-            session, settings, firing(job, NOW + timedelta(hours=12))
-        )
-        await session.commit()
+    await expire(db, settings, job, NOW + timedelta(hours=12))
     assert (await statuses(db, activity_id))[d.member_id] == "waiting"
 
 
@@ -216,17 +236,12 @@ async def test_an_unanswered_offer_passes_to_the_next(
 ) -> None:
     secretary, (a, b, c) = await people(org, 3)
     activity_id = await create(db, settings, secretary, 1)
-    for i, who in enumerate((a, b, c)):
-        await sign_up(db, settings, who, activity_id, NOW + timedelta(minutes=i))
+    await in_turn(db, settings, [a, b, c], activity_id)
     await cancel(db, settings, a, activity_id)
     (job,) = await offer_jobs(db)
     # Offered for the configured 12 hours.
     assert job.next_run_at == NOW + timedelta(hours=12)
-    async with db.write() as session:
-        await volunteers.fire_offer_expiry(
-            session, settings, firing(job, NOW + timedelta(hours=12))
-        )
-        await session.commit()
+    await expire(db, settings, job, NOW + timedelta(hours=12))
     stored = await statuses(db, activity_id)
     assert (stored[b.member_id], stored[c.member_id]) == ("expired", "offered")
     async with db.read() as session:
@@ -235,11 +250,8 @@ async def test_an_unanswered_offer_passes_to_the_next(
         ).all()
     assert any("已顺延" in text for text in told)
     # b answers too late: refused, and nothing changes for c.
-    async with db.write() as session:
-        with pytest.raises(Invalid) as late:
-            await volunteers.answer_offer(
-                session, settings, b.actor(), activity_id, True, now=NOW + timedelta(hours=13)
-            )
+    with pytest.raises(Invalid) as late:
+        await answer(db, settings, b, activity_id, True, NOW + timedelta(hours=13))
     assert late.value.key == "activity.no_offer"
     assert (await statuses(db, activity_id))[c.member_id] == "offered"
 
@@ -249,15 +261,11 @@ async def test_answering_after_the_offer_ran_out_passes_it_on_at_once(
 ) -> None:
     secretary, (a, b, c) = await people(org, 3)
     activity_id = await create(db, settings, secretary, 1)
-    for i, who in enumerate((a, b, c)):
-        await sign_up(db, settings, who, activity_id, NOW + timedelta(minutes=i))
+    await in_turn(db, settings, [a, b, c], activity_id)
     await cancel(db, settings, a, activity_id)
     # The expiry job has not run yet (the bot was busy); b presses 「确认参加」 too late.
-    async with db.write() as session:
-        with pytest.raises(Invalid) as late:
-            await volunteers.answer_offer(
-                session, settings, b.actor(), activity_id, True, now=NOW + timedelta(hours=12)
-            )
+    with pytest.raises(Invalid) as late:
+        await answer(db, settings, b, activity_id, True, NOW + timedelta(hours=12))
     assert late.value.key == "activity.offer_expired"
     stored = await statuses(db, activity_id)
     assert (stored[b.member_id], stored[c.member_id]) == ("expired", "offered")
@@ -268,13 +276,9 @@ async def test_declining_offers_the_place_to_the_next(
 ) -> None:
     secretary, (a, b, c) = await people(org, 3)
     activity_id = await create(db, settings, secretary, 1)
-    for i, who in enumerate((a, b, c)):
-        await sign_up(db, settings, who, activity_id, NOW + timedelta(minutes=i))
+    await in_turn(db, settings, [a, b, c], activity_id)
     await cancel(db, settings, a, activity_id)
-    async with db.write() as session:
-        answered = await volunteers.answer_offer(
-            session, settings, b.actor(), activity_id, False, now=NOW
-        )
+    answered = await answer(db, settings, b, activity_id, False, NOW)
     assert answered.status == "declined"
     stored = await statuses(db, activity_id)
     assert (stored[b.member_id], stored[c.member_id]) == ("declined", "offered")
@@ -339,7 +343,7 @@ def test_drafts_are_checked() -> None:
         (draft(capacity=0), "activity.bad_capacity"),
         (draft(capacity=1001), "activity.bad_capacity"),
         (draft(ends_at=START), "activity.end_before_start"),
-        (draft(starts_at=NOW - timedelta(hours=1)), "meeting.in_past"),
+        (draft(starts_at=NOW - timedelta(hours=1)), "activity.in_past"),
         (draft(signup_deadline=START + timedelta(minutes=1)), "activity.bad_deadline"),
         (draft(signup_deadline=NOW), "activity.bad_deadline"),
         (draft(place=" "), "activity.no_place"),
