@@ -21,6 +21,7 @@ from bot.delivery import BotApi, QuietHours, Sender
 from bot.jobs import FIRE_LATE, job_handlers, skip_targets
 from bot.scheduler import Clock, Scheduler
 from bot.services import compliance as compliance_service
+from bot.services import dues as dues_service
 from bot.services import organisation, updates
 from bot.telegram_http import AiohttpRequest, HttpBotApi
 from bot.texts import plain, t
@@ -30,6 +31,7 @@ from handlers import (
     checkin,
     compliance,
     dialogs,
+    dues,
     followup,
     meeting_records,
     meetings,
@@ -37,6 +39,7 @@ from handlers import (
     reminders,
     study,
     system,
+    tasks,
     timepolls,
     volunteer_records,
     volunteers,
@@ -60,6 +63,8 @@ async def prepare_database(config: Config, db: Database, now: datetime | None = 
         await organisation.promote_admins(session, org_id, config.organisation.admins)
     async with db.write() as session:
         await compliance_service.ensure_job(session, org_id, config, now=now or utcnow())
+    async with db.write() as session:
+        await dues_service.ensure_job(session, org_id, config, now=now or utcnow())
     async with db.write() as session:
         await updates.prune(session)
     return org_id
@@ -102,6 +107,8 @@ def build_application(deps: Deps, *, request: BaseRequest | None = None) -> App:
     compliance.register(application, deps)
     volunteers.register(application, deps)
     volunteer_records.register(application, deps)
+    dues.register(application, deps)
+    tasks.register(application, deps)
     system.register_last(application, deps)
     return application
 
@@ -168,7 +175,7 @@ def make_scheduler(deps: Deps) -> Scheduler:
     cfg = deps.config
     return Scheduler(
         deps.db,
-        job_handlers(deps.meetings, deps.volunteers),
+        job_handlers(deps.meetings, deps.volunteers, deps.dues, deps.tasks),
         cfg.organisation.tz,
         grace=timedelta(hours=cfg.scheduler.grace_hours),
         tick_seconds=cfg.scheduler.tick_seconds,

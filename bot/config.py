@@ -169,6 +169,24 @@ class VolunteersConfig:
 
 
 @dataclass(frozen=True)
+class DuesConfig:
+    """党费: the monthly reminder to members who have an amount and have not reported paying."""
+
+    # Day of the month (1-28, so every month has it); 0 turns the reminder off.
+    remind_day: int = 5
+    remind_time: str = "09:00"
+
+
+@dataclass(frozen=True)
+class TasksConfig:
+    """任务清单: reminders to the owner before the due date, escalation to the creator after."""
+
+    remind_before_days: tuple[int, ...] = (3, 1)
+    # Reminders go out, and an overdue task is escalated the day after its due date, at this time.
+    remind_time: str = "09:00"
+
+
+@dataclass(frozen=True)
 class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
@@ -180,6 +198,8 @@ class Config:
     followup: FollowupConfig = field(default_factory=FollowupConfig)
     meetings: MeetingsConfig = field(default_factory=MeetingsConfig)
     volunteers: VolunteersConfig = field(default_factory=VolunteersConfig)
+    dues: DuesConfig = field(default_factory=DuesConfig)
+    tasks: TasksConfig = field(default_factory=TasksConfig)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -193,6 +213,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "followup": FollowupConfig,
     "meetings": MeetingsConfig,
     "volunteers": VolunteersConfig,
+    "dues": DuesConfig,
+    "tasks": TasksConfig,
 }
 
 
@@ -316,6 +338,7 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(key, "must not be negative")
     _validate_meetings(cfg.meetings)
     _validate_volunteers(cfg.volunteers)
+    _validate_dues_and_tasks(cfg.dues, cfg.tasks)
     if cfg.telegram.mode == "webhook":
         if not cfg.webhook.secret_token:
             raise ConfigError("webhook.secret_token", "required when telegram.mode = 'webhook'")
@@ -363,6 +386,16 @@ def _validate_volunteers(v: VolunteersConfig) -> None:
     for key in ("checkin_before_minutes", "checkout_after_minutes"):
         if getattr(v, key) < 0:
             raise ConfigError(f"volunteers.{key}", "must not be negative")
+
+
+def _validate_dues_and_tasks(d: DuesConfig, t: TasksConfig) -> None:
+    if not 0 <= d.remind_day <= 28:
+        raise ConfigError("dues.remind_day", "must be from 1 to 28 (every month has it), or 0: off")
+    if any(days <= 0 for days in t.remind_before_days):
+        raise ConfigError("tasks.remind_before_days", "every entry must be greater than 0")
+    for key, value in (("dues.remind_time", d.remind_time), ("tasks.remind_time", t.remind_time)):
+        if parse_hhmm(value) is None:
+            raise ConfigError(key, f"expected a time like '09:00', got {value!r}")
 
 
 def parse_hhmm(text: str) -> time | None:

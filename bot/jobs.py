@@ -11,20 +11,27 @@ from bot.config import parse_hhmm
 from bot.scheduler import Firing, JobHandler, SkipTo
 from bot.services import (
     compliance,
+    dues,
     items,
     meetings,
     reminders,
+    tasks,
     timepolls,
     volunteer_hours,
     volunteers,
 )
+from bot.services.dues import DuesSettings
 from bot.services.items import PushSettings
 from bot.services.meetings import MeetingSettings
+from bot.services.tasks import TaskSettings
 from bot.services.volunteers import VolunteerSettings
 
 
 def job_handlers(
-    meeting_settings: MeetingSettings, volunteer_settings: VolunteerSettings
+    meeting_settings: MeetingSettings,
+    volunteer_settings: VolunteerSettings,
+    dues_settings: DuesSettings,
+    task_settings: TaskSettings,
 ) -> dict[str, JobHandler]:
     settings = meeting_settings.push
 
@@ -71,7 +78,22 @@ def job_handlers(
         await volunteer_hours.fire_close(session, volunteer_settings, firing)
         return None
 
+    async def dues_reminder(session: AsyncSession, firing: Firing) -> datetime | None:
+        await dues.fire_reminder(session, dues_settings, firing)
+        return None
+
+    async def task_reminder(session: AsyncSession, firing: Firing) -> datetime | None:
+        await tasks.fire_reminder(session, task_settings, firing)
+        return None
+
+    async def task_escalation(session: AsyncSession, firing: Firing) -> datetime | None:
+        await tasks.fire_escalation(session, task_settings, firing)
+        return None
+
     return {
+        dues.JOB_REMIND: dues_reminder,
+        tasks.JOB_REMIND: task_reminder,
+        tasks.JOB_ESCALATE: task_escalation,
         volunteers.JOB_REMINDER: activity_reminder,
         volunteers.JOB_OFFER: activity_offer,
         volunteers.JOB_CLOSE: activity_close,
@@ -88,9 +110,16 @@ def job_handlers(
 
 # Never dropped for being late: a post goes out on start, however late, a meeting's attendance
 # is made final (and its make-ups sent) and an activity's hours, even if the bot was down at the
-# close, and an offer that ran out passes to the next on the waitlist.
+# close, an offer that ran out passes to the next on the waitlist, and an overdue task reaches
+# its creator.
 FIRE_LATE = frozenset(
-    {"publish_item", meetings.JOB_CLOSE, volunteers.JOB_CLOSE, volunteers.JOB_OFFER}
+    {
+        "publish_item",
+        meetings.JOB_CLOSE,
+        volunteers.JOB_CLOSE,
+        volunteers.JOB_OFFER,
+        tasks.JOB_ESCALATE,
+    }
 )
 
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -71,6 +71,57 @@ def add_job(
     )
     session.add(job)
     return job
+
+
+async def ensure_standing_job(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    kind: str,
+    rule: str | None,
+    at: time,
+    tz: ZoneInfo,
+    now: datetime,
+) -> None:
+    """Keep exactly one active job of `kind` on `rule` at local time `at` (None: no job). Run at
+    every start: it leaves a correct job alone, moves one whose rule or time changed, and drops
+    duplicates. The caller commits."""
+    jobs = list(
+        (
+            await session.scalars(
+                select(Job)
+                .where(
+                    Job.organisation_id == organisation_id,
+                    Job.kind == kind,
+                    Job.active.is_(True),
+                )
+                .order_by(Job.id)
+            )
+        ).all()
+    )
+    keep = jobs.pop(0) if jobs and rule is not None else None
+    for job in jobs:
+        job.active = False
+        job.next_run_at = None
+    if rule is None:
+        return
+    anchor = datetime.combine(now.astimezone(tz).date(), at, tzinfo=tz)
+    first = next_occurrence(rule, anchor, now, tz)
+    assert first is not None  # a rule without an end never runs out
+    if keep is None:
+        add_job(
+            session,
+            organisation_id=organisation_id,
+            kind=kind,
+            payload={},
+            first=first,
+            anchor=anchor,
+            rule=rule,
+        )
+    elif keep.rule != rule or keep.anchor.astimezone(tz).time() != at:
+        keep.rule = rule
+        keep.anchor = anchor
+        keep.next_run_at = first
 
 
 class Scheduler:

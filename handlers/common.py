@@ -21,9 +21,11 @@ from bot.auth import Actor, authorize
 from bot.config import Config
 from bot.delivery import QuietHours
 from bot.errors import DomainError
+from bot.services.dues import DuesSettings
 from bot.services.items import PushSettings
 from bot.services.meetings import MeetingSettings
 from bot.services.members import get_actor
+from bot.services.tasks import TaskSettings
 from bot.services.volunteers import VolunteerSettings
 from bot.texts import Raw, plain, t
 from storage.db import Database
@@ -50,7 +52,7 @@ class Deps:
     # What "now" is for handlers, the scheduler and the sender; the demo runs a faster clock.
     clock: Callable[[], datetime] = utcnow
     # Work that outlives one update (a check-in screen kept fresh); cancelled at shutdown.
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def default_language(self) -> str:
@@ -78,25 +80,33 @@ class Deps:
             self.push, self.config.volunteers, self.config.meetings.code_grace_seconds
         )
 
+    @cached_property
+    def dues(self) -> DuesSettings:
+        return DuesSettings(self.push, self.config.dues)
+
+    @cached_property
+    def tasks(self) -> TaskSettings:
+        return TaskSettings(self.push, self.config.tasks)
+
     def now(self) -> datetime:
         return self.clock()
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)
-        self.tasks.add(task)
+        self.background.add(task)
         task.add_done_callback(self._finished)
         return task
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
+        self.background.discard(task)
         # Nobody awaits these tasks: without this, a failure would vanish silently.
         if not task.cancelled() and (error := task.exception()) is not None:
             log.error("background task failed", exc_info=error)
 
     async def cancel_tasks(self) -> None:
-        for task in list(self.tasks):
+        for task in list(self.background):
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*self.background, return_exceptions=True)
 
 
 @dataclass

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import InlineKeyboardMarkup
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.errors import Denied
-from bot.services import items
+from bot.services import dues, items, money, tasks
 from bot.texts import join_names
 from handlers.common import App, Call, Deps, callback_id, guarded, guarded_button, parse_id
 from handlers.dialogs import open_dialog
@@ -67,15 +68,31 @@ class ReflectionDialog:
 
 
 async def todo(call: Call) -> None:
+    """Everything the member still owes: study items and reminders, this month's dues, tasks."""
     assert call.actor is not None
-    async with call.deps.db.read() as session:
-        entries = await items.todo(session, call.deps.push, call.actor)
+    deps = call.deps
+    async with deps.db.read() as session:
+        entries: list[tuple[str, dict[str, Any]]] = [
+            (entry.text, entry.markup) for entry in await items.todo(session, deps.push, call.actor)
+        ]
+        mine = await dues.my_dues(session, deps.dues, call.actor, deps.now())
+        open_tasks = await tasks.my_open_tasks(session, deps.tasks, call.actor, now=deps.now())
+    if mine.amount and mine.status is None:
+        text: str = call.t(
+            "todo.dues",
+            month=dues.month_label(call.lang, mine.month),
+            amount=money.amount_text(mine.amount),
+        )
+        entries.append((text, dues.report_button(call.lang, mine.month)))
+    for task in open_tasks:
+        text = call.t("todo.task", id=task.id, title=task.title, due=task.due.isoformat())
+        entries.append((text, tasks.task_buttons(task.id, call.lang)))
     if not entries:
         await call.reply(call.t("todo.none"))
         return
     await call.reply(call.t("todo.title", count=len(entries)))
-    for entry in entries:
-        await call.reply(entry.text, InlineKeyboardMarkup.de_json(entry.markup, call.context.bot))
+    for text, markup in entries:
+        await call.reply(text, InlineKeyboardMarkup.de_json(markup, call.context.bot))
 
 
 async def items_command(call: Call) -> None:

@@ -8,7 +8,17 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.auth import commands_for
 from bot.errors import Denied
-from bot.services import invites, items, meetings, members, volunteer_hours, volunteers
+from bot.services import (
+    dues,
+    invites,
+    items,
+    meetings,
+    members,
+    money,
+    tasks,
+    volunteer_hours,
+    volunteers,
+)
 from bot.services.members import MemberView
 from bot.texts import Raw
 from handlers.checkin import checkin_from_link, is_checkin_param
@@ -94,6 +104,8 @@ async def me(call: Call) -> None:
         attendance = await meetings.my_attendance(
             session, call.actor, datetime.combine(quarter, time(0, 0), tzinfo=tz), now
         )
+        mine = await dues.my_dues(session, call.deps.dues, call.actor, now)
+        open_tasks = await tasks.my_open_tasks(session, call.deps.tasks, call.actor, now=now)
         served = await volunteer_hours.my_minutes(
             session,
             call.actor,
@@ -139,6 +151,25 @@ async def me(call: Call) -> None:
             q=volunteers.hours_text(served[1]),
             y=volunteers.hours_text(served[2]),
         )
+        + "\n"
+        + _dues_line(call, mine)
+        + "\n"
+        + call.t(
+            "me.tasks",
+            open=len(open_tasks),
+            overdue=sum(1 for task in open_tasks if task.status == "overdue"),
+        )
+    )
+
+
+def _dues_line(call: Call, mine: dues.MyDues) -> str:
+    if not mine.amount:
+        return call.t("me.dues_none")
+    return call.t(
+        "me.dues",
+        month=dues.month_label(call.lang, mine.month),
+        amount=money.amount_text(mine.amount),
+        status=call.t(f"me.dues_status_{mine.status or 'none'}"),
     )
 
 

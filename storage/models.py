@@ -122,6 +122,8 @@ class Member(Base):
     active: Mapped[bool] = mapped_column(default=True)
     # On the branch committee (支委); a branch's secretaries always are.
     committee: Mapped[bool] = mapped_column(default=False)
+    # Monthly Party dues (党费) in fen (分): integers keep amounts exact on every backend.
+    dues_cents: Mapped[int | None] = mapped_column(Integer)
     bound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Set when Telegram says the member blocked the bot; cleared when they write to it again.
     unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -449,3 +451,61 @@ class SignUp(Base):
     adjusted_minutes: Mapped[int | None] = mapped_column(Integer)
     # Final at the close: served | no_show
     outcome: Mapped[str | None] = mapped_column(String(10))
+
+
+class DuesPayment(Base):
+    """One member's dues for one month: reported by the member, then confirmed by a secretary."""
+
+    __tablename__ = "dues_payments"
+    __table_args__ = (UniqueConstraint("member_id", "month"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    # The first day of the month paid for.
+    month: Mapped[date] = mapped_column(Date, index=True)
+    # The member's amount when they reported it, in fen.
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    # reported | confirmed
+    status: Mapped[str] = mapped_column(String(10))
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    confirmed_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+
+
+class Task(Base):
+    """A work-plan task (任务清单) with an owner and a due date, ticked off the ledger when done."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    # "member" (owner_id: a member) or "group" (owner_id: a group, acted for by its leaders).
+    owner_kind: Mapped[str] = mapped_column(String(10))
+    owner_id: Mapped[int] = mapped_column(Integer)
+    due_date: Mapped[date] = mapped_column(Date)
+    # open | done
+    status: Mapped[str] = mapped_column(String(8), default="open")
+    # Bumped when the due date moves; reminder and escalation jobs carry the one they were for.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+
+
+class TaskEvent(Base):
+    """A task's history: created, reminded, postponed (with the reason), escalated, done."""
+
+    __tablename__ = "task_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(12))
+    actor_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    old_due: Mapped[date | None] = mapped_column(Date)
+    new_due: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(String(300))

@@ -25,12 +25,11 @@ from bot.auth import Actor, can_manage_branch, can_see_group
 from bot.config import Config, parse_hhmm
 from bot.delivery import Outgoing, enqueue
 from bot.errors import Denied, Invalid
-from bot.scheduler import Firing, add_job
+from bot.scheduler import Firing, ensure_standing_job
 from bot.services.meeting_kinds import KindRule, kind_rules
 from bot.services.meetings import MeetingSettings, was_held
-from bot.services.recurrence import next_occurrence
 from bot.texts import Raw, t
-from storage.models import Branch, ComplianceNotice, Group, Job, Meeting, Member, Role
+from storage.models import Branch, ComplianceNotice, Group, Meeting, Member, Role
 
 JOB_CHECK = "compliance_check"
 DAILY = "FREQ=DAILY"
@@ -394,43 +393,19 @@ def render(lang: str, result: ComplianceReport) -> list[str]:
 
 
 async def ensure_job(session: AsyncSession, org_id: int, config: Config, *, now: datetime) -> None:
-    """One active daily check at the configured local time; run at every start, so it must
-    leave a correct job alone, move it when the time changed, and drop duplicates."""
+    """One active daily check at the configured local time (none when turned off)."""
     cfg = config.meetings
-    tz = config.organisation.tz
     at = parse_hhmm(cfg.compliance_remind_time)
     assert at is not None  # validated with the config
-    jobs = list(
-        (
-            await session.scalars(
-                select(Job)
-                .where(Job.organisation_id == org_id, Job.kind == JOB_CHECK, Job.active.is_(True))
-                .order_by(Job.id)
-            )
-        ).all()
+    await ensure_standing_job(
+        session,
+        organisation_id=org_id,
+        kind=JOB_CHECK,
+        rule=DAILY if cfg.compliance_remind_days > 0 else None,
+        at=at,
+        tz=config.organisation.tz,
+        now=now,
     )
-    keep = jobs.pop(0) if jobs and cfg.compliance_remind_days > 0 else None
-    for job in jobs:
-        job.active = False
-        job.next_run_at = None
-    if cfg.compliance_remind_days > 0:
-        anchor = datetime.combine(now.astimezone(tz).date(), at, tzinfo=tz)
-        first = next_occurrence(DAILY, anchor, now, tz)
-        assert first is not None  # a daily rule without an end never runs out
-        if keep is None:
-            add_job(
-                session,
-                organisation_id=org_id,
-                kind=JOB_CHECK,
-                payload={},
-                first=first,
-                anchor=anchor,
-                rule=DAILY,
-            )
-        elif keep.rule != DAILY or keep.anchor.astimezone(tz).time() != at:
-            keep.rule = DAILY
-            keep.anchor = anchor
-            keep.next_run_at = first
     await session.commit()
 
 

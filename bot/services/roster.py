@@ -112,6 +112,8 @@ def _diff(
         changes["phone"] = (member.phone, row.phone)
     if parsed.has_committee and row.committee is not None and member.committee != row.committee:
         changes["committee"] = (member.committee, row.committee)
+    if row.dues_cents is not None and member.dues_cents != row.dues_cents:
+        changes["dues_cents"] = (member.dues_cents, row.dues_cents)
     if not member.active:
         changes["active"] = (False, True)
     return changes
@@ -154,6 +156,7 @@ async def import_roster(
                 role=row.role or Role.MEMBER,
                 phone=row.phone,
                 committee=bool(row.committee),
+                dues_cents=row.dues_cents,
                 active=True,
             )
             session.add(member)

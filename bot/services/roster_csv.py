@@ -10,6 +10,8 @@ import io
 import re
 from dataclasses import dataclass
 
+from bot.errors import Invalid
+from bot.services.money import parse_amount
 from storage.models import Role
 
 MAX_ROSTER_BYTES = 2 * 1024 * 1024
@@ -23,6 +25,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "role": ("角色", "role"),
     "phone": ("电话", "手机", "phone"),
     "committee": ("支委", "委员", "committee"),
+    "dues": ("党费", "dues"),
 }
 
 ROLE_ALIASES: dict[str, Role] = {
@@ -71,6 +74,8 @@ class RosterRow:
     phone: str | None
     # On the branch committee (支委); None when the file has no such column.
     committee: bool | None
+    # Monthly dues (党费) in fen; None when the column is missing or the cell empty (kept as is).
+    dues_cents: int | None = None
 
 
 MAX_SHOWN_VALUE = 40
@@ -97,6 +102,7 @@ class ParsedRoster:
     has_phone: bool
     has_group: bool
     has_committee: bool
+    has_dues: bool = False
 
 
 class RosterFileError(Exception):
@@ -166,6 +172,7 @@ def parse_roster(text: str, *, default_branch: str | None = None) -> ParsedRoste
             role_text = cell(record, "role")
             phone = cell(record, "phone") or None
             committee_text = cell(record, "committee")
+            dues_text = cell(record, "dues")
             if not name:
                 errors.append(RowError(line, "no_name"))
                 continue
@@ -192,12 +199,19 @@ def parse_roster(text: str, *, default_branch: str | None = None) -> ParsedRoste
                 if committee is None:
                     errors.append(RowError(line, "bad_committee", committee_text))
                     continue
+            dues_cents: int | None = None
+            if dues_text:
+                try:
+                    dues_cents = parse_amount(dues_text)
+                except Invalid:
+                    errors.append(RowError(line, "bad_dues", dues_text))
+                    continue
             key = (branch, name)
             if key in seen:
                 errors.append(RowError(line, "duplicate", f"{name} ({seen[key]})"))
                 continue
             seen[key] = line
-            rows.append(RosterRow(line, name, branch, group, role, phone, committee))
+            rows.append(RosterRow(line, name, branch, group, role, phone, committee, dues_cents))
     except csv.Error as exc:
         errors.append(RowError(reader.line_num, "malformed", str(exc)))
     return ParsedRoster(
@@ -207,4 +221,5 @@ def parse_roster(text: str, *, default_branch: str | None = None) -> ParsedRoste
         has_phone="phone" in columns,
         has_group="group" in columns,
         has_committee="committee" in columns,
+        has_dues="dues" in columns,
     )

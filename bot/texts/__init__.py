@@ -9,20 +9,40 @@ from typing import Any
 from bot.texts import (
     en,
     en_compliance,
+    en_dues,
     en_meetings,
     en_polls,
+    en_tasks,
     en_volunteers,
     zh,
     zh_compliance,
+    zh_dues,
     zh_meetings,
     zh_polls,
+    zh_tasks,
     zh_volunteers,
 )
 
 # Each language's catalog is assembled from the feature modules; a key lives in exactly one.
 PARTS: dict[str, tuple[dict[str, str], ...]] = {
-    "zh": (zh.TEXTS, zh_meetings.TEXTS, zh_polls.TEXTS, zh_compliance.TEXTS, zh_volunteers.TEXTS),
-    "en": (en.TEXTS, en_meetings.TEXTS, en_polls.TEXTS, en_compliance.TEXTS, en_volunteers.TEXTS),
+    "zh": (
+        zh.TEXTS,
+        zh_meetings.TEXTS,
+        zh_polls.TEXTS,
+        zh_compliance.TEXTS,
+        zh_volunteers.TEXTS,
+        zh_dues.TEXTS,
+        zh_tasks.TEXTS,
+    ),
+    "en": (
+        en.TEXTS,
+        en_meetings.TEXTS,
+        en_polls.TEXTS,
+        en_compliance.TEXTS,
+        en_volunteers.TEXTS,
+        en_dues.TEXTS,
+        en_tasks.TEXTS,
+    ),
 }
 CATALOGS: dict[str, dict[str, str]] = {
     language: {key: text for part in parts for key, text in part.items()}

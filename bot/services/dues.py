@@ -1,0 +1,443 @@
+"""党费: each member's monthly amount, a monthly reminder, the member's 「已缴纳」 and the
+secretary's confirmation, and totals per branch for a quarter. Records only: no payment
+processing.
+
+Amounts are exact: typed and shown as decimals (`Decimal`), stored as whole fen (分).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.auth import Actor, can_manage_branch
+from bot.config import Config, DuesConfig, parse_hhmm
+from bot.delivery import Outgoing, enqueue
+from bot.errors import Denied, Invalid, NotFound
+from bot.scheduler import Firing, ensure_standing_job
+from bot.services import audit, items
+from bot.services.audience import chat_of
+from bot.services.members import find_member
+from bot.services.money import amount_text
+from bot.texts import plain, t
+from storage.models import Branch, DuesPayment, Group, Member, Role
+
+JOB_REMIND = "dues_reminder"
+
+
+@dataclass(frozen=True)
+class DuesSettings(items.PushScoped):
+    push: items.PushSettings
+    cfg: DuesConfig
+
+
+def month_key(month: date) -> int:
+    """A month as it travels in button data: 2026-12 -> 202612."""
+    return month.year * 100 + month.month
+
+
+def month_of_key(key: int) -> date:
+    year, month = divmod(key, 100)
+    if not (2000 <= year <= 2100 and 1 <= month <= 12):
+        raise Denied("not_your_button")
+    return date(year, month, 1)
+
+
+def month_label(lang: str, month: date) -> str:
+    return plain(t(lang, "compliance.month_label", year=month.year, month=month.month))
+
+
+# ---------------------------------------------------------------- amounts
+
+
+@dataclass(frozen=True)
+class AmountSet:
+    name: str
+    before: int | None
+    after: int
+
+
+async def set_amount(
+    session: AsyncSession, settings: DuesSettings, actor: Actor, ref: str, cents: int
+) -> AmountSet:
+    """A secretary sets one member's monthly amount (their own branch; an admin anyone's)."""
+    member = await find_member(session, settings.org_id, actor, ref)
+    before = member.dues_cents
+    member.dues_cents = cents
+    audit.record(
+        session,
+        action="dues.amount_set",
+        entity="member",
+        entity_id=member.id,
+        actor_member_id=actor.member_id,
+        before=before,
+        after=cents,
+    )
+    await session.commit()
+    return AmountSet(member.name, before, cents)
+
+
+# ---------------------------------------------------------------- the monthly reminder
+
+
+async def ensure_job(session: AsyncSession, org_id: int, config: Config, *, now: datetime) -> None:
+    """The monthly reminder on `dues.remind_day` at `dues.remind_time` (none when 0)."""
+    cfg = config.dues
+    at = parse_hhmm(cfg.remind_time)
+    assert at is not None  # validated with the config
+    rule = f"FREQ=MONTHLY;BYMONTHDAY={cfg.remind_day}" if cfg.remind_day else None
+    await ensure_standing_job(
+        session,
+        organisation_id=org_id,
+        kind=JOB_REMIND,
+        rule=rule,
+        at=at,
+        tz=config.organisation.tz,
+        now=now,
+    )
+    await session.commit()
+
+
+def report_button(lang: str, month: date) -> dict[str, Any]:
+    label = plain(t(lang, "dues.btn_paid"))
+    return {"inline_keyboard": [[{"text": label, "callback_data": f"du:rp:{month_key(month)}"}]]}
+
+
+async def _unpaid(session: AsyncSession, org_id: int, month: date) -> list[Member]:
+    """Active members with an amount who have neither reported nor been confirmed this month."""
+    paid = select(DuesPayment.member_id).where(DuesPayment.month == month)
+    return list(
+        (
+            await session.scalars(
+                select(Member)
+                .where(
+                    Member.organisation_id == org_id,
+                    Member.active.is_(True),
+                    Member.branch_id.is_not(None),
+                    Member.dues_cents > 0,
+                    Member.id.not_in(paid),
+                )
+                .order_by(Member.id)
+            )
+        ).all()
+    )
+
+
+async def fire_reminder(session: AsyncSession, settings: DuesSettings, firing: Firing) -> None:
+    """The month is the one the reminder falls in, in the organisation's zone."""
+    month = firing.scheduled_for.astimezone(settings.tz).date().replace(day=1)
+    outgoing = []
+    for member in await _unpaid(session, settings.org_id, month):
+        chat = chat_of(member)
+        if chat is None or member.dues_cents is None:
+            continue
+        lang = settings.push.language_of(member)
+        text = t(
+            lang,
+            "dues.reminder",
+            month=month_label(lang, month),
+            amount=amount_text(member.dues_cents),
+        )
+        outgoing.append(
+            Outgoing(chat, member.id, text, "notice", markup=report_button(lang, month))
+        )
+    await enqueue(session, outgoing, now=firing.now, quiet=settings.push.quiet)
+
+
+# ---------------------------------------------------------------- reported and confirmed
+
+
+@dataclass(frozen=True)
+class Reported:
+    month: date
+    amount: int
+    # reported | confirmed
+    status: str
+    already: bool
+
+
+def _this_month(settings: DuesSettings, now: datetime) -> date:
+    return now.astimezone(settings.tz).date().replace(day=1)
+
+
+async def report_paid(
+    session: AsyncSession, settings: DuesSettings, actor: Actor, key: int, *, now: datetime
+) -> Reported:
+    """「已缴纳」: the member says they paid this month's dues. Only for themselves: the button
+    carries the month, never a member."""
+    month = month_of_key(key)
+    if month > _this_month(settings, now):
+        raise Denied("not_your_button")
+    # Locked, so two presses at once make one record.
+    member = await session.scalar(
+        select(Member).where(Member.id == actor.member_id).with_for_update()
+    )
+    assert member is not None
+    payment = await session.scalar(
+        select(DuesPayment).where(DuesPayment.member_id == member.id, DuesPayment.month == month)
+    )
+    if payment is not None:
+        return Reported(month, payment.amount_cents, payment.status, True)
+    if not member.dues_cents:
+        raise Invalid("dues.no_amount")
+    session.add(
+        DuesPayment(
+            member_id=member.id,
+            month=month,
+            amount_cents=member.dues_cents,
+            status="reported",
+            reported_at=now,
+        )
+    )
+    audit.record(
+        session,
+        action="dues.reported",
+        entity="member",
+        entity_id=member.id,
+        actor_member_id=actor.member_id,
+        month=month.isoformat(),
+        amount=member.dues_cents,
+    )
+    await session.commit()
+    return Reported(month, member.dues_cents, "reported", False)
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    names: list[str]
+    already: list[str]
+    total: int
+
+
+async def _confirm(
+    session: AsyncSession,
+    settings: DuesSettings,
+    actor: Actor,
+    payments: list[tuple[DuesPayment, Member]],
+    now: datetime,
+) -> Confirmed:
+    names: list[str] = []
+    already: list[str] = []
+    total = 0
+    outgoing = []
+    for payment, member in payments:
+        if payment.status == "confirmed":
+            already.append(member.name)
+            continue
+        payment.status = "confirmed"
+        payment.confirmed_at = now
+        payment.confirmed_by_member_id = actor.member_id
+        names.append(member.name)
+        total += payment.amount_cents
+        chat = chat_of(member)
+        if chat is not None:
+            lang = settings.push.language_of(member)
+            text = t(
+                lang,
+                "dues.confirmed_notice",
+                month=month_label(lang, payment.month),
+                amount=amount_text(payment.amount_cents),
+            )
+            outgoing.append(Outgoing(chat, member.id, text, "notice"))
+        audit.record(
+            session,
+            action="dues.confirmed",
+            entity="member",
+            entity_id=member.id,
+            actor_member_id=actor.member_id,
+            month=payment.month.isoformat(),
+            amount=payment.amount_cents,
+        )
+    await enqueue(session, outgoing, now=now, quiet=settings.push.quiet)
+    await session.commit()
+    return Confirmed(names, already, total)
+
+
+async def confirm_one(
+    session: AsyncSession, settings: DuesSettings, actor: Actor, payment_id: int, *, now: datetime
+) -> Confirmed:
+    """The secretary confirms receipt of one reported payment in their scope."""
+    row = (
+        await session.execute(
+            select(DuesPayment, Member)
+            .join(Member, Member.id == DuesPayment.member_id)
+            .where(DuesPayment.id == payment_id, Member.organisation_id == settings.org_id)
+            .with_for_update(of=DuesPayment)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("dues.unknown_payment")
+    payment, member = row
+    if not can_manage_branch(actor, member.branch_id):
+        raise Denied("out_of_scope")
+    return await _confirm(session, settings, actor, [(payment, member)], now)
+
+
+async def confirm_all(
+    session: AsyncSession, settings: DuesSettings, actor: Actor, key: int, *, now: datetime
+) -> Confirmed:
+    """Every reported payment of the month in the secretary's branch (an admin's: all)."""
+    month = month_of_key(key)
+    query = (
+        select(DuesPayment, Member)
+        .join(Member, Member.id == DuesPayment.member_id)
+        .where(
+            Member.organisation_id == settings.org_id,
+            DuesPayment.month == month,
+            DuesPayment.status == "reported",
+        )
+        .order_by(Member.name)
+        .with_for_update(of=DuesPayment)
+    )
+    if actor.role is not Role.ADMIN:
+        if not can_manage_branch(actor, actor.branch_id):
+            raise Denied("no_permission")
+        query = query.where(Member.branch_id == actor.branch_id)
+    rows = [(p, m) for p, m in (await session.execute(query)).all()]
+    return await _confirm(session, settings, actor, rows, now)
+
+
+# ---------------------------------------------------------------- views
+
+
+@dataclass
+class GroupDues:
+    name: str
+    confirmed: list[tuple[str, int]] = field(default_factory=list)
+    # (payment id, name, amount): the secretary's buttons confirm these.
+    reported: list[tuple[int, str, int]] = field(default_factory=list)
+    outstanding: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MonthView:
+    month: date
+    groups: list[GroupDues]
+    no_amount: int
+
+    def total(self, part: str) -> int:
+        return sum(row[-1] for g in self.groups for row in getattr(g, part))
+
+    def count(self, part: str) -> int:
+        return sum(len(getattr(g, part)) for g in self.groups)
+
+
+async def _scope_branches(
+    session: AsyncSession, settings: DuesSettings, actor: Actor, branch_name: str | None
+) -> list[Branch]:
+    query = select(Branch).where(Branch.organisation_id == settings.org_id).order_by(Branch.name)
+    if branch_name:
+        query = query.where(Branch.name == branch_name.strip().lstrip("#").strip())
+    elif actor.role is not Role.ADMIN:
+        query = query.where(Branch.id == actor.branch_id)
+    branches = list((await session.scalars(query)).all())
+    if branch_name and not branches:
+        raise NotFound("unknown_audience", name=branch_name.strip().lstrip("#"))
+    if any(not can_manage_branch(actor, b.id) for b in branches):
+        raise Denied("out_of_scope")
+    return branches
+
+
+async def month_view(
+    session: AsyncSession,
+    settings: DuesSettings,
+    actor: Actor,
+    month: date,
+    branch_name: str | None = None,
+) -> MonthView:
+    """Reported, confirmed and outstanding per group (branch/group for an admin's whole view)."""
+    branches = await _scope_branches(session, settings, actor, branch_name)
+    several = len(branches) > 1
+    rows = (
+        await session.execute(
+            select(Member, Branch.name, Group.name, DuesPayment)
+            .join(Branch, Branch.id == Member.branch_id)
+            .outerjoin(Group, Group.id == Member.group_id)
+            .outerjoin(
+                DuesPayment, (DuesPayment.member_id == Member.id) & (DuesPayment.month == month)
+            )
+            .where(Member.branch_id.in_([b.id for b in branches]), Member.active.is_(True))
+            .order_by(Branch.name, Group.name, Member.name)
+        )
+    ).all()
+    groups: dict[str, GroupDues] = {}
+    no_amount = 0
+    for member, branch, group, payment in rows:
+        label = group or "—"
+        if several:
+            label = f"{branch}/{label}"
+        entry = groups.setdefault(label, GroupDues(label))
+        if payment is not None and payment.status == "confirmed":
+            entry.confirmed.append((member.name, payment.amount_cents))
+        elif payment is not None:
+            entry.reported.append((payment.id, member.name, payment.amount_cents))
+        elif member.dues_cents:
+            entry.outstanding.append((member.name, member.dues_cents))
+        else:
+            no_amount += 1
+    return MonthView(month, list(groups.values()), no_amount)
+
+
+@dataclass(frozen=True)
+class BranchQuarter:
+    name: str
+    # Per month of the quarter: confirmed and reported totals, and how many are outstanding.
+    months: list[tuple[date, int, int, int]]
+
+    @property
+    def confirmed(self) -> int:
+        return sum(m[1] for m in self.months)
+
+
+async def quarter_totals(
+    session: AsyncSession,
+    settings: DuesSettings,
+    actor: Actor,
+    months: list[date],
+    branch_name: str | None = None,
+) -> list[BranchQuarter]:
+    """For the handover to the higher committee: what each branch collected, month by month."""
+    branches = await _scope_branches(session, settings, actor, branch_name)
+    result = []
+    for branch in branches:
+        per_month = []
+        for month in months:
+            view = await month_view(session, settings, actor, month, branch.name)
+            per_month.append(
+                (
+                    month,
+                    view.total("confirmed"),
+                    view.total("reported"),
+                    view.count("outstanding"),
+                )
+            )
+        result.append(BranchQuarter(branch.name, per_month))
+    return result
+
+
+@dataclass(frozen=True)
+class MyDues:
+    month: date
+    amount: int | None
+    # None (not reported), reported or confirmed
+    status: str | None
+
+
+async def my_dues(
+    session: AsyncSession, settings: DuesSettings, actor: Actor, now: datetime
+) -> MyDues:
+    month = _this_month(settings, now)
+    member = await session.get(Member, actor.member_id)
+    assert member is not None
+    payment = await session.scalar(
+        select(DuesPayment).where(
+            DuesPayment.member_id == actor.member_id, DuesPayment.month == month
+        )
+    )
+    if payment is not None:
+        return MyDues(month, payment.amount_cents, payment.status)
+    return MyDues(month, member.dues_cents, None)

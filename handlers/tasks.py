@@ -1,0 +1,191 @@
+"""任务清单 in chat: /task (assign, or show one's history), /tasks (the ledger), and the owner's
+「完成」 and 「延期」 (which asks for the new date and the reason)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot.errors import Denied, Invalid
+from bot.services import tasks
+from handlers.common import (
+    App,
+    Call,
+    Deps,
+    callback_id,
+    guarded,
+    guarded_button,
+    mark_buttons,
+    parse_id,
+    split_word,
+)
+from handlers.dialogs import close_dialog, current_dialog, open_dialog
+
+_SEPARATORS = re.compile(r"\s*[|｜]\s*")
+
+
+def parse_date(text: str) -> date:
+    try:
+        return datetime.strptime(text.strip().replace("/", "-"), "%Y-%m-%d").date()
+    except ValueError:
+        raise Invalid("task.bad_date", value=text.strip()) from None
+
+
+async def task_command(call: Call) -> None:
+    """`/task <title> | <owner> | <YYYY-MM-DD>` assigns; `/task <id>` shows the history."""
+    assert call.actor is not None
+    rest = call.rest
+    task_id = parse_id(rest) if rest else None
+    if task_id is not None:
+        await _show(call, task_id)
+        return
+    parts = _SEPARATORS.split(rest)
+    if len(parts) != 3 or not all(parts):
+        await call.reply(call.t("task.usage"))
+        return
+    title, owner_ref, due_text = parts
+    due = parse_date(due_text)
+    deps = call.deps
+    async with deps.db.write() as session:
+        owner = await tasks.resolve_owner(session, deps.tasks, call.actor, owner_ref)
+        done = await tasks.create_task(
+            session, deps.tasks, call.actor, title, owner, due, now=deps.now()
+        )
+    deps.outbox_ready.set()
+    await call.reply(
+        call.t(
+            "task.created",
+            id=done.task_id,
+            title=done.title,
+            owner=done.owner,
+            due=done.due.isoformat(),
+            count=done.told,
+        )
+    )
+
+
+async def _show(call: Call, task_id: int) -> None:
+    assert call.actor is not None
+    deps = call.deps
+    async with deps.db.read() as session:
+        row, events = await tasks.history(session, deps.tasks, call.actor, task_id, now=deps.now())
+    lines: list[str] = [
+        call.t(
+            "task.history_head",
+            id=row.id,
+            title=row.title,
+            owner=row.owner,
+            due=row.due.isoformat(),
+            status=call.t(f"task.status_{row.status}"),
+        )
+    ]
+    for event in events:
+        lines.append(
+            call.t(
+                f"task.event_{event.kind}",
+                at=call.local(event.at, "%m-%d %H:%M"),
+                actor=event.actor or "—",
+                old=event.old_due.isoformat() if event.old_due else "",
+                new=event.new_due.isoformat() if event.new_due else "",
+                reason=event.reason or "",
+            )
+        )
+    await call.reply_long(lines)
+
+
+async def tasks_command(call: Call) -> None:
+    assert call.actor is not None
+    deps = call.deps
+    branch = call.args[0] if call.args else None
+    async with deps.db.read() as session:
+        rows = await tasks.ledger(session, deps.tasks, call.actor, branch, now=deps.now())
+    if not rows:
+        await call.reply(call.t("tasks.none"))
+        return
+    count = {kind: sum(1 for r in rows if r.status == kind) for kind in ("open", "overdue", "done")}
+    lines: list[str] = [call.t("tasks.head", **count)]
+    # Overdue first: that is what the ledger is for.
+    for kind in ("overdue", "open", "done"):
+        for row in rows:
+            if row.status == kind:
+                lines.append(
+                    call.t(
+                        f"tasks.row_{kind}",
+                        id=row.id,
+                        title=row.title,
+                        owner=row.owner,
+                        due=row.due.isoformat(),
+                        done=call.local(row.done_at, "%m-%d") if row.done_at else "",
+                    )
+                )
+    await call.reply_long(lines)
+
+
+async def task_button(call: Call) -> str | None:
+    """「完成」「延期」: only for the task's owner (or its group's leader)."""
+    assert call.actor is not None
+    verb, task_id = callback_id(call, "tk")
+    deps = call.deps
+    if verb == "dn":
+        dialog = current_dialog(call)
+        if isinstance(dialog, PostponeDialog) and dialog.task_id == task_id:
+            close_dialog(call)
+        async with deps.db.write() as session:
+            done = await tasks.complete(session, deps.tasks, call.actor, task_id, now=deps.now())
+        deps.outbox_ready.set()
+        if done.already:
+            return call.t("task.already_done")
+        await mark_buttons(call, {"inline_keyboard": []})
+        await call.reply(call.t("task.done", title=done.title))
+        return None
+    if verb == "pp":
+        async with deps.db.read() as session:
+            await tasks.check_may_postpone(session, deps.tasks, call.actor, task_id)
+        open_dialog(call, PostponeDialog(task_id))
+        await call.reply(call.t("task.postpone_prompt"))
+        return None
+    raise Denied("not_your_button")
+
+
+@dataclass
+class PostponeDialog:
+    """The owner's next message: the new date and the reason, e.g. "2026-12-25 等待上级文件"."""
+
+    task_id: int
+
+    async def on_message(self, call: Call) -> bool:
+        assert call.actor is not None
+        message = call.update.effective_message
+        day, reason = split_word(message.text or "" if message is not None else "")
+        if not day or not reason:
+            await call.reply(call.t("task.postpone_format"))
+            return False
+        new_due = parse_date(day)
+        deps = call.deps
+        try:
+            async with deps.db.write() as session:
+                done = await tasks.postpone(
+                    session, deps.tasks, call.actor, self.task_id, new_due, reason, now=deps.now()
+                )
+        except Invalid as exc:
+            if exc.key != "task.is_done":
+                raise
+            # Finished meanwhile: nothing left to postpone, so the dialog ends here.
+            await call.reply(call.t(exc.key, **exc.params))
+            return True
+        deps.outbox_ready.set()
+        await call.reply(call.t("task.postponed", due=done.new_due.isoformat()))
+        return True
+
+
+def register(app: App, deps: Deps) -> None:
+    private = filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler("task", guarded(deps, "task", task_command), filters=private))
+    app.add_handler(CommandHandler("tasks", guarded(deps, "tasks", tasks_command), filters=private))
+    # Owners act with member rights; the service checks the task is theirs.
+    app.add_handler(
+        CallbackQueryHandler(guarded_button(deps, "todo", task_button), pattern=r"^tk:")
+    )
