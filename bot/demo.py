@@ -261,6 +261,35 @@ async def volunteer_scene(scene: Scene) -> None:
     await scene.send(ZHAO, "/me")
 
 
+async def dues_and_task_scene(scene: Scene) -> None:
+    scene.say("\n—— 17. 党费：设定金额、党员报缴、书记确认 / Party dues for one month ——")
+    await scene.send(QIAN, "/setdues 张三 50")
+    await scene.send(QIAN, "/setdues 赵敏 32.5")
+    before = scene.count(ZHANG)
+    await scene.send(ZHANG, "/todo")
+    owed = await scene.expect(ZHANG, before, "尚未缴纳")
+    await scene.tap(ZHANG, owed, "已缴纳")
+    before = scene.count(QIAN)
+    await scene.send(QIAN, "/dues")
+    confirm = await scene.expect(QIAN, before, "点按钮确认收讫")
+    await scene.tap(QIAN, confirm, "全部确认（1 人）")
+
+    scene.say("\n—— 18. 任务清单：布置、延期（写明原因）、完成销号 / A task carried to done ——")
+    tz = ZoneInfo("Asia/Shanghai")
+    due = scene.clock().astimezone(tz).date() + timedelta(days=7)
+    before = scene.count(ZHANG)
+    made = await scene.send(QIAN, f"/task 整理第四季度党建工作台账 | 张三 | {due}")
+    match = re.search(r"任务 #(\d+)", made.text or "")
+    assert match is not None
+    task = int(match[1])
+    card = await scene.expect(ZHANG, before, "新任务")
+    await scene.tap(ZHANG, card, "延期")
+    await scene.send(ZHANG, f"{due + timedelta(days=3)} 等待上级下发台账模板")
+    await scene.tap(ZHANG, card, "完成")
+    await scene.send(QIAN, "/tasks")
+    await scene.send(QIAN, f"/task {task}")
+
+
 async def run_demo(out: Callable[[str], None] | None = None) -> int:
     say = out or (lambda line: print(line, flush=True))
     sandbox = BotApiSandbox()
@@ -296,6 +325,7 @@ async def run_demo(out: Callable[[str], None] | None = None) -> int:
                     await study_scene(scene, codes)
                     await meeting_scene(scene)
                     await volunteer_scene(scene)
+                    await dues_and_task_scene(scene)
                 except (TimeoutError, KeyError, AssertionError) as exc:
                     print(f"demo failed: {exc}", file=sys.stderr)
                     return 1
