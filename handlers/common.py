@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest
+from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot.auth import Actor, authorize
@@ -176,12 +176,25 @@ def buttons(rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup:
     )
 
 
-async def mark_buttons(call: Call, markup: dict[str, Any]) -> None:
-    """Show the pressed message's buttons for the member's new state (✔ on their answer)."""
+async def mark_buttons(call: Call, markup: dict[str, Any], *, only_for: str = "") -> None:
+    """Show the pressed message's buttons for the member's new state (✔ on their answer).
+
+    With `only_for` (a callback-data suffix such as ":12"), a message whose buttons are also about
+    other things (a list of activities) is left as it is. The change itself is already stored:
+    Telegram refusing the edit (flood control, a timeout) must not turn it into an error."""
     query = call.update.callback_query
     if query is None or query.message is None:
         return
-    with suppress(BadRequest):
+    if only_for:
+        current = getattr(query.message, "reply_markup", None)
+        datas = [
+            button.callback_data
+            for row in (current.inline_keyboard if current else ())
+            for button in row
+        ]
+        if any(not str(data).endswith(only_for) for data in datas):
+            return
+    with suppress(TelegramError):
         await query.edit_message_reply_markup(
             InlineKeyboardMarkup.de_json(markup, call.context.bot)
         )

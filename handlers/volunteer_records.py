@@ -50,7 +50,7 @@ async def activities_command(call: Call) -> None:
             )
             if a.mine in ("confirmed", "waiting", "offered"):
                 line = Raw(line + " " + call.t(f"activities.mine_{a.mine}"))
-            elif a.starts_at > deps.now():
+            if a.joinable:
                 joinable.append(a)
             lines.append(line)
     if recent:
@@ -172,6 +172,7 @@ async def _mark(call: Call, direction: str, command: str) -> None:
         ("vmark.marked", result.marked),
         ("vmark.already", result.already),
         ("vmark.refused", result.refused),
+        ("vmark.ambiguous", result.ambiguous),
     ):
         if group:
             lines.append(call.t(key, names=join_names(group, SHOW_NAMES)))

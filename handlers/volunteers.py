@@ -191,7 +191,8 @@ class ActivityDialog:
         message = call.update.effective_message
         text = (message.text or "").strip() if message is not None else ""
         now = call.deps.now()
-        if not text:
+        if not text or self.step == "confirm":
+            # A file, a photo, or words where a button is wanted: say what this step needs.
             await call.reply(call.t(f"activity.ask_{self.step}"))
         elif self.step == "title":
             if len(text) > volunteers.MAX_TITLE:
@@ -231,8 +232,6 @@ class ActivityDialog:
                 raise Invalid("activity.bad_deadline")
             self.deadline = deadline
             await self.show_preview(call)
-        else:
-            await call.reply(call.t("activity.expired"))
         return False
 
     async def show_preview(self, call: Call) -> None:
@@ -304,7 +303,7 @@ async def activity_button(call: Call) -> str | None:
             signed = await volunteers.sign_up(
                 session, settings, call.actor, activity_id, now=deps.now()
             )
-        await mark_buttons(call, signed.markup)
+        await mark_buttons(call, signed.markup, only_for=f":{activity_id}")
         if signed.already:
             if signed.status == "waiting":
                 return call.t("signup.already_waiting", position=signed.position)
@@ -322,7 +321,7 @@ async def activity_button(call: Call) -> str | None:
                 session, settings, call.actor, activity_id, now=deps.now()
             )
         deps.outbox_ready.set()
-        await mark_buttons(call, cancelled.markup)
+        await mark_buttons(call, cancelled.markup, only_for=f":{activity_id}")
         if cancelled.had is None:
             return call.t("signup.not_signed", title=cancelled.title)
         key = {"waiting": "signup.left_waitlist", "offered": "signup.declined_offer"}.get(
@@ -336,7 +335,7 @@ async def activity_button(call: Call) -> str | None:
                 session, settings, call.actor, activity_id, verb == "ok", now=deps.now()
             )
         deps.outbox_ready.set()
-        await mark_buttons(call, answered.markup)
+        await mark_buttons(call, answered.markup, only_for=f":{activity_id}")
         key = "offer.accepted" if answered.status == "confirmed" else "offer.declined"
         await call.reply(call.t(key, title=answered.title))
         return None

@@ -21,7 +21,7 @@ from bot.services import checkin_codes as codes
 from bot.services.audience import may_manage
 from bot.services.checkin_codes import CheckinCode, CodeMiss
 from bot.services.volunteers import VolunteerSettings
-from storage.models import Activity, Member, SignUp
+from storage.models import Activity, SignUp
 
 QR_PREFIXES = ("vi_", "vo_")
 _QR_PARAM = re.compile(r"^v([io])_([0-9]{1,9})_([0-9a-f]{12})$")
@@ -44,12 +44,13 @@ def is_checkin_param(param: str) -> bool:
     return param.startswith(QR_PREFIXES)
 
 
-def _check_window(settings: VolunteerSettings, activity: Activity, now: datetime) -> None:
+def _check_window(
+    settings: VolunteerSettings, activity: Activity, now: datetime, direction: str = "in"
+) -> None:
+    """Check-in is open until the end, check-out until `checkout_after_minutes` after it."""
     volunteers.refuse_if_over(activity)
-    opens, closes = (
-        volunteers.opens_at(settings, activity),
-        volunteers.closes_at(settings, activity),
-    )
+    opens = volunteers.opens_at(settings, activity)
+    closes = activity.ends_at if direction == "in" else volunteers.closes_at(settings, activity)
     if not opens <= now < closes:
         tz = settings.tz
         raise Invalid(
@@ -195,7 +196,7 @@ async def check_with_qr(
         await codes.record_failure(session, actor, now)
         raise Invalid("checkin.stale_qr")
     signup = await _confirmed(session, activity, actor.member_id)
-    _check_window(settings, activity, now)
+    _check_window(settings, activity, now, direction)
     result = _record(activity, signup, direction, "qr", now)
     await _commit_check(session, actor, result, "qr")
     return result
@@ -212,7 +213,7 @@ async def current_code(
 ) -> CheckinCode:
     """This minute's check-in (or check-out) code and QR parameter, for the organiser's screen."""
     activity = await volunteers.managed_activity(session, actor, activity_id)
-    _check_window(settings, activity, now)
+    _check_window(settings, activity, now, direction)
     counter = codes.counter(now)
     return CheckinCode(
         activity.id,
@@ -232,6 +233,8 @@ class Marked:
     already: list[str]
     # Not signed up (or, for check-out, not checked in).
     refused: list[str]
+    # A name two signed-up members share, with their numbers: "王伟（#12、#15）".
+    ambiguous: list[str]
 
 
 async def mark(
@@ -248,23 +251,21 @@ async def mark(
     activity = await volunteers.lock_activity(session, settings, activity_id)
     if not await may_manage(session, actor, activity.audience_kind, activity.audience_id):
         raise Denied("out_of_scope")
-    _check_window(settings, activity, now)
-    rows = (
-        await session.execute(
-            select(SignUp, Member)
-            .join(Member, Member.id == SignUp.member_id)
-            .where(SignUp.activity_id == activity.id, SignUp.status == "confirmed")
-        )
-    ).all()
-    by_name = {member.name: signup for signup, member in rows}
+    _check_window(settings, activity, now, direction)
+    rows = await volunteers.confirmed_signups(session, activity.id)
     marked: list[str] = []
     already: list[str] = []
     refused: list[str] = []
+    ambiguous: list[str] = []
     for name in dict.fromkeys(n.strip() for n in names if n.strip()):
-        signup = by_name.get(name)
-        if signup is None:
+        found = volunteers.pick(rows, name)
+        if isinstance(found, list):
+            ambiguous.append(f"{name}（{'、'.join(f'#{m.id}' for m in found)}）")
+            continue
+        if found is None:
             refused.append(name)
             continue
+        signup = found[0]
         try:
             result = _record(activity, signup, direction, "manual", now)
         except Invalid:
@@ -281,4 +282,4 @@ async def mark(
             names=marked,
         )
         await session.commit()
-    return Marked(activity.title, marked, already, refused)
+    return Marked(activity.title, marked, already, refused, ambiguous)

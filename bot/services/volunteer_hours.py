@@ -20,7 +20,7 @@ from bot.services import audit, volunteers
 from bot.services.audience import chat_of, may_manage
 from bot.services.volunteers import VolunteerSettings
 from bot.texts import t
-from storage.models import Activity, Group, Member, Role, SignUp
+from storage.models import Activity, Branch, Group, Member, Role, SignUp
 
 MAX_ADJUSTED_HOURS = 24
 
@@ -148,20 +148,13 @@ async def adjust_hours(
         raise Invalid("activity.is_cancelled", title=activity.title)
     if activity.status != "closed":
         raise Invalid("sethours.not_closed", title=activity.title)
-    row = (
-        await session.execute(
-            select(SignUp, Member)
-            .join(Member, Member.id == SignUp.member_id)
-            .where(
-                SignUp.activity_id == activity.id,
-                SignUp.status == "confirmed",
-                Member.name == name.strip(),
-            )
-        )
-    ).first()
-    if row is None:
+    found = volunteers.pick(await volunteers.confirmed_signups(session, activity.id), name)
+    if isinstance(found, list):
+        options = "、".join(f"#{m.id}" for m in found)
+        raise Invalid("sethours.ambiguous", name=name, options=options)
+    if found is None:
         raise NotFound("sethours.not_on_list", name=name, title=activity.title)
-    signup, member = row
+    signup, member = found
     before = volunteers.effective_minutes(signup)
     signup.adjusted_minutes = minutes
     if minutes > 0:
@@ -236,9 +229,11 @@ async def hours_report(
             Member.id,
             Member.name,
             Member.group_id,
+            Branch.name,
             func.sum(_counted_minutes()),
             func.count(SignUp.id),
         )
+        .join(Branch, Branch.id == Member.branch_id)
         .join(SignUp, SignUp.member_id == Member.id)
         .join(Activity, Activity.id == SignUp.activity_id)
         .where(
@@ -247,28 +242,36 @@ async def hours_report(
             Activity.starts_at >= since,
             Activity.starts_at < until,
         )
-        .group_by(Member.id, Member.name, Member.group_id)
+        .group_by(Member.id, Member.name, Member.group_id, Branch.name)
     )
-    if actor.role is not Role.ADMIN:
+    whole = actor.role is Role.ADMIN
+    if not whole:
         query = query.where(Member.branch_id == actor.branch_id)
     rows = (await session.execute(query)).all()
+
+    def label(name: str, branch: str) -> str:
+        # Across the organisation two branches may each have a 王伟 and a 第一党小组.
+        return f"{branch}/{name}" if whole else name
+
     members = sorted(
-        (HoursRow(name, int(total or 0), count) for _, name, _, total, count in rows),
+        (HoursRow(label(name, b), int(total or 0), count) for _, name, _, b, total, count in rows),
         key=lambda r: (-r.minutes, r.name),
     )
-    group_ids = {group_id for _, _, group_id, _, _ in rows if group_id is not None}
+    group_ids = {group_id for _, _, group_id, _, _, _ in rows if group_id is not None}
     names = {
         g.id: g.name
         for g in (await session.scalars(select(Group).where(Group.id.in_(group_ids)))).all()
     }
     by_group: dict[int, list[int]] = {}
-    for _, _, group_id, total, count in rows:
+    branch_of: dict[int, str] = {}
+    for _, _, group_id, branch, total, count in rows:
         if group_id is not None:
             entry = by_group.setdefault(group_id, [0, 0])
             entry[0] += int(total or 0)
             entry[1] += count
+            branch_of[group_id] = branch
     groups = sorted(
-        (HoursRow(names[g], m, c) for g, (m, c) in by_group.items()),
+        (HoursRow(label(names[g], branch_of[g]), m, c) for g, (m, c) in by_group.items()),
         key=lambda r: (-r.minutes, r.name),
     )
     return HoursReport(members, groups, sum(r.minutes for r in members))

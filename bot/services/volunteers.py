@@ -9,6 +9,7 @@ waitlist is held for them until they answer or the offer runs out.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -243,10 +244,12 @@ async def _notify(
     *,
     now: datetime,
     status: str | bool | None = False,
+    urgent: bool = False,
     **params: Any,
 ) -> int:
     """One message per reachable member: `key` above the activity. `status` (a sign-up state or
-    None for "not signed up") adds the matching buttons; False adds none."""
+    None for "not signed up") adds the matching buttons; False adds none. `urgent` messages do
+    not wait for the end of quiet hours."""
     outgoing: list[Outgoing] = []
     rendered: dict[str, str] = {}
     for member in members:
@@ -260,9 +263,16 @@ async def _notify(
         if status is not False:
             assert status is None or isinstance(status, str)
             markup = signup_buttons(activity.id, lang, status)
-        outgoing.append(Outgoing(chat, member.id, rendered[lang], "notice", markup=markup))
+        outgoing.append(
+            Outgoing(chat, member.id, rendered[lang], "notice", markup=markup, urgent=urgent)
+        )
     await enqueue(session, outgoing, now=now, quiet=settings.push.quiet)
     return len(outgoing)
+
+
+def _before_quiet_ends(settings: VolunteerSettings, activity: Activity, now: datetime) -> bool:
+    """Whether a message held for quiet hours would arrive only after the activity starts."""
+    return settings.push.quiet.release(now) >= activity.starts_at
 
 
 # ---------------------------------------------------------------- signing up and cancelling
@@ -434,6 +444,8 @@ async def cancel_signup(
     refuse_if_over(activity)
     if now >= activity.starts_at:
         raise Invalid("activity.started", title=activity.title)
+    if signup.checked_in_at is not None:
+        raise Invalid("activity.checked_in", title=activity.title)
     had = signup.status
     signup.status = "cancelled"
     signup.offered_at = signup.offer_expires_at = None
@@ -486,6 +498,8 @@ async def _offer_next(
         "activity.offer",
         now=now,
         status="offered",
+        # The offer's clock runs from now: held until the morning, it would arrive spent.
+        urgent=True,
         until=signup.offer_expires_at.astimezone(settings.tz).strftime("%m-%d %H:%M"),
     )
     add_job(
@@ -631,6 +645,7 @@ async def fire_reminder(session: AsyncSession, settings: VolunteerSettings, firi
         "activity.reminder",
         now=firing.now,
         status="confirmed",
+        urgent=_before_quiet_ends(settings, activity, firing.now),
         hours=int(firing.payload.get("hours", 1)),
     )
 
@@ -645,6 +660,29 @@ async def managed_activity(session: AsyncSession, actor: Actor, activity_id: int
     if not await may_manage(session, actor, activity.audience_kind, activity.audience_id):
         raise Denied("out_of_scope")
     return activity
+
+
+async def confirmed_signups(session: AsyncSession, activity_id: int) -> list[tuple[SignUp, Member]]:
+    rows = await session.execute(
+        select(SignUp, Member)
+        .join(Member, Member.id == SignUp.member_id)
+        .where(SignUp.activity_id == activity_id, SignUp.status == "confirmed")
+        .order_by(Member.id)
+    )
+    return [(signup, member) for signup, member in rows]
+
+
+def pick(
+    rows: list[tuple[SignUp, Member]], ref: str
+) -> tuple[SignUp, Member] | list[Member] | None:
+    """The sign-up a name (or "#12", a member number) means; the candidates when a name is
+    shared (an activity for the whole organisation may have two 王伟); None when nobody."""
+    ref = ref.strip()
+    number = re.fullmatch(r"#([0-9]{1,9})", ref)
+    found = [(s, m) for s, m in rows if (m.id == int(number[1]) if number else m.name == ref)]
+    if len(found) > 1:
+        return [m for _, m in found]
+    return found[0] if found else None
 
 
 def effective_minutes(signup: SignUp) -> int:
@@ -665,6 +703,8 @@ class ActivitySummary:
     waiting: int
     # The viewer's own sign-up state, for members' lists.
     mine: str | None
+    # The viewer may press 「报名」 now: in the audience, not signed up, before the deadline.
+    joinable: bool
 
 
 async def _counts(session: AsyncSession, activity_ids: list[int]) -> dict[int, tuple[int, int]]:
@@ -733,6 +773,10 @@ async def list_activities(
             taken,
             waiting,
             mine.get(activity.id),
+            in_audience(actor, activity)
+            and activity.status == "open"
+            and now < activity.signup_deadline
+            and mine.get(activity.id) not in ACTIVE,
         )
         (upcoming if activity.status == "open" else recent).append(summary)
     recent.reverse()

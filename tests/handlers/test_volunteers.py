@@ -192,7 +192,7 @@ async def test_check_in_and_out_with_the_codes_give_the_hours(harness: Harness) 
     aid = await post(harness, LINE.format(places=5))
     await press_signup(harness, 1, aid)
     harness.set_now(START - timedelta(hours=1))
-    assert "签到时间为 12-05 08:30 至 12:30" in await harness.say(1, "/checkin 123456")
+    assert "签到时间为 12-05 08:30 至 11:30" in await harness.say(1, "/checkin 123456")
     harness.set_now(START - timedelta(minutes=10))
     code, photo = await screen(harness, aid)
     assert "签到截止 11:30" in (photo.caption or "")
@@ -338,3 +338,35 @@ async def test_showing_and_cancelling_an_activity(harness: Harness) -> None:
     assert any("天气原因" in (m.text or "") for m in harness.sandbox.messages_to(2))
     answer, _ = await harness.press(3, invitation_to(harness, 3, aid), f"va:su:{aid}")
     assert answer.get("show_alert") and "已取消" in answer.get("text", "")
+
+
+async def test_signing_up_from_the_list_keeps_the_other_buttons(harness: Harness) -> None:
+    await branch(harness)
+    first = await post(harness, LINE.format(places=5))
+    second = await post(harness, "/activity 敬老院慰问 | 2026-12-06 14:00-16:00 | 敬老院 | 2")
+    replies = await harness.send(1, "/activities")
+    listing = replies[-1]
+    await harness.press(1, listing, f"va:su:{first}")
+    # The list still offers the other activity; the sign-up itself is stored.
+    assert button_data(listing, f"报名 #{second} 敬老院慰问") == f"va:su:{second}"
+    assert (await signups(harness, first))["张三"].status == "confirmed"
+    # A secretary's list offers no 「报名」 for an activity they cannot join.
+    other = await harness.org.member(
+        "二支书记", telegram_id=30, role=Role.SECRETARY, branch="第二支部"
+    )
+    assert other.branch_id is not None
+    replies = await harness.send(SECRETARY, "/activities")
+    assert len(replies) == 2  # the list, and the buttons for the two activities of its branch
+    assert "近期没有" in await harness.say(30, "/activities")
+
+
+async def test_the_guided_dialog_answers_text_at_its_confirm_step(harness: Harness) -> None:
+    await branch(harness)
+    await harness.say(SECRETARY, "/activity")
+    for answer in ("敬老院慰问", "2026-12-06 14:00-16:00", "市第二敬老院"):
+        await harness.say(SECRETARY, answer)
+    deadline = await harness.send(SECRETARY, "8")
+    await harness.press(SECRETARY, deadline[0], "vg:d:0")
+    assert "请点上面的「发布」或「取消」" in await harness.say(SECRETARY, "好的")
+    replies = await harness.upload(SECRETARY, "说明.pdf", b"%PDF-1.4")
+    assert [r.text for r in replies] == ["请点上面的「发布」或「取消」。"]

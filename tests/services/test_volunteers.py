@@ -302,7 +302,8 @@ async def test_no_sign_up_after_the_deadline(
     secretary, (a, b) = await people(org, 2)
     deadline = datetime(2026, 12, 4, 18, 0, tzinfo=TZ)
     activity_id = await create(db, settings, secretary, 5, deadline=deadline)
-    assert (await sign_up(db, settings, a, activity_id, deadline - timedelta(seconds=1))).status
+    signed = await sign_up(db, settings, a, activity_id, deadline - timedelta(seconds=1))
+    assert signed.status == "confirmed"
     with pytest.raises(Invalid) as refused:
         await sign_up(db, settings, b, activity_id, deadline)
     assert refused.value.key == "activity.deadline_passed"
@@ -687,3 +688,135 @@ def test_config_section_is_validated() -> None:
         with pytest.raises(ConfigError) as error:
             parse_config({"volunteers": section}, env={})
         assert error.value.key == key
+
+
+async def test_an_offer_made_at_night_is_not_held_for_quiet_hours(
+    db: Database, org: OrgBuilder, settings: VolunteerSettings
+) -> None:
+    secretary, (a, b) = await people(org, 2)
+    activity_id = await create(db, settings, secretary, 1)
+    await in_turn(db, settings, [a, b], activity_id)
+    night = datetime(2026, 12, 4, 23, 0, tzinfo=TZ)
+    await cancel(db, settings, a, activity_id, night)
+    async with db.read() as session:
+        offer = await session.scalar(
+            select(Delivery).where(Delivery.member_id == b.member_id, Delivery.urgent.is_(True))
+        )
+    # The place is b's for 10 hours from 23:00 (until the 09:00 start): it goes at once.
+    assert offer is not None and "轮到您了" in offer.text
+    assert offer.not_before == night
+
+
+async def test_a_reminder_that_quiet_hours_would_delay_past_the_start_goes_at_once(
+    db: Database, org: OrgBuilder, settings: VolunteerSettings
+) -> None:
+    secretary, (a,) = await people(org, 1)
+    assert secretary.branch_id is not None
+    async with db.write() as session:
+        early = await volunteers.create_activity(
+            session,
+            settings,
+            secretary.actor(),
+            ActivityDraft(
+                "晨练服务",
+                datetime(2026, 12, 5, 7, 0, tzinfo=TZ),
+                datetime(2026, 12, 5, 8, 0, tzinfo=TZ),
+                "公园",
+                3,
+                Audience("branch", secretary.branch_id, ""),
+            ),
+            now=NOW,
+        )
+    await sign_up(db, settings, a, early.activity_id)
+    for hours_before, urgent in ((2, True), (24, False)):
+        at = datetime(2026, 12, 5, 7, 0, tzinfo=TZ) - timedelta(hours=hours_before)
+        payload = {"activity_id": early.activity_id, "hours": hours_before}
+        async with db.write() as session:
+            await volunteers.fire_reminder(
+                session, settings, Firing(0, settings.org_id, payload, at, at, None)
+            )
+            await session.commit()
+        async with db.read() as session:
+            reminder = await session.scalar(
+                select(Delivery)
+                .where(Delivery.text.contains(f"约 {hours_before} 小时后开始"))
+                .order_by(Delivery.id.desc())
+            )
+        assert reminder is not None and reminder.urgent is urgent, hours_before
+
+
+async def test_no_cancelling_once_checked_in(
+    db: Database, org: OrgBuilder, settings: VolunteerSettings
+) -> None:
+    secretary, (a, b) = await people(org, 2)
+    activity_id = await create(db, settings, secretary, 1)
+    await in_turn(db, settings, [a, b], activity_id)
+    async with db.write() as session:
+        await volunteer_checkin.mark(
+            session,
+            settings,
+            secretary.actor(),
+            activity_id,
+            "in",
+            ["队员00"],
+            now=START - timedelta(minutes=20),
+        )
+    with pytest.raises(Invalid) as refused:
+        await cancel(db, settings, a, activity_id, START - timedelta(minutes=10))
+    assert refused.value.key == "activity.checked_in"
+    stored = await statuses(db, activity_id)
+    assert (stored[a.member_id], stored[b.member_id]) == ("confirmed", "waiting")
+
+
+async def test_a_shared_name_is_never_guessed(
+    db: Database, org: OrgBuilder, settings: VolunteerSettings, org_id: int
+) -> None:
+    admin = await org.member("主任", telegram_id=99, role=Role.ADMIN, branch=None)
+    first = await org.member("王伟", telegram_id=1, branch="第一支部")
+    second = await org.member("王伟", telegram_id=2, branch="第二支部")
+    async with db.write() as session:
+        done = await volunteers.create_activity(
+            session,
+            settings,
+            admin.actor(),
+            ActivityDraft("全局活动", START, END, "广场", 5, Audience("org", None, "")),
+            now=NOW,
+        )
+    for who in (first, second):
+        await sign_up(db, settings, who, done.activity_id)
+    async with db.write() as session:
+        marked = await volunteer_checkin.mark(
+            session, settings, admin.actor(), done.activity_id, "in", ["王伟"], now=START
+        )
+    assert marked.marked == [] and marked.ambiguous == [
+        f"王伟（#{first.member_id}、#{second.member_id}）"
+    ]
+    async with db.write() as session:
+        marked = await volunteer_checkin.mark(
+            session,
+            settings,
+            admin.actor(),
+            done.activity_id,
+            "in",
+            [f"#{second.member_id}"],
+            now=START,
+        )
+    assert marked.marked == [f"#{second.member_id}"]
+    async with db.write() as session:
+        await volunteer_hours.close_activity(
+            session, settings, done.activity_id, now=END + timedelta(hours=1)
+        )
+        await session.commit()
+    async with db.write() as session:
+        with pytest.raises(Invalid) as ambiguous:
+            await volunteer_hours.adjust_hours(
+                session, settings, admin.actor(), done.activity_id, "王伟", 60, "核实"
+            )
+    assert ambiguous.value.key == "sethours.ambiguous"
+    async with db.read() as session:
+        report = await volunteer_hours.hours_report(
+            session, settings, admin.actor(), NOW, END + timedelta(days=1)
+        )
+    # The organisation's ranking says which branch each 王伟 and each group belongs to.
+    assert [(r.name, r.minutes) for r in report.members] == [("第二支部/王伟", 150)]
+    assert [r.name for r in report.groups] == ["第二支部/第一党小组"]
