@@ -37,6 +37,7 @@ from handlers import (
     meetings,
     onboarding,
     reminders,
+    reports,
     study,
     system,
     tasks,
@@ -109,6 +110,7 @@ def build_application(deps: Deps, *, request: BaseRequest | None = None) -> App:
     volunteer_records.register(application, deps)
     dues.register(application, deps)
     tasks.register(application, deps)
+    reports.register(application, deps)
     system.register_last(application, deps)
     return application
 

@@ -21,6 +21,12 @@ class Actor:
     language: str
 
 
+def operator_actor(language: str) -> Actor:
+    """The command line's reports speak for the whole organisation: whoever runs them holds the
+    server, the config and the database. Not a member: it never writes as anyone."""
+    return Actor(0, "operator", Role.ADMIN, None, None, language)
+
+
 class Access(enum.IntEnum):
     """The least a caller needs; PUBLIC includes accounts that are not bound to any member."""
 
@@ -80,6 +86,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("setdues", Access.SECRETARY),
     Command("task", Access.SECRETARY),
     Command("tasks", Access.SECRETARY),
+    Command("export", Access.SECRETARY),
+    Command("stats", Access.SECRETARY),
+    Command("summary", Access.SECRETARY),
     Command("study", Access.SECRETARY),
     Command("remind", Access.SECRETARY),
     Command("reminders", Access.SECRETARY),

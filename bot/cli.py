@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from bot.auth import operator_actor
 from bot.config import Config, ConfigError, load_config
 from bot.errors import DomainError
-from bot.services import invites, members, roster
+from bot.services import export_files, invites, ledger, members, roster
 from bot.services.roster import ImportScope
 from bot.services.roster_csv import RosterFileError, decode, parse_roster
 from bot.texts import plain, t
@@ -61,6 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     inv.add_argument("--branch", help="only this branch")
     inv.add_argument("--format", choices=("table", "csv"), default="table")
 
+    export = with_config(sub.add_parser("export", help="write the ledger (台账) for a period"))
+    export.add_argument(
+        "--period", required=True, help="YYYY-MM, YYYY-Qn, YYYY-H1, YYYY-H2 or YYYY"
+    )
+    export.add_argument("--branch", help="only this branch (default: all)")
+    export.add_argument("--format", choices=("xlsx", "csv"), default="xlsx")
+    export.add_argument(
+        "--out", type=Path, required=True, help="the .xlsx file, or a folder for the CSV files"
+    )
+
     demo = sub.add_parser("demo", help="play a scripted scenario against a local test server")
     demo.add_argument("--quiet-log", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -93,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_db_upgrade(config))
             print("database is up to date")
             return 0
+        if args.command == "export":
+            built = asyncio.run(_ledger(config, args.period, args.branch))
+            return _write_export(built, args.format, args.out) if built else 2
         if args.action == "import":
             return asyncio.run(_roster_import(config, args))
         return asyncio.run(_roster_invites(config, args.branch, args.format, sys.stdout))
@@ -160,6 +174,53 @@ async def _roster_import(config: Config, args: argparse.Namespace) -> int:
     if report.errors and not args.skip_bad_rows:
         print("the file has bad rows: fix them, or pass --skip-bad-rows", file=sys.stderr)
         return 1
+    return 0
+
+
+async def _ledger(
+    config: Config, period: str, branch: str | None
+) -> tuple[ledger.Scope, ledger.ReportPeriod, list[ledger.Table]] | None:
+    from bot.app import prepare_database
+    from storage.db import Database
+    from storage.models import utcnow
+
+    lang = config.organisation.language
+    db = Database(config.database.url)
+    try:
+        org_id = await prepare_database(config, db)
+        async with db.read() as session:
+            return await ledger.build(
+                session,
+                org_id,
+                config.organisation.tz,
+                operator_actor(lang),
+                period,
+                branch,
+                now=utcnow(),
+            )
+    except DomainError as exc:
+        print(plain(t(lang, exc.key, **exc.params)), file=sys.stderr)
+        return None
+    finally:
+        await db.dispose()
+
+
+def _write_export(
+    built: tuple[ledger.Scope, ledger.ReportPeriod, list[ledger.Table]], fmt: str, out: Path
+) -> int:
+    scope, period, tables = built
+    if fmt == "xlsx":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(export_files.xlsx_bytes(tables))
+        written = [out]
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, data in export_files.csv_files(tables, ledger.file_stem(scope, period)).items():
+            (out / name).write_bytes(data)
+            written.append(out / name)
+    rows = sum(len(table.rows) for table in tables)
+    print(f"{period.key}: {rows} rows in {len(tables)} tables -> " + ", ".join(map(str, written)))
     return 0
 
 

@@ -12,6 +12,7 @@ from bot.texts import (
     en_dues,
     en_meetings,
     en_polls,
+    en_reports,
     en_tasks,
     en_volunteers,
     zh,
@@ -19,6 +20,7 @@ from bot.texts import (
     zh_dues,
     zh_meetings,
     zh_polls,
+    zh_reports,
     zh_tasks,
     zh_volunteers,
 )
@@ -33,6 +35,7 @@ PARTS: dict[str, tuple[dict[str, str], ...]] = {
         zh_volunteers.TEXTS,
         zh_dues.TEXTS,
         zh_tasks.TEXTS,
+        zh_reports.TEXTS,
     ),
     "en": (
         en.TEXTS,
@@ -42,6 +45,7 @@ PARTS: dict[str, tuple[dict[str, str], ...]] = {
         en_volunteers.TEXTS,
         en_dues.TEXTS,
         en_tasks.TEXTS,
+        en_reports.TEXTS,
     ),
 }
 CATALOGS: dict[str, dict[str, str]] = {
