@@ -6,8 +6,11 @@ from __future__ import annotations
 from telegram import InputFile
 from telegram.ext import CommandHandler, filters
 
-from bot.services import export_files, ledger
+from bot.services import charts, export_files, ledger, stats
+from bot.texts import Raw
 from handlers.common import App, Call, Deps, guarded
+
+SHOW_OVERDUE = 10
 
 
 def _period_and_branch(call: Call) -> tuple[str | None, str | None] | None:
@@ -47,6 +50,74 @@ async def export(call: Call) -> None:
     )
 
 
+def rate_text(call: Call, rate: stats.Rate) -> Raw:
+    if rate.percent is None:
+        return call.t("stats.rate_none")
+    return call.t("stats.rate", done=rate.done, total=rate.total, percent=rate.percent)
+
+
+def stats_lines(call: Call, s: stats.Stats) -> list[str]:
+    scope = s.scope.label or call.t("export.everyone")
+    lines: list[str] = [
+        call.t("stats.head", scope=scope, period=s.period.label(call.lang)),
+        call.t("stats.awareness", rate=rate_text(call, s.total("awareness"))),
+        call.t(
+            "stats.awareness_parts",
+            study=rate_text(call, s.total("study")),
+            reminders=rate_text(call, s.total("reminders")),
+        ),
+    ]
+    for kind, rate in s.by_kind.items():
+        lines.append(call.t("stats.attendance", kind=kind, rate=rate_text(call, rate)))
+    if not s.by_kind:
+        lines.append(call.t("stats.no_meetings"))
+    c = s.compliance
+    lines.append(call.t("stats.compliance", required=c.required, held=c.held))
+    if c.overdue:
+        shown = "、".join(c.overdue[:SHOW_OVERDUE])
+        more = f"…(+{len(c.overdue) - SHOW_OVERDUE})" if len(c.overdue) > SHOW_OVERDUE else ""
+        lines.append(call.t("stats.overdue", items=shown + more))
+    lines.append(
+        call.t("stats.volunteers", activities=s.activities, people=s.volunteers, hours=s.hours)
+    )
+    units = s.groups or s.branches
+    if units:
+        lines.append(call.t("stats.units"))
+        for unit in units:
+            lines.append(
+                call.t(
+                    "stats.unit",
+                    name=unit.name,
+                    awareness=rate_text(call, unit.awareness),
+                    attendance=rate_text(call, unit.attendance),
+                    hours=unit.hours,
+                )
+            )
+    return lines
+
+
+async def stats_command(call: Call) -> None:
+    assert call.actor is not None
+    parsed = _period_and_branch(call)
+    if parsed is None:
+        await call.reply(call.t("stats.usage"))
+        return
+    deps = call.deps
+    async with deps.db.read() as session:
+        result = await stats.build(session, deps.meetings, call.actor, *parsed, now=deps.now())
+    await call.reply_long(stats_lines(call, result))
+    titles = {
+        "heading": call.t("stats.chart_heading", period=result.period.key),
+        "awareness": call.t("stats.chart_awareness"),
+        "attendance": call.t("stats.chart_attendance"),
+        "hours": call.t("stats.chart_hours"),
+    }
+    chat = call.update.effective_chat
+    assert chat is not None
+    await call.context.bot.send_photo(chat.id, charts.stats_png(result, titles))
+
+
 def register(app: App, deps: Deps) -> None:
     private = filters.ChatType.PRIVATE
     app.add_handler(CommandHandler("export", guarded(deps, "export", export), filters=private))
+    app.add_handler(CommandHandler("stats", guarded(deps, "stats", stats_command), filters=private))
