@@ -15,7 +15,7 @@ from typing import TextIO
 from bot.auth import operator_actor
 from bot.config import Config, ConfigError, load_config
 from bot.errors import DomainError
-from bot.services import export_files, invites, ledger, members, roster
+from bot.services import export_files, invites, ledger, members, roster, summary
 from bot.services.roster import ImportScope
 from bot.services.roster_csv import RosterFileError, decode, parse_roster
 from bot.texts import plain, t
@@ -72,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, required=True, help="the .xlsx file, or a folder for the CSV files"
     )
 
+    summary_p = with_config(sub.add_parser("summary", help="draft a half-year or annual report"))
+    summary_p.add_argument("--period", required=True, help="YYYY-H1, YYYY-H2 or YYYY")
+    summary_p.add_argument("--branch", help="only this branch (default: all)")
+    summary_p.add_argument(
+        "--out", type=Path, required=True, help="the .docx file; a .md file is written beside it"
+    )
+
     demo = sub.add_parser("demo", help="play a scripted scenario against a local test server")
     demo.add_argument("--quiet-log", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -107,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "export":
             built = asyncio.run(_ledger(config, args.period, args.branch))
             return _write_export(built, args.format, args.out) if built else 2
+        if args.command == "summary":
+            drafted = asyncio.run(_summary(config, args.period, args.branch))
+            return _write_summary(drafted, args.out) if drafted else 2
         if args.action == "import":
             return asyncio.run(_roster_import(config, args))
         return asyncio.run(_roster_invites(config, args.branch, args.format, sys.stdout))
@@ -221,6 +231,43 @@ def _write_export(
             written.append(out / name)
     rows = sum(len(table.rows) for table in tables)
     print(f"{period.key}: {rows} rows in {len(tables)} tables -> " + ", ".join(map(str, written)))
+    return 0
+
+
+async def _summary(config: Config, period: str, branch: str | None) -> summary.Summary | None:
+    from bot.app import prepare_database
+    from handlers.common import Deps
+    from storage.db import Database
+    from storage.models import utcnow
+
+    lang = config.organisation.language
+    db = Database(config.database.url)
+    try:
+        org_id = await prepare_database(config, db)
+        async with db.read() as session:
+            _, _, draft = await summary.summary_for(
+                session,
+                Deps(config, db, org_id).meetings,
+                operator_actor(lang),
+                period,
+                branch,
+                config.organisation.name,
+                now=utcnow(),
+            )
+            return draft
+    except DomainError as exc:
+        print(plain(t(lang, exc.key, **exc.params)), file=sys.stderr)
+        return None
+    finally:
+        await db.dispose()
+
+
+def _write_summary(draft: summary.Summary, out: Path) -> int:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(summary.docx_bytes(draft))
+    notes = out.with_suffix(".md")
+    notes.write_text(summary.markdown(draft), encoding="utf-8")
+    print(f"{draft.title} -> {out}, {notes}")
     return 0
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from telegram import InputFile
 from telegram.ext import CommandHandler, filters
 
-from bot.services import charts, export_files, ledger, stats
+from bot.services import charts, export_files, ledger, stats, summary
 from bot.texts import Raw
 from handlers.common import App, Call, Deps, guarded
 
@@ -117,7 +117,39 @@ async def stats_command(call: Call) -> None:
     await call.context.bot.send_photo(chat.id, charts.stats_png(result, titles))
 
 
+async def summary_command(call: Call) -> None:
+    assert call.actor is not None
+    parsed = _period_and_branch(call)
+    if parsed is None or parsed[0] is None:
+        await call.reply(call.t("summary.usage"))
+        return
+    deps = call.deps
+    async with deps.db.read() as session:
+        scope, period, draft = await summary.summary_for(
+            session,
+            deps.meetings,
+            call.actor,
+            *parsed,
+            deps.config.organisation.name,
+            now=deps.now(),
+        )
+    chat = call.update.effective_chat
+    assert chat is not None
+    stem = summary.file_stem(scope, period)
+    await call.context.bot.send_document(
+        chat.id,
+        InputFile(summary.docx_bytes(draft), filename=f"{stem}.docx"),
+        caption=call.t("summary.caption", title=draft.title),
+    )
+    await call.context.bot.send_document(
+        chat.id, InputFile(summary.markdown(draft).encode(), filename=f"{stem}.md")
+    )
+
+
 def register(app: App, deps: Deps) -> None:
     private = filters.ChatType.PRIVATE
     app.add_handler(CommandHandler("export", guarded(deps, "export", export), filters=private))
     app.add_handler(CommandHandler("stats", guarded(deps, "stats", stats_command), filters=private))
+    app.add_handler(
+        CommandHandler("summary", guarded(deps, "summary", summary_command), filters=private)
+    )

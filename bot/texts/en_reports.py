@@ -29,4 +29,6 @@ TEXTS: dict[str, str] = {
     "stats.chart_awareness": "Awareness (%)",
     "stats.chart_attendance": "Attendance by meeting kind (%)",
     "stats.chart_hours": "Volunteer hours",
+    "summary.usage": "Usage: /summary &lt;YYYY-H1|YYYY-H2|YYYY&gt; [#branch], e.g. /summary 2026-H2",
+    "summary.caption": "📝 {title}: the figures are filled in from the records; please complete the text.",
 }

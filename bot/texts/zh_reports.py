@@ -29,4 +29,6 @@ TEXTS: dict[str, str] = {
     "stats.chart_awareness": "知晓率（%）",
     "stats.chart_attendance": "各类会议出席率（%）",
     "stats.chart_hours": "志愿服务时长（小时）",
+    "summary.usage": "用法：/summary &lt;YYYY-H1|YYYY-H2|YYYY&gt; [#支部]，例如 /summary 2026-H2",
+    "summary.caption": "📝 {title}：数字已按记录填好，请补充文字后使用。",
 }
