@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
@@ -27,11 +28,7 @@ MAX_CONFIRM_BUTTONS = 10
 SHOW_NAMES = 40
 
 
-def _names(call: Call, entries: list[tuple[str, int]]) -> str:
-    shown = [
-        call.t("dues.entry", name=name, amount=money.amount_text(cents)) for name, cents in entries
-    ]
-    return join_names(shown, SHOW_NAMES)
+_CONFIRM_ALL = re.compile(r"^a([0-9]{6})\.([0-9]{1,9})$")
 
 
 async def dues_command(call: Call) -> None:
@@ -78,13 +75,18 @@ async def _show_month(call: Call, view: dues.MonthView) -> None:
         lines.append(call.t("dues.no_amount_count", count=view.no_amount))
     for group in view.groups:
         lines.append(call.t("dues.group", name=group.name))
+        # One member a line: a long list is split between lines, and every name is shown.
         for key, entries in (
             ("dues.part_confirmed", group.confirmed),
             ("dues.part_reported", [(name, cents) for _, name, cents in group.reported]),
             ("dues.part_outstanding", group.outstanding),
         ):
             if entries:
-                lines.append(call.t(key, names=_names(call, entries)))
+                lines.append(call.t(key, count=len(entries)))
+                lines += [
+                    call.t("dues.entry", name=name, amount=money.amount_text(cents))
+                    for name, cents in entries
+                ]
     await call.reply_long(lines)
     reported = [entry for group in view.groups for entry in group.reported]
     if reported:
@@ -97,14 +99,16 @@ async def _show_month(call: Call, view: dues.MonthView) -> None:
             ]
             for payment_id, name, cents in reported[:MAX_CONFIRM_BUTTONS]
         ]
-        rows.append(
-            [
-                (
-                    call.t("dues.btn_confirm_all", count=len(reported)),
-                    f"du:all:{dues.month_key(view.month)}",
+        per_branch = view.reported_by_branch()
+        for branch_id, ids in per_branch.items():
+            label = call.t("dues.btn_confirm_all", count=len(ids))
+            if len(per_branch) > 1:
+                branch = next(g.name for g in view.groups if g.branch_id == branch_id)
+                label = call.t(
+                    "dues.btn_confirm_all_in", branch=branch.split("/")[0], count=len(ids)
                 )
-            ]
-        )
+            data = f"du:a{dues.month_key(view.month)}.{branch_id}:{max(ids)}"
+            rows.append([(label, data)])
         await call.reply(call.t("dues.confirm_hint"), buttons(rows))
 
 
@@ -174,17 +178,24 @@ async def dues_button(call: Call) -> str | None:
         )
         return None
     authorize(call.actor, "dues")
+    every = _CONFIRM_ALL.match(verb)
+    if verb != "ok" and every is None:
+        raise Denied("not_your_button")
     async with deps.db.write() as session:
-        if verb == "ok":
+        if every is not None:
+            confirmed = await dues.confirm_all(
+                session,
+                deps.dues,
+                call.actor,
+                int(every[1]),
+                int(every[2]),
+                value,
+                now=deps.now(),
+            )
+        else:
             confirmed = await dues.confirm_one(
                 session, deps.dues, call.actor, value, now=deps.now()
             )
-        elif verb == "all":
-            confirmed = await dues.confirm_all(
-                session, deps.dues, call.actor, value, now=deps.now()
-            )
-        else:
-            raise Denied("not_your_button")
     deps.outbox_ready.set()
     lines: list[str] = []
     if confirmed.names:

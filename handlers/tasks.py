@@ -25,30 +25,46 @@ from handlers.common import (
 from handlers.dialogs import close_dialog, current_dialog, open_dialog
 
 _SEPARATORS = re.compile(r"\s*[|｜]\s*")
+# `/task 3 done` closes a task on the owner's word; `/task 3 cancel <reason>` withdraws it.
+_CLOSE_WORDS = {"done": False, "完成": False, "cancel": True, "撤销": True, "取消": True}
 
 
-def parse_date(text: str) -> date:
+# A due date further off than this is a typo (and 9999-12-31 has no day after it).
+MAX_YEARS_AHEAD = 5
+
+
+def parse_date(text: str, today: date) -> date:
     try:
-        return datetime.strptime(text.strip().replace("/", "-"), "%Y-%m-%d").date()
+        day = datetime.strptime(text.strip().replace("/", "-"), "%Y-%m-%d").date()
     except ValueError:
         raise Invalid("task.bad_date", value=text.strip()) from None
+    if day.year > today.year + MAX_YEARS_AHEAD:
+        raise Invalid("task.bad_date", value=text.strip())
+    return day
 
 
 async def task_command(call: Call) -> None:
     """`/task <title> | <owner> | <YYYY-MM-DD>` assigns; `/task <id>` shows the history."""
     assert call.actor is not None
     rest = call.rest
-    task_id = parse_id(rest) if rest else None
-    if task_id is not None:
-        await _show(call, task_id)
+    first, tail = split_word(rest)
+    task_id = parse_id(first) if first else None
+    if task_id is not None and "|" not in rest and "｜" not in rest:
+        verb, reason = split_word(tail)
+        if not verb:
+            await _show(call, task_id)
+        elif verb.lower() in _CLOSE_WORDS:
+            await _close(call, task_id, _CLOSE_WORDS[verb.lower()], reason)
+        else:
+            await call.reply(call.t("task.manage_usage", id=task_id))
         return
     parts = _SEPARATORS.split(rest)
     if len(parts) != 3 or not all(parts):
         await call.reply(call.t("task.usage"))
         return
     title, owner_ref, due_text = parts
-    due = parse_date(due_text)
     deps = call.deps
+    due = parse_date(due_text, tasks.today(deps.tasks, deps.now()))
     async with deps.db.write() as session:
         owner = await tasks.resolve_owner(session, deps.tasks, call.actor, owner_ref)
         done = await tasks.create_task(
@@ -65,6 +81,19 @@ async def task_command(call: Call) -> None:
             count=done.told,
         )
     )
+
+
+async def _close(call: Call, task_id: int, cancel: bool, reason: str) -> None:
+    assert call.actor is not None
+    deps = call.deps
+    async with deps.db.write() as session:
+        done = await tasks.close_by_manager(
+            session, deps.tasks, call.actor, task_id, cancel=cancel, reason=reason, now=deps.now()
+        )
+    if done.already:
+        await call.reply(call.t("task.already_closed", title=done.title))
+        return
+    await call.reply(call.t("task.cancelled" if cancel else "task.closed", title=done.title))
 
 
 async def _show(call: Call, task_id: int) -> None:
@@ -101,14 +130,13 @@ async def tasks_command(call: Call) -> None:
     deps = call.deps
     branch = call.args[0] if call.args else None
     async with deps.db.read() as session:
-        rows = await tasks.ledger(session, deps.tasks, call.actor, branch, now=deps.now())
+        rows, count = await tasks.ledger(session, deps.tasks, call.actor, branch, now=deps.now())
     if not rows:
         await call.reply(call.t("tasks.none"))
         return
-    count = {kind: sum(1 for r in rows if r.status == kind) for kind in ("open", "overdue", "done")}
     lines: list[str] = [call.t("tasks.head", **count)]
     # Overdue first: that is what the ledger is for.
-    for kind in ("overdue", "open", "done"):
+    for kind in ("overdue", "open", "done", "cancelled"):
         for row in rows:
             if row.status == kind:
                 lines.append(
@@ -163,8 +191,8 @@ class PostponeDialog:
         if not day or not reason:
             await call.reply(call.t("task.postpone_format"))
             return False
-        new_due = parse_date(day)
         deps = call.deps
+        new_due = parse_date(day, tasks.today(deps.tasks, deps.now()))
         try:
             async with deps.db.write() as session:
                 done = await tasks.postpone(

@@ -461,6 +461,8 @@ class DuesPayment(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    # The branch the member paid in: totals stay put when they later move or leave.
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"), index=True)
     # The first day of the month paid for.
     month: Mapped[date] = mapped_column(Date, index=True)
     # The member's amount when they reported it, in fen.
@@ -485,8 +487,8 @@ class Task(Base):
     owner_kind: Mapped[str] = mapped_column(String(10))
     owner_id: Mapped[int] = mapped_column(Integer)
     due_date: Mapped[date] = mapped_column(Date)
-    # open | done
-    status: Mapped[str] = mapped_column(String(8), default="open")
+    # open | done | cancelled
+    status: Mapped[str] = mapped_column(String(10), default="open")
     # Bumped when the due date moves; reminder and escalation jobs carry the one they were for.
     revision: Mapped[int] = mapped_column(Integer, default=0)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -204,9 +204,14 @@ async def build_scenario(db: Database, org_id: int) -> Scenario:
         await dues.report_paid(
             session, deps.dues, zhang.actor(), 202612, now=at("2026-12-06 09:00")
         )
+    async with db.read() as session:
+        view = await dues.month_view(
+            session, deps.dues, secretary.actor(), at("2026-12-01 00:00").date()
+        )
+    ((payment_id, _, _),) = [entry for group in view.groups for entry in group.reported]
     async with db.write() as session:
-        await dues.confirm_all(
-            session, deps.dues, secretary.actor(), 202612, now=at("2026-12-06 10:00")
+        await dues.confirm_one(
+            session, deps.dues, secretary.actor(), payment_id, now=at("2026-12-06 10:00")
         )
 
     async with db.write() as session:

@@ -170,7 +170,9 @@ async def report_paid(
     """「已缴纳」: the member says they paid this month's dues. Only for themselves: the button
     carries the month, never a member."""
     month = month_of_key(key)
-    if month > _this_month(settings, now):
+    this_month = _this_month(settings, now)
+    # The button carries a month: only this one and the year before it are real.
+    if not this_month.replace(year=this_month.year - 1) < month <= this_month:
         raise Denied("not_your_button")
     # Locked, so two presses at once make one record.
     member = await session.scalar(
@@ -182,11 +184,12 @@ async def report_paid(
     )
     if payment is not None:
         return Reported(month, payment.amount_cents, payment.status, True)
-    if not member.dues_cents:
+    if not member.dues_cents or member.branch_id is None:
         raise Invalid("dues.no_amount")
     session.add(
         DuesPayment(
             member_id=member.id,
+            branch_id=member.branch_id,
             month=month,
             amount_cents=member.dues_cents,
             status="reported",
@@ -278,27 +281,36 @@ async def confirm_one(
 
 
 async def confirm_all(
-    session: AsyncSession, settings: DuesSettings, actor: Actor, key: int, *, now: datetime
+    session: AsyncSession,
+    settings: DuesSettings,
+    actor: Actor,
+    key: int,
+    branch_id: int,
+    up_to: int,
+    *,
+    now: datetime,
 ) -> Confirmed:
-    """Every reported payment of the month in the secretary's branch (an admin's: all)."""
+    """「全部确认」 under a /dues view: the reported payments of that month and branch that the
+    view listed (none reported after it, whose id is higher), in the secretary's scope."""
     month = month_of_key(key)
-    query = (
-        select(DuesPayment, Member)
-        .join(Member, Member.id == DuesPayment.member_id)
-        .where(
-            Member.organisation_id == settings.org_id,
-            DuesPayment.month == month,
-            DuesPayment.status == "reported",
+    if not can_manage_branch(actor, branch_id):
+        raise Denied("out_of_scope")
+    rows = (
+        await session.execute(
+            select(DuesPayment, Member)
+            .join(Member, Member.id == DuesPayment.member_id)
+            .where(
+                Member.organisation_id == settings.org_id,
+                DuesPayment.branch_id == branch_id,
+                DuesPayment.month == month,
+                DuesPayment.status == "reported",
+                DuesPayment.id <= up_to,
+            )
+            .order_by(Member.name)
+            .with_for_update(of=DuesPayment)
         )
-        .order_by(Member.name)
-        .with_for_update(of=DuesPayment)
-    )
-    if actor.role is not Role.ADMIN:
-        if not can_manage_branch(actor, actor.branch_id):
-            raise Denied("no_permission")
-        query = query.where(Member.branch_id == actor.branch_id)
-    rows = [(p, m) for p, m in (await session.execute(query)).all()]
-    return await _confirm(session, settings, actor, rows, now)
+    ).all()
+    return await _confirm(session, settings, actor, [(p, m) for p, m in rows], now)
 
 
 # ---------------------------------------------------------------- views
@@ -307,6 +319,7 @@ async def confirm_all(
 @dataclass
 class GroupDues:
     name: str
+    branch_id: int
     confirmed: list[tuple[str, int]] = field(default_factory=list)
     # (payment id, name, amount): the secretary's buttons confirm these.
     reported: list[tuple[int, str, int]] = field(default_factory=list)
@@ -324,6 +337,13 @@ class MonthView:
 
     def count(self, part: str) -> int:
         return sum(len(getattr(g, part)) for g in self.groups)
+
+    def reported_by_branch(self) -> dict[int, list[int]]:
+        """Branch -> the ids of its reported payments, for one 「全部确认」 each."""
+        found: dict[int, list[int]] = {}
+        for group in self.groups:
+            found.setdefault(group.branch_id, []).extend(p for p, _, _ in group.reported)
+        return {b: ids for b, ids in found.items() if ids}
 
 
 async def _scope_branches(
@@ -349,37 +369,63 @@ async def month_view(
     month: date,
     branch_name: str | None = None,
 ) -> MonthView:
-    """Reported, confirmed and outstanding per group (branch/group for an admin's whole view)."""
+    """Reported, confirmed and outstanding per group (branch/group for an admin's whole view).
+
+    What was paid counts for the branch it was paid in, whoever has left or moved since; what is
+    outstanding is asked of the active members there now."""
     branches = await _scope_branches(session, settings, actor, branch_name)
+    names = {b.id: b.name for b in branches}
     several = len(branches) > 1
-    rows = (
+    group_names = {
+        g.id: (g.branch_id, g.name)
+        for g in (await session.scalars(select(Group).where(Group.branch_id.in_(names)))).all()
+    }
+    groups: dict[str, GroupDues] = {}
+
+    def entry(branch_id: int, group_id: int | None) -> GroupDues:
+        branch_of_group, group = group_names.get(group_id or 0, (None, "—"))
+        # A member who moved on is listed without the group they belong to now.
+        label = group if branch_of_group == branch_id else "—"
+        if several:
+            label = f"{names[branch_id]}/{label}"
+        return groups.setdefault(label, GroupDues(label, branch_id))
+
+    payments = (
         await session.execute(
-            select(Member, Branch.name, Group.name, DuesPayment)
-            .join(Branch, Branch.id == Member.branch_id)
-            .outerjoin(Group, Group.id == Member.group_id)
-            .outerjoin(
-                DuesPayment, (DuesPayment.member_id == Member.id) & (DuesPayment.month == month)
-            )
-            .where(Member.branch_id.in_([b.id for b in branches]), Member.active.is_(True))
-            .order_by(Branch.name, Group.name, Member.name)
+            select(DuesPayment, Member)
+            .join(Member, Member.id == DuesPayment.member_id)
+            .where(DuesPayment.branch_id.in_(names), DuesPayment.month == month)
+            .order_by(Member.name, Member.id)
         )
     ).all()
-    groups: dict[str, GroupDues] = {}
+    for payment, member in payments:
+        target = entry(payment.branch_id, member.group_id)
+        if payment.status == "confirmed":
+            target.confirmed.append((member.name, payment.amount_cents))
+        else:
+            target.reported.append((payment.id, member.name, payment.amount_cents))
+    paid = select(DuesPayment.member_id).where(DuesPayment.month == month)
+    unpaid = (
+        await session.scalars(
+            select(Member)
+            .where(
+                Member.branch_id.in_(names),
+                Member.active.is_(True),
+                Member.id.not_in(paid),
+            )
+            .order_by(Member.name, Member.id)
+        )
+    ).all()
     no_amount = 0
-    for member, branch, group, payment in rows:
-        label = group or "—"
-        if several:
-            label = f"{branch}/{label}"
-        entry = groups.setdefault(label, GroupDues(label))
-        if payment is not None and payment.status == "confirmed":
-            entry.confirmed.append((member.name, payment.amount_cents))
-        elif payment is not None:
-            entry.reported.append((payment.id, member.name, payment.amount_cents))
-        elif member.dues_cents:
-            entry.outstanding.append((member.name, member.dues_cents))
+    for member in unpaid:
+        assert member.branch_id is not None
+        if member.dues_cents:
+            entry(member.branch_id, member.group_id).outstanding.append(
+                (member.name, member.dues_cents)
+            )
         else:
             no_amount += 1
-    return MonthView(month, list(groups.values()), no_amount)
+    return MonthView(month, sorted(groups.values(), key=lambda g: g.name), no_amount)
 
 
 @dataclass(frozen=True)

@@ -171,7 +171,7 @@ SIGNUP_NAMES = {
 }
 SERVICE_NAMES = {"served": "已服务", "no_show": "未到", None: "—"}
 DUES_NAMES = {"reported": "已缴纳待确认", "confirmed": "已确认"}
-TASK_NAMES = {"open": "进行中", "overdue": "已逾期", "done": "已完成"}
+TASK_NAMES = {"open": "进行中", "overdue": "已逾期", "done": "已完成", "cancelled": "已撤销"}
 
 
 class _Clock:

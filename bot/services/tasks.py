@@ -137,7 +137,8 @@ async def _tell(
     outgoing = []
     for member in members:
         chat = chat_of(member)
-        if chat is None:
+        # Someone who has left the roster (an old creator, say) hears nothing more.
+        if chat is None or not member.active:
             continue
         lang = settings.push.language_of(member)
         text = t(lang, key, **params) + "\n" + describe(task, lang)
@@ -344,7 +345,7 @@ async def postpone(
     if not reason:
         raise Invalid("task.no_reason")
     if len(reason) > MAX_REASON:
-        raise Invalid("leave.too_long", limit=MAX_REASON, length=len(reason))
+        raise Invalid("task.reason_too_long", limit=MAX_REASON, length=len(reason))
     task = await _locked_for_owner(session, settings, actor, task_id)
     if task.status == "done":
         raise Invalid("task.is_done", title=task.title)
@@ -390,6 +391,51 @@ async def postpone(
     )
     await session.commit()
     return Postponed(task.id, task.title, old_due, new_due)
+
+
+async def close_by_manager(
+    session: AsyncSession,
+    settings: TaskSettings,
+    actor: Actor,
+    task_id: int,
+    *,
+    cancel: bool,
+    reason: str,
+    now: datetime,
+) -> Done:
+    """A secretary ticks a task off (done on the owner's word) or cancels it with a reason: an
+    owner who left, or a group without a leader, must not keep a task open for ever."""
+    reason = reason.strip()
+    if cancel and not reason:
+        raise Invalid("task.no_reason")
+    if len(reason) > MAX_REASON:
+        raise Invalid("task.reason_too_long", limit=MAX_REASON, length=len(reason))
+    task = await session.scalar(
+        select(Task)
+        .where(Task.id == task_id, Task.organisation_id == settings.org_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if task is None:
+        raise NotFound("task.unknown", id=task_id)
+    if not can_manage_branch(actor, task.branch_id):
+        raise Denied("out_of_scope")
+    if task.status != "open":
+        return Done(task.id, task.title, True)
+    task.status = "cancelled" if cancel else "done"
+    task.done_at = now
+    task.done_by_member_id = actor.member_id
+    _event(session, task, task.status, now, actor.member_id, reason=reason or None)
+    audit.record(
+        session,
+        action=f"task.{task.status}",
+        entity="task",
+        entity_id=task.id,
+        actor_member_id=actor.member_id,
+        reason=reason,
+    )
+    await session.commit()
+    return Done(task.id, task.title, False)
 
 
 # ---------------------------------------------------------------- jobs
@@ -455,7 +501,7 @@ class TaskRow:
     title: str
     owner: str
     due: date
-    status: str  # open | overdue | done
+    status: str  # open | overdue | done | cancelled
     done_at: datetime | None
 
 
@@ -486,8 +532,9 @@ async def ledger(
     *,
     now: datetime,
     done_limit: int = 20,
-) -> list[TaskRow]:
-    """对账销号: open and overdue tasks (soonest first), then the latest done ones."""
+) -> tuple[list[TaskRow], dict[str, int]]:
+    """对账销号: open and overdue tasks (soonest first), then the latest done or cancelled ones
+    (at most `done_limit`), and how many there are of each, all of them counted."""
     query = select(Task).where(Task.organisation_id == settings.org_id)
     if branch_name and branch_name.strip().lstrip("#"):
         name = branch_name.strip().lstrip("#").strip()
@@ -505,14 +552,18 @@ async def ledger(
         query = query.where(Task.branch_id == actor.branch_id)
     tasks = list((await session.scalars(query.order_by(Task.due_date, Task.id))).all())
     open_tasks = [task for task in tasks if task.status == "open"]
-    done = sorted(
-        (task for task in tasks if task.status == "done"),
+    closed = sorted(
+        (task for task in tasks if task.status != "open"),
         key=lambda task: task.done_at or task.created_at,
         reverse=True,
-    )[:done_limit]
-    labels = await _owner_labels(session, open_tasks + done)
+    )
     day = today(settings, now)
-    return [_row(task, labels[task.id], day) for task in open_tasks + done]
+    counts = {"open": 0, "overdue": 0, "done": 0, "cancelled": 0}
+    for task in tasks:
+        counts[_row(task, "", day).status] += 1
+    shown = open_tasks + closed[:done_limit]
+    labels = await _owner_labels(session, shown)
+    return [_row(task, labels[task.id], day) for task in shown], counts
 
 
 @dataclass(frozen=True)

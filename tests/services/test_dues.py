@@ -85,7 +85,7 @@ async def test_the_reminder_day_is_in_the_organisations_zone(
     assert job is not None and job.rule == "FREQ=MONTHLY;BYMONTHDAY=1"
     # 1 January 08:00 in Shanghai is 00:00 UTC the same day.
     assert job.next_run_at == datetime(2027, 1, 1, 0, 0, tzinfo=UTC)
-    # A run at 00:30 UTC on 30 November is already 1 December in Shanghai: December's dues.
+    # A run at 16:30 UTC on 30 November is already 00:30 on 1 December in Shanghai.
     at = datetime(2026, 11, 30, 16, 30, tzinfo=UTC)
     async with db.write() as session:
         await dues.fire_reminder(session, settings, Firing(job.id, org_id, {}, at, at, None))
@@ -159,10 +159,13 @@ async def test_nobody_confirms_for_a_branch_they_do_not_manage(
         async with db.write() as session:
             with pytest.raises(Denied):
                 await dues.confirm_one(session, settings, who.actor(), payment_id, now=NOW)
-    # Another branch's "confirm all" finds nothing of ours.
+    # Another branch's secretary cannot press "confirm all" for ours.
+    assert a.branch_id is not None
     async with db.write() as session:
-        done = await dues.confirm_all(session, settings, other.actor(), DECEMBER, now=NOW)
-    assert done.names == []
+        with pytest.raises(Denied):
+            await dues.confirm_all(
+                session, settings, other.actor(), DECEMBER, a.branch_id, payment_id, now=NOW
+            )
     async with db.read() as session:
         status = await session.scalar(select(DuesPayment.status))
     assert status == "reported"
@@ -179,8 +182,13 @@ async def test_confirm_all_and_exact_quarter_totals(
     await asyncio.gather(*[report(db, settings, who) for who in (a, b, c, a, b)])
     async with db.read() as session:
         assert await session.scalar(select(func.count(DuesPayment.id))) == 3
+    async with db.read() as session:
+        view = await dues.month_view(session, settings, secretary.actor(), date(2026, 12, 1))
+    ((branch_id, ids),) = view.reported_by_branch().items()
     async with db.write() as session:
-        done = await dues.confirm_all(session, settings, secretary.actor(), DECEMBER, now=NOW)
+        done = await dues.confirm_all(
+            session, settings, secretary.actor(), DECEMBER, branch_id, max(ids), now=NOW
+        )
     assert sorted(done.names) == ["张三", "李四", "王五"] and done.total == 10 + 20 + 1235
     async with db.read() as session:
         totals = await dues.quarter_totals(
@@ -212,3 +220,72 @@ def test_the_roster_csv_reads_a_dues_column() -> None:
     assert parsed.has_dues
     assert [(r.name, r.dues_cents) for r in parsed.rows] == [("张三", 5000), ("李四", None)]
     assert [(e.line, e.reason) for e in parsed.errors] == [(4, "bad_dues")]
+
+
+async def test_confirm_all_takes_one_branch_and_only_what_was_listed(
+    db: Database, org: OrgBuilder, settings: DuesSettings
+) -> None:
+    _secretary, a, b, _c = await branch(db, org, settings)
+    admin = await org.member("主任", telegram_id=99, role=Role.ADMIN, branch=None)
+    elsewhere = await org.member("外党员", telegram_id=40, branch="第二支部")
+    async with db.write() as session:
+        await dues.set_amount(session, settings, admin.actor(), "外党员", 3000)
+    for who in (a, elsewhere):
+        await report(db, settings, who)
+    async with db.read() as session:
+        view = await dues.month_view(
+            session, settings, admin.actor(), date(2026, 12, 1), "#第一支部"
+        )
+    ((branch_id, ids),) = view.reported_by_branch().items()
+    # Someone reports after the view was drawn: not part of what the admin saw.
+    await report(db, settings, b)
+    async with db.write() as session:
+        done = await dues.confirm_all(
+            session, settings, admin.actor(), DECEMBER, branch_id, max(ids), now=NOW
+        )
+    assert done.names == ["张三"]
+    async with db.read() as session:
+        statuses = dict(
+            (
+                await session.execute(
+                    select(Member.name, DuesPayment.status).join(
+                        DuesPayment, DuesPayment.member_id == Member.id
+                    )
+                )
+            ).all()
+        )
+    assert statuses == {"张三": "confirmed", "李四": "reported", "外党员": "reported"}
+
+
+async def test_paid_dues_stay_with_the_branch_they_were_paid_in(
+    db: Database, org: OrgBuilder, settings: DuesSettings
+) -> None:
+    secretary, a, _, _ = await branch(db, org, settings)
+    await report(db, settings, a)
+    async with db.read() as session:
+        payment_id = await session.scalar(select(DuesPayment.id))
+    assert payment_id is not None
+    async with db.write() as session:
+        await dues.confirm_one(session, settings, secretary.actor(), payment_id, now=NOW)
+    # 张三 leaves the roster: what they paid still counts for the quarter.
+    async with db.write() as session:
+        member = await session.get(Member, a.member_id)
+        assert member is not None
+        member.active = False
+        await session.commit()
+    async with db.read() as session:
+        (row,) = await dues.quarter_totals(
+            session, settings, secretary.actor(), [date(2026, 12, 1)]
+        )
+        view = await dues.month_view(session, settings, secretary.actor(), date(2026, 12, 1))
+    assert row.confirmed == 10 and view.count("confirmed") == 1
+
+
+async def test_only_recent_months_can_be_reported(
+    db: Database, org: OrgBuilder, settings: DuesSettings
+) -> None:
+    _, a, _, _ = await branch(db, org, settings)
+    for old in (200001, 202512):
+        with pytest.raises(Denied):
+            await report(db, settings, a, old)
+    assert (await report(db, settings, a, 202601)).status == "reported"

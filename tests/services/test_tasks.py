@@ -221,7 +221,13 @@ async def test_the_ledger_tells_open_overdue_and_done_within_scope(
     async with db.write() as session:
         await tasks.complete(session, settings, other.actor(), finished, now=NOW)
     async with db.read() as session:
-        rows = await tasks.ledger(
+        rows, counts = await tasks.ledger(
+            session, settings, secretary.actor(), None, now=NOW + timedelta(days=1), done_limit=0
+        )
+    # The done one is counted, though none is listed.
+    assert counts == {"open": 1, "overdue": 1, "done": 1, "cancelled": 0}
+    async with db.read() as session:
+        rows, _ = await tasks.ledger(
             session, settings, secretary.actor(), None, now=NOW + timedelta(days=1)
         )
     assert [(r.id, r.status, r.owner) for r in rows] == [
@@ -231,7 +237,7 @@ async def test_the_ledger_tells_open_overdue_and_done_within_scope(
     ]
     outsider = await org.member("外书记", telegram_id=20, role=Role.SECRETARY, branch="第二支部")
     async with db.read() as session:
-        assert await tasks.ledger(session, settings, outsider.actor(), None, now=NOW) == []
+        assert (await tasks.ledger(session, settings, outsider.actor(), None, now=NOW))[0] == []
         with pytest.raises(Denied):
             await tasks.ledger(session, settings, outsider.actor(), "#第一支部", now=NOW)
         with pytest.raises(DomainError):
@@ -253,3 +259,42 @@ async def test_a_due_date_in_the_past_is_refused(
     async with db.read() as session:
         assert (await session.scalars(select(Task))).all() == []
         assert await session.scalar(select(Member.id).where(Member.name == "张三"))
+
+
+async def test_a_secretary_closes_or_withdraws_a_task_nobody_else_can(
+    db: Database, org: OrgBuilder, settings: TaskSettings
+) -> None:
+    secretary, owner, other, _ = await people(org)
+    first = await assign(db, settings, secretary, "张三")
+    second = await assign(db, settings, secretary, "张三")
+    # 张三 leaves: their tasks would stay open for ever.
+    async with db.write() as session:
+        member = await session.get(Member, owner.member_id)
+        assert member is not None
+        member.active = False
+        await session.commit()
+
+    async def close(who: Person, task_id: int, cancel: bool, reason: str) -> tasks.Done:
+        async with db.write() as session:
+            return await tasks.close_by_manager(
+                session, settings, who.actor(), task_id, cancel=cancel, reason=reason, now=NOW
+            )
+
+    with pytest.raises(Denied):
+        await close(other, first, False, "")
+    with pytest.raises(Invalid) as no_reason:
+        await close(secretary, second, True, " ")
+    assert no_reason.value.key == "task.no_reason"
+    assert not (await close(secretary, first, False, "")).already
+    assert not (await close(secretary, second, True, "人员调离")).already
+    assert (await close(secretary, second, True, "再撤一次")).already
+    async with db.read() as session:
+        _rows, counts = await tasks.ledger(session, settings, secretary.actor(), None, now=NOW)
+        events = (await session.scalars(select(TaskEvent).where(TaskEvent.task_id == second))).all()
+    assert counts == {"open": 0, "overdue": 0, "done": 1, "cancelled": 1}
+    assert [(e.kind, e.reason) for e in events][-1] == ("cancelled", "人员调离")
+    # The escalation for a withdrawn task does nothing.
+    escalate = next(j for j in await jobs_of(db, second) if j.kind == tasks.JOB_ESCALATE)
+    before = len(await texts_to(db, secretary))
+    await run(db, settings, escalate)
+    assert len(await texts_to(db, secretary)) == before

@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-01 20:17:21.062775
+Create Date: 2026-12-01 20:37:18.546576
 """
 
 from collections.abc import Sequence
@@ -21,12 +21,16 @@ def upgrade() -> None:
         "dues_payments",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("branch_id", sa.Integer(), nullable=False),
         sa.Column("month", sa.Date(), nullable=False),
         sa.Column("amount_cents", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("reported_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("confirmed_by_member_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["branch_id"], ["branches.id"], name=op.f("fk_dues_payments_branch_id_branches")
+        ),
         sa.ForeignKeyConstraint(
             ["confirmed_by_member_id"],
             ["members.id"],
@@ -39,6 +43,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("member_id", "month", name=op.f("uq_dues_payments_member_id_month")),
     )
     with op.batch_alter_table("dues_payments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_dues_payments_branch_id"), ["branch_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_dues_payments_month"), ["month"], unique=False)
 
     op.create_table(
@@ -50,7 +55,7 @@ def upgrade() -> None:
         sa.Column("owner_kind", sa.String(length=10), nullable=False),
         sa.Column("owner_id", sa.Integer(), nullable=False),
         sa.Column("due_date", sa.Date(), nullable=False),
-        sa.Column("status", sa.String(length=8), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("revision", sa.Integer(), nullable=False),
         sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_by_member_id", sa.Integer(), nullable=True),
@@ -117,5 +122,6 @@ def downgrade() -> None:
     op.drop_table("tasks")
     with op.batch_alter_table("dues_payments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dues_payments_month"))
+        batch_op.drop_index(batch_op.f("ix_dues_payments_branch_id"))
 
     op.drop_table("dues_payments")
