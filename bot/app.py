@@ -25,11 +25,14 @@ from bot.services import dues as dues_service
 from bot.services import organisation, updates
 from bot.telegram_http import AiohttpRequest, HttpBotApi
 from bot.texts import plain, t
+from bot.web.dashboard import Dashboard
+from bot.web.dashboard import add_routes as add_dashboard
 from bot.web.server import make_web_app
 from handlers import (
     admin,
     checkin,
     compliance,
+    dashboard,
     dialogs,
     dues,
     followup,
@@ -111,6 +114,7 @@ def build_application(deps: Deps, *, request: BaseRequest | None = None) -> App:
     dues.register(application, deps)
     tasks.register(application, deps)
     reports.register(application, deps)
+    dashboard.register(application, deps)
     system.register_last(application, deps)
     return application
 
@@ -202,18 +206,30 @@ def start_workers(deps: Deps) -> Workers:
 
 
 async def _start_transport(application: App, deps: Deps) -> web.AppRunner | None:
-    """Webhook mode serves the update route and /healthz; polling mode needs no server."""
+    """Webhook mode serves the update route, /healthz and (when on) the dashboard; polling mode
+    serves only the dashboard, and only when it is on."""
     cfg = deps.config
+    board = Dashboard(deps, application.bot.username) if cfg.dashboard.enabled else None
     if cfg.telegram.mode == "polling":
         assert application.updater is not None
         # A webhook left over from an earlier deployment would make getUpdates fail.
         await application.bot.delete_webhook()
         await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
         log.info("branchbot is running (polling)")
-        return None
+        if board is None:
+            return None
+        web_app = web.Application()
+        add_dashboard(web_app, board)
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, cfg.dashboard.listen, cfg.dashboard.port).start()
+        log.info("dashboard on %s:%s", cfg.dashboard.listen, cfg.dashboard.port)
+        return runner
     web_app = make_web_app(
         application, deps.db, path=cfg.webhook.path, secret_token=cfg.webhook.secret_token
     )
+    if board is not None:
+        add_dashboard(web_app, board)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, cfg.webhook.listen, cfg.webhook.port).start()

@@ -66,6 +66,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("item", Access.GROUP_LEADER),
     Command("nudge", Access.GROUP_LEADER),
     Command("checkin", Access.MEMBER),
+    Command("dashboard", Access.MEMBER),
     Command("meetings", Access.GROUP_LEADER),
     Command("meeting", Access.GROUP_LEADER),
     Command("attendance", Access.GROUP_LEADER),

@@ -24,6 +24,7 @@ Language = Literal["zh", "en"]
 
 ENV_TOKEN = "BRANCHBOT_TELEGRAM_TOKEN"
 ENV_DATABASE_URL = "BRANCHBOT_DATABASE_URL"
+ENV_DASHBOARD_SECRET = "BRANCHBOT_DASHBOARD_SECRET"
 
 _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -187,6 +188,23 @@ class TasksConfig:
 
 
 @dataclass(frozen=True)
+class DashboardConfig:
+    """The secretaries' web dashboard, served by the bot's own aiohttp server."""
+
+    enabled: bool = False
+    # Polling mode serves it here; in webhook mode it shares the webhook server.
+    listen: str = "127.0.0.1"
+    port: int = 8080
+    # Where a browser reaches it (behind the proxy): the login links start with this.
+    public_url: str = "http://127.0.0.1:8080"
+    # Signs the session cookies; BRANCHBOT_DASHBOARD_SECRET overrides. Empty: a random key per
+    # start, so sessions end with a restart.
+    secret_key: str = ""
+    link_minutes: int = 10
+    session_hours: int = 8
+
+
+@dataclass(frozen=True)
 class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
@@ -200,6 +218,7 @@ class Config:
     volunteers: VolunteersConfig = field(default_factory=VolunteersConfig)
     dues: DuesConfig = field(default_factory=DuesConfig)
     tasks: TasksConfig = field(default_factory=TasksConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -215,6 +234,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "volunteers": VolunteersConfig,
     "dues": DuesConfig,
     "tasks": TasksConfig,
+    "dashboard": DashboardConfig,
 }
 
 
@@ -339,6 +359,14 @@ def _validate(cfg: Config) -> None:
     _validate_meetings(cfg.meetings)
     _validate_volunteers(cfg.volunteers)
     _validate_dues_and_tasks(cfg.dues, cfg.tasks)
+    dash = cfg.dashboard
+    if not dash.public_url.startswith(("http://", "https://")):
+        raise ConfigError("dashboard.public_url", "must start with http:// or https://")
+    if not 1 <= dash.port <= 65535:
+        raise ConfigError("dashboard.port", f"must be between 1 and 65535, got {dash.port}")
+    for key in ("link_minutes", "session_hours"):
+        if getattr(dash, key) < 1:
+            raise ConfigError(f"dashboard.{key}", "must be at least 1")
     if cfg.telegram.mode == "webhook":
         if not cfg.webhook.secret_token:
             raise ConfigError("webhook.secret_token", "required when telegram.mode = 'webhook'")
@@ -421,6 +449,8 @@ def parse_config(data: dict[str, Any], env: dict[str, str] | None = None) -> Con
         cfg = replace(cfg, telegram=replace(cfg.telegram, token=env[ENV_TOKEN]))
     if env.get(ENV_DATABASE_URL):
         cfg = replace(cfg, database=replace(cfg.database, url=env[ENV_DATABASE_URL]))
+    if env.get(ENV_DASHBOARD_SECRET):
+        cfg = replace(cfg, dashboard=replace(cfg.dashboard, secret_key=env[ENV_DASHBOARD_SECRET]))
     _validate(cfg)
     return cfg
 

@@ -511,3 +511,16 @@ class TaskEvent(Base):
     old_due: Mapped[date | None] = mapped_column(Date)
     new_due: Mapped[date | None] = mapped_column(Date)
     reason: Mapped[str | None] = mapped_column(String(300))
+
+
+class DashboardLink(Base):
+    """A single-use login link to the web dashboard; only a hash of its token is kept."""
+
+    __tablename__ = "dashboard_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -83,6 +83,22 @@ async def get_actor(
     member = await session.scalar(
         select(Member).where(Member.telegram_user_id == telegram_user_id, Member.active.is_(True))
     )
+    return _actor_of(member, default_language)
+
+
+async def actor_by_id(session: AsyncSession, member_id: int, default_language: str) -> Actor | None:
+    """The active, bound member with this roster number (a dashboard session's), or None."""
+    member = await session.scalar(
+        select(Member).where(
+            Member.id == member_id,
+            Member.active.is_(True),
+            Member.telegram_user_id.is_not(None),
+        )
+    )
+    return _actor_of(member, default_language)
+
+
+def _actor_of(member: Member | None, default_language: str) -> Actor | None:
     if member is None:
         return None
     return Actor(

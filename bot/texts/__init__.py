@@ -9,6 +9,7 @@ from typing import Any
 from bot.texts import (
     en,
     en_compliance,
+    en_dashboard,
     en_dues,
     en_meetings,
     en_polls,
@@ -17,6 +18,7 @@ from bot.texts import (
     en_volunteers,
     zh,
     zh_compliance,
+    zh_dashboard,
     zh_dues,
     zh_meetings,
     zh_polls,
@@ -36,6 +38,7 @@ PARTS: dict[str, tuple[dict[str, str], ...]] = {
         zh_dues.TEXTS,
         zh_tasks.TEXTS,
         zh_reports.TEXTS,
+        zh_dashboard.TEXTS,
     ),
     "en": (
         en.TEXTS,
@@ -46,6 +49,7 @@ PARTS: dict[str, tuple[dict[str, str], ...]] = {
         en_dues.TEXTS,
         en_tasks.TEXTS,
         en_reports.TEXTS,
+        en_dashboard.TEXTS,
     ),
 }
 CATALOGS: dict[str, dict[str, str]] = {

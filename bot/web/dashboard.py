@@ -1,0 +1,474 @@
+"""The secretaries' web dashboard and its JSON API, on the bot's own aiohttp server.
+
+A secretary sends /dashboard and gets a single-use link; the link opens a session. Pages and API
+calls check the caller's role with the same command table as the chat (`bot.auth`), and the
+data comes from the same services, so a member's session sees only what a member may.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+import segno
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from bot.auth import Actor, authorize
+from bot.errors import Denied, DomainError, NotFound
+from bot.services import charts, dashboard_links, export_files, items, ledger, stats, summary
+from bot.texts import plain, t
+from bot.web import views
+from bot.web.openapi import openapi_document
+from bot.web.session import CSRF_FIELD, Sessions, Signed
+from handlers.common import Deps
+
+KINDS = ("meeting", "activity")
+
+Page = Callable[[web.Request, Actor, Signed], Awaitable[web.StreamResponse]]
+Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ApiHandler = Callable[[web.Request, Actor], Awaitable[Any]]
+
+
+class Dashboard:
+    def __init__(self, deps: Deps, bot_username: str) -> None:
+        self.deps = deps
+        self.bot_username = bot_username
+        self.sessions = Sessions(deps)
+        self.templates = Environment(
+            loader=PackageLoader("bot.web", "templates"),
+            autoescape=select_autoescape(["html"]),
+        )
+
+    def render(
+        self, name: str, actor: Actor | None, signed: Signed | None, **values: Any
+    ) -> web.Response:
+        lang = actor.language if actor else self.deps.default_language
+
+        def text(key: str, **params: Any) -> str:
+            return plain(t(lang, key, **params))
+
+        def allowed(command: str) -> bool:
+            try:
+                authorize(actor, command)
+            except Denied:
+                return False
+            return True
+
+        html = self.templates.get_template(name).render(
+            t=text,
+            actor=actor,
+            csrf=signed.csrf if signed else "",
+            csrf_field=CSRF_FIELD,
+            allowed=allowed,
+            **values,
+        )
+        return web.Response(text=html, content_type="text/html")
+
+
+DASHBOARD_KEY: web.AppKey[Dashboard] = web.AppKey("dashboard", Dashboard)
+
+
+def _dashboard(request: web.Request) -> Dashboard:
+    return request.app[DASHBOARD_KEY]
+
+
+def _id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdecimal() or len(raw) > 9:
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+def _query(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name, "").strip()
+    return value or None
+
+
+# Refusals about the state of things, not the request: 409 Conflict rather than 400.
+_CONFLICTS = frozenset(
+    {
+        "checkin.outside_window",
+        "meeting.is_cancelled",
+        "activity.is_cancelled",
+        "activity.is_over",
+    }
+)
+
+
+def _domain_status(exc: DomainError) -> type[web.HTTPException]:
+    if isinstance(exc, NotFound):
+        return web.HTTPNotFound
+    if isinstance(exc, Denied):
+        return web.HTTPForbidden
+    if exc.key in _CONFLICTS:
+        return web.HTTPConflict
+    return web.HTTPBadRequest
+
+
+def page(
+    command: str | None,
+) -> Callable[[Page], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+    """An HTML page: a session is required, and the role must reach `command`."""
+
+    def wrap(handler: Page) -> Route:
+        async def route(request: web.Request) -> web.StreamResponse:
+            board = _dashboard(request)
+            try:
+                actor, signed = await board.sessions.actor(request)
+            except web.HTTPUnauthorized:
+                response = board.render("message.html", None, None, key="dashboard.login_needed")
+                response.set_status(401)
+                return response
+            try:
+                if command:
+                    authorize(actor, command)
+                return await handler(request, actor, signed)
+            except DomainError as exc:
+                response = board.render(
+                    "message.html", actor, signed, key=exc.key, params=exc.params
+                )
+                response.set_status(_domain_status(exc).status_code)
+                return response
+
+        return route
+
+    return wrap
+
+
+def api(
+    command: str | None,
+) -> Callable[
+    [Callable[[web.Request, Actor], Awaitable[Any]]],
+    Callable[[web.Request], Awaitable[web.StreamResponse]],
+]:
+    """A JSON endpoint: 401 without a session, 403/404/400 for refusals, each with a message."""
+
+    def wrap(handler: ApiHandler) -> Route:
+        async def route(request: web.Request) -> web.StreamResponse:
+            board = _dashboard(request)
+            try:
+                actor, _ = await board.sessions.actor(request)
+            except web.HTTPUnauthorized as exc:
+                return web.json_response({"error": "unauthorized", "message": exc.text}, status=401)
+            try:
+                if command:
+                    authorize(actor, command)
+                return web.json_response(await handler(request, actor))
+            except web.HTTPClientError as exc:
+                # A malformed path (an id too long to be one): the same JSON as every refusal.
+                return web.json_response(
+                    {"error": exc.reason.lower().replace(" ", "_"), "message": exc.reason},
+                    status=exc.status,
+                )
+            except DomainError as exc:
+                message = plain(t(actor.language, exc.key, **exc.params))
+                return web.json_response(
+                    {"error": exc.key, "message": message},
+                    status=_domain_status(exc).status_code,
+                )
+
+        return route
+
+    return wrap
+
+
+# ---------------------------------------------------------------- login and logout
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    board = _dashboard(request)
+    token = request.query.get("t", "")
+    try:
+        async with board.deps.db.write() as session:
+            member_id = await dashboard_links.redeem(session, token, now=board.deps.now())
+    except DomainError as exc:
+        response = board.render("message.html", None, None, key=exc.key)
+        response.set_status(403)
+        return response
+    response = web.HTTPSeeOther("/dashboard")
+    board.sessions.start(response, member_id)
+    raise response
+
+
+@page(None)
+async def logout(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    board = _dashboard(request)
+    await board.sessions.check_post(request, signed)
+    response = board.render("message.html", None, None, key="dashboard.logged_out")
+    board.sessions.end(response)
+    return response
+
+
+# ---------------------------------------------------------------- pages
+
+
+@page(None)
+async def home(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    board = _dashboard(request)
+    me = await views.me(board.deps, actor)
+    try:
+        authorize(actor, "stats")
+    except Denied:
+        return board.render("me.html", actor, signed, me=me)
+    period, branch = _query(request, "period"), _query(request, "branch")
+    data = await views.overview(board.deps, actor, period, branch)
+    return board.render("overview.html", actor, signed, me=me, o=data, branch=branch or "")
+
+
+@page("items")
+async def items_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    board = _dashboard(request)
+    return board.render("items.html", actor, signed, items=await views.item_list(board.deps, actor))
+
+
+@page("items")
+async def item_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    board = _dashboard(request)
+    data = await views.item_detail(board.deps, actor, _id(request))
+    return board.render("item.html", actor, signed, item=data, sent=request.query.get("sent"))
+
+
+@page("nudge")
+async def nudge(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    board = _dashboard(request)
+    await board.sessions.check_post(request, signed)
+    item_id = _id(request)
+    deps = board.deps
+    async with deps.db.write() as session:
+        sent = await items.nudge(session, deps.push, actor, item_id, now=deps.now())
+    deps.outbox_ready.set()
+    raise web.HTTPSeeOther(f"/dashboard/items/{item_id}?sent={sent}")
+
+
+@page("meetings")
+async def meetings_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    board = _dashboard(request)
+    data = await views.meeting_list(board.deps, actor)
+    return board.render("meetings.html", actor, signed, m=data)
+
+
+@page("meetings")
+async def meeting_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    board = _dashboard(request)
+    data = await views.meeting_detail(board.deps, actor, _id(request))
+    return board.render("meeting.html", actor, signed, meeting=data)
+
+
+@page("roster")
+async def activities_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    board = _dashboard(request)
+    data = await views.activity_list(board.deps, actor)
+    return board.render("activities.html", actor, signed, a=data)
+
+
+@page("roster")
+async def activity_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    board = _dashboard(request)
+    data = await views.activity_detail(board.deps, actor, _id(request))
+    return board.render("activity.html", actor, signed, activity=data)
+
+
+@page("members")
+async def members_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    board = _dashboard(request)
+    data = await views.member_list(board.deps, actor, _query(request, "branch"))
+    return board.render("members.html", actor, signed, m=data)
+
+
+def _checkin_target(request: web.Request, actor: Actor) -> tuple[str, int, str]:
+    """A meeting's screen, or an activity's check-in (dir=in) or check-out (dir=out) screen,
+    for whoever may show that kind's codes."""
+    kind = request.match_info["kind"]
+    if kind not in KINDS:
+        raise web.HTTPNotFound()
+    direction = request.query.get("dir", "in")
+    if direction not in ("in", "out"):
+        raise web.HTTPBadRequest(reason="dir must be in or out")
+    authorize(actor, "checkincode" if kind == "meeting" else "activitycode")
+    return kind, _id(request), direction
+
+
+@page(None)
+async def checkin_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    kind, event_id, direction = _checkin_target(request, actor)
+    board = _dashboard(request)
+    data = await views.checkin_code(board.deps, actor, kind, event_id, direction)
+    link = f"https://t.me/{board.bot_username}?start={data['start_param']}"
+    qr = segno.make(link, error="m").svg_inline(scale=12, border=2)
+    return board.render(
+        "checkin.html",
+        actor,
+        signed,
+        code=data,
+        qr=qr,
+        api=f"/api/checkin/{kind}/{event_id}?dir={direction}",
+    )
+
+
+@page("stats")
+async def chart(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    board = _dashboard(request)
+    deps = board.deps
+    async with deps.db.read() as session:
+        result = await stats.build(
+            session,
+            deps.meetings,
+            actor,
+            _query(request, "period"),
+            _query(request, "branch"),
+            now=deps.now(),
+        )
+    lang = actor.language
+    titles = {
+        "heading": plain(t(lang, "stats.chart_heading", period=result.period.key)),
+        "awareness": plain(t(lang, "stats.chart_awareness")),
+        "attendance": plain(t(lang, "stats.chart_attendance")),
+        "hours": plain(t(lang, "stats.chart_hours")),
+    }
+    return web.Response(body=charts.stats_png(result, titles), content_type="image/png")
+
+
+def _download(data: bytes, name: str, content_type: str) -> web.Response:
+    # RFC 6266: a UTF-8 file name for the Chinese, an ASCII one for old clients.
+    return web.Response(
+        body=data,
+        content_type=content_type,
+        headers={
+            "Content-Disposition": (
+                f"attachment; filename=\"ledger\"; filename*=UTF-8''{quote(name)}"
+            )
+        },
+    )
+
+
+@page("export")
+async def export_xlsx(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    deps = _dashboard(request).deps
+    async with deps.db.read() as session:
+        scope, period, tables = await ledger.build(
+            session,
+            deps.org_id,
+            deps.config.organisation.tz,
+            actor,
+            _query(request, "period"),
+            _query(request, "branch"),
+            now=deps.now(),
+        )
+    return _download(
+        export_files.xlsx_bytes(tables),
+        f"{ledger.file_stem(scope, period)}.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+@page("summary")
+async def summary_docx(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    deps = _dashboard(request).deps
+    async with deps.db.read() as session:
+        scope, period, draft = await summary.summary_for(
+            session,
+            deps.meetings,
+            actor,
+            _query(request, "period"),
+            _query(request, "branch"),
+            deps.config.organisation.name,
+            now=deps.now(),
+        )
+    return _download(
+        summary.docx_bytes(draft),
+        f"{summary.file_stem(scope, period)}.docx",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    )
+
+
+# ---------------------------------------------------------------- JSON API
+
+
+@api(None)
+async def api_me(request: web.Request, actor: Actor) -> Any:
+    return await views.me(_dashboard(request).deps, actor)
+
+
+@api("stats")
+async def api_overview(request: web.Request, actor: Actor) -> Any:
+    return await views.overview(
+        _dashboard(request).deps, actor, _query(request, "period"), _query(request, "branch")
+    )
+
+
+@api("items")
+async def api_items(request: web.Request, actor: Actor) -> Any:
+    return await views.item_list(_dashboard(request).deps, actor)
+
+
+@api("items")
+async def api_item(request: web.Request, actor: Actor) -> Any:
+    return await views.item_detail(_dashboard(request).deps, actor, _id(request))
+
+
+@api("meetings")
+async def api_meetings(request: web.Request, actor: Actor) -> Any:
+    return await views.meeting_list(_dashboard(request).deps, actor)
+
+
+@api("meetings")
+async def api_meeting(request: web.Request, actor: Actor) -> Any:
+    return await views.meeting_detail(_dashboard(request).deps, actor, _id(request))
+
+
+@api("roster")
+async def api_activities(request: web.Request, actor: Actor) -> Any:
+    return await views.activity_list(_dashboard(request).deps, actor)
+
+
+@api("roster")
+async def api_activity(request: web.Request, actor: Actor) -> Any:
+    return await views.activity_detail(_dashboard(request).deps, actor, _id(request))
+
+
+@api("members")
+async def api_members(request: web.Request, actor: Actor) -> Any:
+    return await views.member_list(_dashboard(request).deps, actor, _query(request, "branch"))
+
+
+@api(None)
+async def api_checkin(request: web.Request, actor: Actor) -> Any:
+    kind, event_id, direction = _checkin_target(request, actor)
+    return await views.checkin_code(_dashboard(request).deps, actor, kind, event_id, direction)
+
+
+async def api_document(request: web.Request) -> web.StreamResponse:
+    return web.json_response(openapi_document(), dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+def add_routes(app: web.Application, board: Dashboard) -> None:
+    app[DASHBOARD_KEY] = board
+    app.router.add_get("/dashboard/login", login)
+    app.router.add_post("/dashboard/logout", logout)
+    app.router.add_get("/dashboard", home)
+    app.router.add_get("/dashboard/items", items_page)
+    app.router.add_get("/dashboard/items/{id}", item_page)
+    app.router.add_post("/dashboard/items/{id}/nudge", nudge)
+    app.router.add_get("/dashboard/meetings", meetings_page)
+    app.router.add_get("/dashboard/meetings/{id}", meeting_page)
+    app.router.add_get("/dashboard/activities", activities_page)
+    app.router.add_get("/dashboard/activities/{id}", activity_page)
+    app.router.add_get("/dashboard/members", members_page)
+    app.router.add_get("/dashboard/checkin/{kind}/{id}", checkin_page)
+    app.router.add_get("/dashboard/chart.png", chart)
+    app.router.add_get("/dashboard/export.xlsx", export_xlsx)
+    app.router.add_get("/dashboard/summary.docx", summary_docx)
+    app.router.add_get("/api/openapi.json", api_document)
+    app.router.add_get("/api/me", api_me)
+    app.router.add_get("/api/overview", api_overview)
+    app.router.add_get("/api/items", api_items)
+    app.router.add_get("/api/items/{id}", api_item)
+    app.router.add_get("/api/meetings", api_meetings)
+    app.router.add_get("/api/meetings/{id}", api_meeting)
+    app.router.add_get("/api/activities", api_activities)
+    app.router.add_get("/api/activities/{id}", api_activity)
+    app.router.add_get("/api/members", api_members)
+    app.router.add_get("/api/checkin/{kind}/{id}", api_checkin)

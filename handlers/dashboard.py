@@ -1,0 +1,30 @@
+"""/dashboard: a single-use login link to the web dashboard, for the member's own role."""
+
+from __future__ import annotations
+
+from telegram.ext import CommandHandler, filters
+
+from bot.services import dashboard_links
+from handlers.common import App, Call, Deps, guarded
+
+
+async def dashboard(call: Call) -> None:
+    assert call.actor is not None
+    deps = call.deps
+    cfg = deps.config.dashboard
+    if not cfg.enabled:
+        await call.reply(call.t("dashboard.off"))
+        return
+    async with deps.db.write() as session:
+        token, _ = await dashboard_links.issue(
+            session, call.actor, minutes=cfg.link_minutes, now=deps.now()
+        )
+    url = cfg.public_url.rstrip("/") + f"/dashboard/login?t={token}"
+    await call.reply(call.t("dashboard.link", url=url, minutes=cfg.link_minutes))
+
+
+def register(app: App, deps: Deps) -> None:
+    private = filters.ChatType.PRIVATE
+    app.add_handler(
+        CommandHandler("dashboard", guarded(deps, "dashboard", dashboard), filters=private)
+    )

@@ -1,0 +1,82 @@
+"""A running dashboard over the known scenario, on a loopback port, sharing the handler
+harness's database and clock (so a code shown on the page can be sent to the bot)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+
+import pytest
+from aiohttp import web
+
+from bot.services import dashboard_links
+from bot.web.dashboard import Dashboard, add_routes
+from handlers.common import Deps
+from tests.conftest import Person
+
+# The handler harness (bot, sandbox, clock) is a fixture here too: the page and the chat share it.
+from tests.handlers.conftest import Harness, harness  # noqa: F401
+from tests.scenario import NOW, Scenario, build_scenario
+
+CHROMIUM = "/usr/bin/chromium"
+# As the machine's notes say: without the background-networking flags Chromium keeps trying to
+# reach the internet, which this machine refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Site:
+    url: str
+    deps: Deps
+    scenario: Scenario
+    harness: Harness
+
+    async def link(self, who: Person, *, minutes: int = 10, issued_minutes_ago: int = 0) -> str:
+        from datetime import timedelta
+
+        async with self.deps.db.write() as session:
+            token, _ = await dashboard_links.issue(
+                session,
+                who.actor(),
+                minutes=minutes,
+                now=self.deps.now() - timedelta(minutes=issued_minutes_ago),
+            )
+        return f"{self.url}/dashboard/login?t={token}"
+
+
+@pytest.fixture
+async def site(harness: Harness) -> AsyncIterator[Site]:  # noqa: F811 (the fixture above)
+    scenario = await build_scenario(harness.deps.db, harness.deps.org_id)
+    harness.set_now(NOW)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    base = harness.deps
+    config = replace(
+        base.config, dashboard=replace(base.config.dashboard, enabled=True, public_url=url)
+    )
+    # The harness's own Deps, with the dashboard on: one clock and one database for both.
+    object.__setattr__(base, "config", config)
+    app = web.Application()
+    add_routes(app, Dashboard(base, "branchbot_test_bot"))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield Site(url, base, scenario, harness)
+    finally:
+        await runner.cleanup()
