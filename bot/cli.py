@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="play a scripted scenario against a local test server")
     demo.add_argument("--quiet-log", action="store_true", help=argparse.SUPPRESS)
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep running afterwards and print a dashboard login link (Ctrl+C stops)",
+    )
+    demo.add_argument("--port", type=int, default=8080, help="the dashboard's port with --serve")
     return parser
 
 
@@ -97,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from bot.demo import run_demo
 
-            return asyncio.run(run_demo())
+            return asyncio.run(run_demo(serve_port=args.port if args.serve else None))
         config = load_config(args.config)
         if args.command == "config":
             print(f"{args.config}: OK")

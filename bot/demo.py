@@ -6,10 +6,13 @@ with a temporary SQLite file, and plays people talking to it. Each feature adds 
 
 from __future__ import annotations
 
+import asyncio
 import re
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +21,8 @@ from zoneinfo import ZoneInfo
 from bot.app import running
 from bot.config import parse_config
 from bot.sandbox import BotApiSandbox, SentMessage, run_sandbox
+from bot.services import dashboard_links, members
+from handlers.common import Deps
 from storage.models import utcnow
 
 ADMIN = (100, "王主任")
@@ -290,7 +295,33 @@ async def dues_and_task_scene(scene: Scene) -> None:
     await scene.send(QIAN, f"/task {task}")
 
 
-async def run_demo(out: Callable[[str], None] | None = None) -> int:
+async def serve_dashboard(scene: Scene, deps: Deps, port: int) -> None:
+    """Keep the demo's bot and dashboard up, with a login link for the secretary and the admin,
+    until Ctrl+C or SIGTERM."""
+    base = deps.config.dashboard.public_url.rstrip("/")
+    scene.say("\n—— 网页工作台 / The dashboard, with the demo's records ——")
+    for name, who in (("钱伟（书记）", QIAN), ("王主任（管理员）", ADMIN)):
+        async with deps.db.read() as session:
+            actor = await members.get_actor(session, who[0], deps.default_language)
+        assert actor is not None
+        async with deps.db.write() as session:
+            token, _ = await dashboard_links.issue(
+                session, actor, minutes=deps.config.dashboard.link_minutes, now=deps.now()
+            )
+        scene.say(f"{name}: {base}/dashboard/login?t={token}")
+    scene.say(f"(each link works once; send /dashboard in the sandbox for more. Port {port}.)")
+    scene.say("Press Ctrl+C to stop.")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run_demo(
+    out: Callable[[str], None] | None = None, *, serve_port: int | None = None
+) -> int:
     say = out or (lambda line: print(line, flush=True))
     sandbox = BotApiSandbox()
     sandbox.on_event = say
@@ -313,12 +344,17 @@ async def run_demo(out: Callable[[str], None] | None = None) -> int:
                     },
                     # Jobs due after the clock jumps ahead fire within a fraction of a second.
                     "scheduler": {"tick_seconds": 0.2},
+                    "dashboard": {
+                        "enabled": serve_port is not None,
+                        "port": serve_port or 8080,
+                        "public_url": f"http://127.0.0.1:{serve_port or 8080}",
+                    },
                 },
                 env={},
             )
             say(f"branchbot demo: local Bot API at {base}, store {tmp}/demo.db")
             clock = DemoClock()
-            async with running(config, clock=clock):
+            async with running(config, clock=clock) as (_, deps):
                 scene = Scene(sandbox, say, clock)
                 try:
                     codes = await onboarding_scene(scene)
@@ -326,6 +362,8 @@ async def run_demo(out: Callable[[str], None] | None = None) -> int:
                     await meeting_scene(scene)
                     await volunteer_scene(scene)
                     await dues_and_task_scene(scene)
+                    if serve_port is not None:
+                        await serve_dashboard(scene, deps, serve_port)
                 except (TimeoutError, KeyError, AssertionError) as exc:
                     print(f"demo failed: {exc}", file=sys.stderr)
                     return 1

@@ -210,25 +210,8 @@ async def _directory(
     return members, branches, groups
 
 
-async def ledger_tables(
-    session: AsyncSession,
-    org_id: int,
-    tz: ZoneInfo,
-    scope: Scope,
-    period: ReportPeriod,
-    *,
-    now: datetime,
-) -> list[Table]:
-    """Every sheet of the ledger for the scope and period."""
-    members, branches, groups = await _directory(session, scope)
-    local = _Clock(tz)
-    since, until = period.bounds(tz)
-
-    def who(member_id: int) -> list[Any]:
-        m = members[member_id]
-        return [m.name, branches.get(m.branch_id or 0, ""), groups.get(m.group_id or 0, "")]
-
-    people = Table(
+def members_table(members: dict[int, Member], who: Callable[[int], list[Any]]) -> Table:
+    return Table(
         "members",
         "党员",
         (
@@ -257,7 +240,38 @@ async def ledger_tables(
             for m in members.values()
         ],
     )
-    tables = [people]
+
+
+async def member_rows(session: AsyncSession, scope: Scope) -> Table:
+    """Only the members sheet, for the dashboard's member list."""
+    members, branches, groups = await _directory(session, scope)
+
+    def who(member_id: int) -> list[Any]:
+        m = members[member_id]
+        return [m.name, branches.get(m.branch_id or 0, ""), groups.get(m.group_id or 0, "")]
+
+    return members_table(members, who)
+
+
+async def ledger_tables(
+    session: AsyncSession,
+    org_id: int,
+    tz: ZoneInfo,
+    scope: Scope,
+    period: ReportPeriod,
+    *,
+    now: datetime,
+) -> list[Table]:
+    """Every sheet of the ledger for the scope and period."""
+    members, branches, groups = await _directory(session, scope)
+    local = _Clock(tz)
+    since, until = period.bounds(tz)
+
+    def who(member_id: int) -> list[Any]:
+        m = members[member_id]
+        return [m.name, branches.get(m.branch_id or 0, ""), groups.get(m.group_id or 0, "")]
+
+    tables = [members_table(members, who)]
     for kind, key, title, done in (
         (items.KIND_STUDY, "study", "学习与确认", "已学习"),
         (items.KIND_REMINDER, "reminders", "廉政提醒与已阅", "已阅"),

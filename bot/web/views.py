@@ -235,16 +235,7 @@ async def activity_detail(deps: Deps, actor: Actor, activity_id: int) -> JSON:
 async def member_list(deps: Deps, actor: Actor, branch: str | None) -> JSON:
     async with deps.db.read() as session:
         scope = await ledger.resolve_scope(session, deps.org_id, actor, branch)
-        members_table = (
-            await ledger.ledger_tables(
-                session,
-                deps.org_id,
-                deps.config.organisation.tz,
-                scope,
-                ledger.parse_report_period(None, deps.now().date()),
-                now=deps.now(),
-            )
-        )[0]
+        members_table = await ledger.member_rows(session, scope)
     keys = ("id", "name", "branch", "group", "role", "phone", "committee", "bound", "active")
     return {
         "scope": scope.label,

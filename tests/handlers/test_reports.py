@@ -4,6 +4,7 @@ and its Markdown; all within the caller's scope."""
 from __future__ import annotations
 
 import io
+import re
 
 from docx import Document
 from openpyxl import load_workbook
@@ -55,3 +56,25 @@ async def test_summary_sends_a_docx_and_markdown(harness: Harness) -> None:
     assert "累计服务 2.00 小时" in md.document_bytes.decode()
     assert "用法" in await harness.say(SECRETARY, "/summary")
     assert "用法" in await harness.say(SECRETARY, "/summary 2026-Q4")
+
+
+async def test_dashboard_sends_a_single_use_link_when_it_is_on(harness: Harness) -> None:
+    from dataclasses import replace
+
+    from sqlalchemy import select
+
+    from storage.models import DashboardLink
+
+    await scenario(harness)
+    assert "没有开启" in await harness.say(1, "/dashboard")
+    config = harness.deps.config
+    on = replace(config.dashboard, enabled=True, public_url="https://party.example.org")
+    object.__setattr__(harness.deps, "config", replace(config, dashboard=on))
+    reply = await harness.say(1, "/dashboard")
+    match = re.search(r"https://party\.example\.org/dashboard/login\?t=([\w-]+)", reply)
+    assert match and "10 分钟内有效，只能使用一次" in reply
+    async with harness.deps.db.read() as session:
+        link = await session.scalar(select(DashboardLink))
+    # Only a hash of the token is kept.
+    assert link is not None and match[1] not in link.token_hash and len(link.token_hash) == 64
+    assert "权限" not in reply
