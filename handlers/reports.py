@@ -106,14 +106,9 @@ async def stats_command(call: Call) -> None:
     async with deps.db.read() as session:
         result = await stats.build(session, deps.meetings, call.actor, *parsed, now=deps.now())
     await call.reply_long(stats_lines(call, result))
-    titles = {
-        "heading": call.t("stats.chart_heading", period=result.period.key),
-        "awareness": call.t("stats.chart_awareness"),
-        "attendance": call.t("stats.chart_attendance"),
-        "hours": call.t("stats.chart_hours"),
-    }
     chat = call.update.effective_chat
     assert chat is not None
+    titles = charts.titles_for(call.lang, result.period.key)
     await call.context.bot.send_photo(chat.id, charts.stats_png(result, titles))
 
 

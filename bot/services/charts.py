@@ -13,14 +13,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
 
+# The object-oriented API only (no pyplot): nothing here picks a GUI backend or touches a
+# display; savefig renders with Agg by itself.
 import matplotlib
-
-matplotlib.use("Agg")  # no display here: render to memory only
-
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
 from bot.services.stats import Stats
+from bot.texts import plain, t
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,15 @@ def cjk_font() -> str | None:
 
 def _percent(value: Decimal | None) -> float:
     return float(value) if value is not None else 0.0
+
+
+def titles_for(lang: str, period_key: str) -> dict[str, str]:
+    return {
+        "heading": plain(t(lang, "stats.chart_heading", period=period_key)),
+        "awareness": plain(t(lang, "stats.chart_awareness")),
+        "attendance": plain(t(lang, "stats.chart_attendance")),
+        "hours": plain(t(lang, "stats.chart_hours")),
+    }
 
 
 def stats_png(stats: Stats, titles: Mapping[str, str]) -> bytes:

@@ -321,13 +321,7 @@ async def chart(request: web.Request, actor: Actor, signed: Signed) -> web.Strea
             _query(request, "branch"),
             now=deps.now(),
         )
-    lang = actor.language
-    titles = {
-        "heading": plain(t(lang, "stats.chart_heading", period=result.period.key)),
-        "awareness": plain(t(lang, "stats.chart_awareness")),
-        "attendance": plain(t(lang, "stats.chart_attendance")),
-        "hours": plain(t(lang, "stats.chart_hours")),
-    }
+    titles = charts.titles_for(actor.language, result.period.key)
     return web.Response(body=charts.stats_png(result, titles), content_type="image/png")
 
 
