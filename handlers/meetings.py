@@ -39,6 +39,7 @@ from storage.models import Branch, Group, Role
 _WHEN = re.compile(r"^(\d{4}[-/]\d{1,2}[-/]\d{1,2})\s+(\d{1,2}:\d{2})(?:\s+(.*))?$", re.DOTALL)
 _REF = re.compile(r"(?:^|\s)(#\S+)\s*$")
 MAX_GROUP_BUTTONS = 8
+MIN_YEAR, MAX_YEAR = 2000, 2100
 _EDIT_VERBS = {
     "time": "time",
     "时间": "time",
@@ -58,6 +59,9 @@ def parse_when(text: str, call: Call) -> datetime:
         local = datetime.strptime(" ".join(text.split()).replace("/", "-"), "%Y-%m-%d %H:%M")
     except ValueError:
         raise Invalid("meeting.bad_time", value=text) from None
+    # Year 1 or 9999 is a typo, and one the time-zone arithmetic cannot even represent.
+    if not MIN_YEAR <= local.year <= MAX_YEAR:
+        raise Invalid("meeting.bad_time", value=text)
     return local.replace(tzinfo=call.deps.config.organisation.tz)
 
 

@@ -27,13 +27,17 @@ DEADLINE_CHOICES = (0, 3, 7, 14)
 MAX_AUDIENCE_BUTTONS = 8
 
 
+# A later year is a typo, and 9999 cannot take a day or a time zone added.
+MAX_YEAR = 2100
+
+
 def parse_deadline(text: str, today: date, tz: ZoneInfo) -> datetime:
     """A date means the end of that day in the organisation's zone."""
     try:
         day = date.fromisoformat(text.strip().replace("/", "-"))
     except ValueError:
         raise Invalid("study.bad_deadline", value=text) from None
-    if day < today:
+    if day < today or day.year > MAX_YEAR:
         raise Invalid("study.bad_deadline", value=text)
     return datetime.combine(day, time(23, 59), tzinfo=tz)
 
@@ -43,6 +47,8 @@ def parse_publish_time(text: str, tz: ZoneInfo, now: datetime) -> datetime:
         local = datetime.strptime(text.strip().replace("/", "-"), "%Y-%m-%d %H:%M")
     except ValueError:
         raise Invalid("study.bad_when", value=text) from None
+    if local.year > MAX_YEAR:
+        raise Invalid("study.bad_when", value=text)
     moment = local.replace(tzinfo=tz)
     if moment <= now:
         raise Invalid("study.bad_when", value=text)

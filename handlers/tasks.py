@@ -38,7 +38,7 @@ def parse_date(text: str, today: date) -> date:
         day = datetime.strptime(text.strip().replace("/", "-"), "%Y-%m-%d").date()
     except ValueError:
         raise Invalid("task.bad_date", value=text.strip()) from None
-    if day.year > today.year + MAX_YEARS_AHEAD:
+    if not 2000 <= day.year <= today.year + MAX_YEARS_AHEAD:
         raise Invalid("task.bad_date", value=text.strip())
     return day
 

@@ -43,6 +43,7 @@ SHOW_NAMES = 30
 # Names in the whole tally, in characters: with 8 slots and long names it must still fit one
 # Telegram message (4,096), or the live edits would fail.
 NAMES_BUDGET = 2400
+MIN_YEAR, MAX_YEAR = 2000, 2100
 # "2025-11-28 14:30", "11-28 14:30", with "/" for "-" and a full-width colon as typed on phones.
 _SLOT = re.compile(r"(?:(\d{4})[-/])?(\d{1,2})[-/](\d{1,2})\s+(\d{1,2})[:：](\d{2})")
 
@@ -57,6 +58,9 @@ def parse_slot(text: str, tz: ZoneInfo, now: datetime) -> datetime:
     if match is None:
         raise Invalid("poll.bad_slot", slot=cleaned)
     year, month, day, hour, minute = match.groups()
+    # Year 1 or 9999 is a typo, and one the time-zone arithmetic cannot even represent.
+    if year and not MIN_YEAR <= int(year) <= MAX_YEAR:
+        raise Invalid("poll.bad_slot", slot=cleaned)
     years = [int(year)] if year else [now.astimezone(tz).year + n for n in range(2)]
     for candidate in years:
         try:
