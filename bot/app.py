@@ -52,6 +52,7 @@ from handlers.common import App, Deps
 from storage import migrate
 from storage.db import Database
 from storage.models import utcnow
+from storage.single_writer import SchedulerLock, try_lock
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,8 @@ async def running(
             finally:
                 await deps.cancel_tasks()
                 await _stop_transport(application, runner)
-                await workers.stop()
+                if workers is not None:
+                    await workers.stop()
                 await application.stop()
     finally:
         await db.dispose()
@@ -163,8 +165,15 @@ async def running(
 class Workers:
     """The scheduler and the sender, running beside the update handlers."""
 
-    def __init__(self, scheduler: Scheduler, sender: Sender, api: HttpBotApi) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        sender: Sender,
+        api: HttpBotApi,
+        lock: SchedulerLock | None = None,
+    ) -> None:
         self.api = api
+        self.lock = lock
         self._stop = asyncio.Event()
         self._tasks = [
             asyncio.create_task(scheduler.run(self._stop, on_fired=sender.wake), name="scheduler"),
@@ -175,6 +184,8 @@ class Workers:
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.api.close()
+        if self.lock is not None:
+            self.lock.release()
 
 
 def make_scheduler(deps: Deps) -> Scheduler:
@@ -197,12 +208,23 @@ def make_sender(deps: Deps, api: BotApi) -> Sender:
     return Sender(deps.db, api, cfg.delivery, quiet, wake=deps.outbox_ready, clock=deps.clock)
 
 
-def start_workers(deps: Deps) -> Workers:
+def start_workers(deps: Deps) -> Workers | None:
+    """The scheduler and the sender; None when another process already runs them on this
+    SQLite file (SQLite allows one writer, so one scheduler: several instances need PostgreSQL)."""
     cfg = deps.config
+    held = try_lock(cfg.database.url)
+    if held is None:
+        log.error(
+            "another branchbot process already runs the scheduler and sender for %s; this one "
+            "only answers updates. Several instances need PostgreSQL (database.url).",
+            cfg.database.url,
+        )
+        return None
     api = HttpBotApi(
         cfg.telegram.api_base_url, cfg.telegram.token, pool_size=cfg.delivery.concurrency * 2
     )
-    return Workers(make_scheduler(deps), make_sender(deps, api), api)
+    lock = held if isinstance(held, SchedulerLock) else None
+    return Workers(make_scheduler(deps), make_sender(deps, api), api, lock)
 
 
 async def _start_transport(application: App, deps: Deps) -> web.AppRunner | None:
