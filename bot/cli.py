@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import csv
 import logging
+import sqlite3
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -79,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, required=True, help="the .docx file; a .md file is written beside it"
     )
 
+    backup = with_config(sub.add_parser("backup", help="copy the database while the bot runs"))
+    backup.add_argument("--out", type=Path, required=True, help="the copy (SQLite)")
+
     demo = sub.add_parser("demo", help="play a scripted scenario against a local test server")
     demo.add_argument("--quiet-log", action="store_true", help=argparse.SUPPRESS)
     demo.add_argument(
@@ -120,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "export":
             built = asyncio.run(_ledger(config, args.period, args.branch))
             return _write_export(built, args.format, args.out) if built else 2
+        if args.command == "backup":
+            return _backup(config, args.out)
         if args.command == "summary":
             drafted = asyncio.run(_summary(config, args.period, args.branch))
             return _write_summary(drafted, args.out) if drafted else 2
@@ -274,6 +280,42 @@ def _write_summary(draft: summary.Summary, out: Path) -> int:
     notes = out.with_suffix(".md")
     notes.write_text(summary.markdown(draft), encoding="utf-8")
     print(f"{draft.title} -> {out}, {notes}")
+    return 0
+
+
+def _backup(config: Config, out: Path) -> int:
+    """SQLite: an online backup (the bot may keep running). PostgreSQL: pg_dump is the tool."""
+    from sqlalchemy.engine import URL, make_url
+
+    url = make_url(config.database.url)
+    if not url.drivername.startswith("sqlite"):
+        # Built anew without the password (URL.set(password=None) would keep it).
+        safe = URL.create(
+            "postgresql", username=url.username, host=url.host, port=url.port, database=url.database
+        )
+        target = safe.render_as_string(hide_password=False)
+        print(
+            "PostgreSQL is backed up with its own tool, while the bot runs:\n"
+            f"  pg_dump --format=custom --file={out} '{target}'\n"
+            "(give the password through PGPASSWORD or ~/.pgpass; restore with pg_restore)",
+            file=sys.stderr,
+        )
+        return 2
+    if not url.database or url.database == ":memory:" or not Path(url.database).exists():
+        print(f"no SQLite file at {url.database!r}", file=sys.stderr)
+        return 2
+    out.parent.mkdir(parents=True, exist_ok=True)
+    source = sqlite3.connect(url.database)
+    try:
+        target_db = sqlite3.connect(out)
+        try:
+            # The online backup API copies a consistent snapshot while writers carry on.
+            source.backup(target_db)
+        finally:
+            target_db.close()
+    finally:
+        source.close()
+    print(f"{url.database} -> {out}")
     return 0
 
 
