@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from aiolimiter import AsyncLimiter
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
@@ -123,6 +123,18 @@ async def enqueue(
     )
 
 
+# GCRA in one statement: the slot is the later of "now" and the last slot plus one step.
+_RESERVE = text(
+    """
+    INSERT INTO send_pace (id, next_at)
+    VALUES (1, extract(epoch FROM clock_timestamp()) + :step)
+    ON CONFLICT (id) DO UPDATE
+    SET next_at = GREATEST(send_pace.next_at, extract(epoch FROM clock_timestamp())) + :step
+    RETURNING next_at - :step - extract(epoch FROM clock_timestamp())
+    """
+)
+
+
 @dataclass(frozen=True)
 class Claimed:
     id: int
@@ -174,6 +186,9 @@ class Sender:
         # more than the configured rate (a full-second bucket would allow twice that).
         self.limiter = AsyncLimiter(1, 1.0 / rate)
         self._rate = rate
+        # PostgreSQL may serve several instances: their senders share one pace in the database.
+        # SQLite runs one sender (storage.single_writer), whose own limiter is enough.
+        self._shared_pace = not db.is_sqlite
         self._chat_ready: dict[int, float] = {}
         self._paused_until = 0.0
         self._wake = wake or asyncio.Event()
@@ -230,6 +245,16 @@ class Sender:
             monotonic_time.monotonic() + self.config.per_chat_interval_seconds
         )
         await self.limiter.acquire()
+        if self._shared_pace:
+            await asyncio.sleep(await self._reserve_slot())
+
+    async def _reserve_slot(self) -> float:
+        """Take the next send slot of all instances together (one row moved on by 1/rate, by
+        the database's clock); returns how long to wait for it."""
+        async with self.db.write() as session:
+            wait = await session.scalar(_RESERVE, {"step": 1.0 / self._rate})
+            await session.commit()
+        return max(0.0, float(wait or 0.0))
 
     async def _transmit(self, row: Claimed) -> int:
         params: dict[str, Any] = {"chat_id": row.chat_id, "parse_mode": "HTML"}

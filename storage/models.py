@@ -10,6 +10,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -524,3 +525,14 @@ class DashboardLink(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SendPace(Base):
+    """One row: when the next message may go out, shared by every instance's sender on
+    PostgreSQL, so the configured rate holds for all of them together."""
+
+    __tablename__ = "send_pace"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # Seconds since the epoch, by the database's clock (the one clock all instances share).
+    next_at: Mapped[float] = mapped_column(Float(precision=53))

@@ -60,6 +60,8 @@ class SentMessage:
     plain_text: str | None = None
     plain_caption: str | None = None
     date: int = 0
+    # When the sandbox received it (time.time()), finer than `date`, to measure send rates.
+    received_at: float = 0.0
     edited: bool = False
     edit_count: int = 0
     deleted: bool = False

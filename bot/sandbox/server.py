@@ -958,6 +958,7 @@ class BotApiSandbox:
                 parse_mode=params.get("parse_mode"),
                 reply_markup=markup,
                 date=message["date"],
+                received_at=time.time(),
                 params=dict(params),
             )
         )
