@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -53,9 +54,19 @@ async def _api(request: web.Request) -> web.Response:
                     params[key] = value
                 else:
                     params[key] = bytes(value).decode()
-    status, body = await _sandbox(request).call(
+    sandbox = _sandbox(request)
+    fault = sandbox.take_transport_fault(request.match_info["method"])
+    if fault is not None and fault.kind == "drop":
+        # The connection goes before anything is done: the client sees it break.
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response(status=500)
+    status, body = await sandbox.call(
         request.match_info["token"], request.match_info["method"], params, files
     )
+    if fault is not None:
+        # Done, but answered after the client has given up: it cannot know it worked.
+        await asyncio.sleep(fault.seconds)
     return web.json_response(body, status=status)
 
 

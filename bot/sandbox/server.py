@@ -116,6 +116,18 @@ class _Fault:
 
 
 @dataclass
+class TransportFault:
+    """What the HTTP front end does to a call instead of answering it at once: "drop" closes
+    the connection before the call is made; "hang" makes the call (the message is delivered)
+    and answers only after `seconds`, later than a client waits."""
+
+    kind: str
+    method: str
+    remaining: int
+    seconds: float = 0.0
+
+
+@dataclass
 class _Pending:
     update: JSONDict
     # A redelivered update must reach a poller even though its id is below the offset.
@@ -209,6 +221,9 @@ class BotApiSandbox:
         self._users: dict[int, JSONDict] = {}
         self._blocked: set[int] = set()
         self._faults: list[_Fault] = []
+        self._transport_faults: list[TransportFault] = []
+        # The kinds of transport faults already applied, in order.
+        self.transport_faults_used: list[str] = []
         self._messages: dict[tuple[int, int], JSONDict] = {}
         self._sent_index: dict[tuple[int, int], SentMessage] = {}
         self._next_message_id: dict[int, int] = {}
@@ -298,6 +313,22 @@ class BotApiSandbox:
         self._faults.append(
             _Fault(method.lower(), status, description, retry_after, times, chat_id)
         )
+
+    def inject_transport_fault(
+        self, kind: str, method: str, *, times: int = 1, seconds: float = 0.0
+    ) -> None:
+        """Drop (`kind="drop"`) or answer late (`kind="hang"`) the next `times` HTTP calls."""
+        assert kind in ("drop", "hang")
+        self._transport_faults.append(TransportFault(kind, method.lower(), times, seconds))
+
+    def take_transport_fault(self, method: str) -> TransportFault | None:
+        """Used by the HTTP front end: the fault for this call, if any (counted down)."""
+        for fault in self._transport_faults:
+            if fault.method == method.lower() and fault.remaining > 0:
+                fault.remaining -= 1
+                self.transport_faults_used.append(fault.kind)
+                return fault
+        return None
 
     def block_user(self, user_id: int) -> None:
         """The user blocks the bot: sending to them fails with 403 from now on."""
