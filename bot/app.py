@@ -148,15 +148,14 @@ async def running(
         async with application:
             await register_menu(application)
             await application.start()
-            workers = start_workers(deps)
+            workers: Workers | Standby = start_workers(deps) or Standby(deps)
             runner = await _start_transport(application, deps)
             try:
                 yield application, deps
             finally:
                 await deps.cancel_tasks()
                 await _stop_transport(application, runner)
-                if workers is not None:
-                    await workers.stop()
+                await workers.stop()
                 await application.stop()
     finally:
         await db.dispose()
@@ -188,6 +187,32 @@ class Workers:
             self.lock.release()
 
 
+# How often an instance without the SQLite scheduler lock checks whether it is free.
+STANDBY_RETRY_SECONDS = 2.0
+
+
+class Standby:
+    """An instance that found the scheduler lock taken: it tries again every few seconds and
+    runs the scheduler and sender itself once the holder has stopped (or died)."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.workers: Workers | None = None
+        self._task = asyncio.create_task(self._wait(), name="scheduler-standby")
+
+    async def _wait(self) -> None:
+        while self.workers is None:
+            await asyncio.sleep(STANDBY_RETRY_SECONDS)
+            self.workers = start_workers(self.deps, announce=False)
+        log.warning("took over the scheduler and sender for %s", self.deps.config.database.url)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        if self.workers is not None:
+            await self.workers.stop()
+
+
 def make_scheduler(deps: Deps) -> Scheduler:
     cfg = deps.config
     return Scheduler(
@@ -208,17 +233,19 @@ def make_sender(deps: Deps, api: BotApi) -> Sender:
     return Sender(deps.db, api, cfg.delivery, quiet, wake=deps.outbox_ready, clock=deps.clock)
 
 
-def start_workers(deps: Deps) -> Workers | None:
+def start_workers(deps: Deps, *, announce: bool = True) -> Workers | None:
     """The scheduler and the sender; None when another process already runs them on this
     SQLite file (SQLite allows one writer, so one scheduler: several instances need PostgreSQL)."""
     cfg = deps.config
     held = try_lock(cfg.database.url)
     if held is None:
-        log.error(
-            "another branchbot process already runs the scheduler and sender for %s; this one "
-            "only answers updates. Several instances need PostgreSQL (database.url).",
-            cfg.database.url,
-        )
+        if announce:
+            log.error(
+                "another branchbot process already runs the scheduler and sender for %s; this "
+                "one only answers updates, and takes them over if that one stops. Several "
+                "instances need PostgreSQL (database.url).",
+                cfg.database.url,
+            )
         return None
     api = HttpBotApi(
         cfg.telegram.api_base_url, cfg.telegram.token, pool_size=cfg.delivery.concurrency * 2

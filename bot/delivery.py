@@ -190,6 +190,7 @@ class Sender:
         # SQLite runs one sender (storage.single_writer), whose own limiter is enough.
         self._shared_pace = not db.is_sqlite
         self._chat_ready: dict[int, float] = {}
+        self._chat_locks: dict[int, asyncio.Lock] = {}
         self._paused_until = 0.0
         self._wake = wake or asyncio.Event()
 
@@ -281,7 +282,14 @@ class Sender:
         return cap / 2 + random.uniform(0, cap / 2)
 
     async def attempt(self, row: Claimed) -> Outcome:
-        """Send one claimed row; the outcome says what to record."""
+        """Send one claimed row; the outcome says what to record. Messages to one chat go one
+        after another, in the order they were queued (a document before the text it belongs
+        to), however the sends of a wave interleave."""
+        lock = self._chat_locks.setdefault(row.chat_id, asyncio.Lock())
+        async with lock:
+            return await self._attempt(row)
+
+    async def _attempt(self, row: Claimed) -> Outcome:
         paused = self._paused_until - monotonic_time.monotonic()
         if paused > 0:
             # Flood control is on: hand the row back rather than sit on its lease through the
@@ -388,6 +396,8 @@ class Sender:
             for start in range(0, len(rows), wave):
                 chunk = rows[start : start + wave]
                 await self.record(await asyncio.gather(*(self.attempt(row) for row in chunk)))
+                # Every send of the wave is done: the per-chat order needs no memory beyond it.
+                self._chat_locks.clear()
             handled += len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -3,6 +3,7 @@ says why it does not; PostgreSQL lets every instance run them (rows claimed with
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import prepare_database, start_workers
+from bot.app import STANDBY_RETRY_SECONDS, Standby, prepare_database, start_workers
 from handlers.common import Deps
 from storage.db import Database
 from storage.single_writer import lock_path
@@ -44,11 +45,17 @@ async def test_a_second_sqlite_instance_runs_no_scheduler_and_says_why(
         with caplog.at_level(logging.ERROR, logger="bot.app"):
             assert start_workers(replace(deps, db=other)) is None
         assert "already runs the scheduler" in caplog.text and "PostgreSQL" in caplog.text
+        # A standby keeps trying, and takes over once the first has stopped.
+        standby = Standby(replace(deps, db=other))
+        await asyncio.sleep(STANDBY_RETRY_SECONDS + 0.5)
+        assert standby.workers is None
         await first.stop()
-        # Once the first has stopped, the next one takes over.
-        third = start_workers(replace(deps, db=other))
-        assert third is not None
-        await third.stop()
+        for _ in range(20):
+            if standby.workers is not None:
+                break
+            await asyncio.sleep(0.25)
+        assert standby.workers is not None and standby.workers.lock is not None
+        await standby.stop()
     finally:
         await other.dispose()
 
