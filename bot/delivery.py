@@ -123,7 +123,8 @@ async def enqueue(
     )
 
 
-# GCRA in one statement: the slot is the later of "now" and the last slot plus one step.
+# GCRA in one statement: the slots start at the later of "now" and the end of the last ones;
+# the row moves on by `step` (one message's 1/rate, times the messages reserved).
 _RESERVE = text(
     """
     INSERT INTO send_pace (id, next_at)
@@ -234,7 +235,7 @@ class Sender:
             await session.commit()
         return [Claimed(*row) for row in rows]
 
-    async def _pace(self, chat_id: int) -> None:
+    async def _pace(self, chat_id: int, slot: float | None = None) -> None:
         """Wait for a global RetryAfter pause, the chat's own spacing, and the global rate."""
         while True:
             now = monotonic_time.monotonic()
@@ -246,16 +247,22 @@ class Sender:
             monotonic_time.monotonic() + self.config.per_chat_interval_seconds
         )
         await self.limiter.acquire()
-        if self._shared_pace:
-            await asyncio.sleep(await self._reserve_slot())
+        if slot is not None:
+            # This message's share of the wave's reservation (see _reserve_wave).
+            await asyncio.sleep(max(0.0, slot - monotonic_time.monotonic()))
 
-    async def _reserve_slot(self) -> float:
-        """Take the next send slot of all instances together (one row moved on by 1/rate, by
-        the database's clock); returns how long to wait for it."""
+    async def _reserve_wave(self, count: int) -> list[float | None]:
+        """On PostgreSQL: take the next `count` send slots of all instances together in one
+        statement (the shared row moves on by count/rate, by the database's clock), and return
+        when each message of the wave may go (monotonic time). Elsewhere: no slots."""
+        if not self._shared_pace:
+            return [None] * count
+        step = 1.0 / self._rate
         async with self.db.write() as session:
-            wait = await session.scalar(_RESERVE, {"step": 1.0 / self._rate})
+            wait = await session.scalar(_RESERVE, {"step": step * count})
             await session.commit()
-        return max(0.0, float(wait or 0.0))
+        start = monotonic_time.monotonic() + max(0.0, float(wait or 0.0))
+        return [start + i * step for i in range(count)]
 
     async def _transmit(self, row: Claimed) -> int:
         params: dict[str, Any] = {"chat_id": row.chat_id, "parse_mode": "HTML"}
@@ -281,15 +288,15 @@ class Sender:
         # spread out and a recovering server is not hit by a wave.
         return cap / 2 + random.uniform(0, cap / 2)
 
-    async def attempt(self, row: Claimed) -> Outcome:
+    async def attempt(self, row: Claimed, slot: float | None = None) -> Outcome:
         """Send one claimed row; the outcome says what to record. Messages to one chat go one
         after another, in the order they were queued (a document before the text it belongs
         to), however the sends of a wave interleave."""
         lock = self._chat_locks.setdefault(row.chat_id, asyncio.Lock())
         async with lock:
-            return await self._attempt(row)
+            return await self._attempt(row, slot)
 
-    async def _attempt(self, row: Claimed) -> Outcome:
+    async def _attempt(self, row: Claimed, slot: float | None) -> Outcome:
         paused = self._paused_until - monotonic_time.monotonic()
         if paused > 0:
             # Flood control is on: hand the row back rather than sit on its lease through the
@@ -301,7 +308,7 @@ class Sender:
                     "not_before": self.clock() + timedelta(seconds=paused),
                 },
             )
-        await self._pace(row.chat_id)
+        await self._pace(row.chat_id, slot)
         try:
             message_id = await self._transmit(row)
         except RetryAfter as exc:
@@ -395,7 +402,12 @@ class Sender:
                 return handled
             for start in range(0, len(rows), wave):
                 chunk = rows[start : start + wave]
-                await self.record(await asyncio.gather(*(self.attempt(row) for row in chunk)))
+                slots = await self._reserve_wave(len(chunk))
+                await self.record(
+                    await asyncio.gather(
+                        *(self.attempt(r, s) for r, s in zip(chunk, slots, strict=True))
+                    )
+                )
                 # Every send of the wave is done: the per-chat order needs no memory beyond it.
                 self._chat_locks.clear()
             handled += len(rows)
