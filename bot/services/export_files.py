@@ -33,6 +33,11 @@ def xlsx_bytes(tables: Sequence[Table]) -> bytes:
             cell.font = Font(bold=True)
         for row in table.rows:
             sheet.append(row)
+            # Text from members (a reflection, a leave reason, a name) is never a formula:
+            # openpyxl would store "=HYPERLINK(…)" as one, live in the secretary's Excel.
+            for cell in sheet[sheet.max_row]:
+                if cell.data_type == "f":
+                    cell.data_type = "s"
         sheet.freeze_panes = "A2"
         for index, header in enumerate(table.headers, 1):
             values = [header, *(row[index - 1] for row in table.rows)]
@@ -46,10 +51,18 @@ def xlsx_bytes(tables: Sequence[Table]) -> bytes:
     return buffer.getvalue()
 
 
+# Spreadsheets read a cell starting with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: object) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
-    return "" if value is None else str(value)
+    text = "" if value is None else str(value)
+    if isinstance(value, str) and text.startswith(_FORMULA_START):
+        # The usual defence: a leading apostrophe makes Excel show the text as it is.
+        return "'" + text
+    return text
 
 
 def csv_files(tables: Sequence[Table], stem: str) -> dict[str, bytes]:

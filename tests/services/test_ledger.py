@@ -202,3 +202,17 @@ def test_the_command_line_writes_both_formats(tmp_path: Path) -> None:
     )
     assert "外支部" in members and "张三" not in members
     assert main([*args[:4], "2026-Q9", "--out", str(xlsx)]) == 2
+
+
+def test_member_text_never_becomes_a_formula() -> None:
+    hostile = ['=HYPERLINK("http://evil.example","点我")', "+1+1", "-2", "@SUM(A1)"]
+    table = ledger.Table("study", "学习", ("心得",), [[h] for h in hostile] + [[Decimal("-3.50")]])
+    sheet = load_workbook(io.BytesIO(export_files.xlsx_bytes([table])))["学习"]
+    cells = [sheet.cell(row=r, column=1) for r in range(2, 7)]
+    assert [c.value for c in cells[:4]] == hostile
+    assert {c.data_type for c in cells[:4]} == {"s"}
+    # A number stays a number, a negative one too.
+    assert cells[4].data_type == "n"
+    (raw,) = export_files.csv_files([table], "x").values()
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))[1:]
+    assert [r[0] for r in rows] == ["'" + h for h in hostile] + ["-3.50"]
