@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from telegram import LinkPreviewOptions
 from telegram.ext import CommandHandler, filters
 
 from bot.services import dashboard_links
@@ -20,7 +21,15 @@ async def dashboard(call: Call) -> None:
             session, call.actor, minutes=cfg.link_minutes, now=deps.now()
         )
     url = cfg.public_url.rstrip("/") + f"/dashboard/login?t={token}"
-    await call.reply(call.t("dashboard.link", url=url, minutes=cfg.link_minutes))
+    chat = call.update.effective_chat
+    assert chat is not None
+    # No preview: Telegram's crawler would fetch the link (it would only see the button page,
+    # but there is nothing to preview either).
+    await call.context.bot.send_message(
+        chat.id,
+        call.t("dashboard.link", url=url, minutes=cfg.link_minutes),
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+    )
 
 
 def register(app: App, deps: Deps) -> None:

@@ -9,6 +9,8 @@ TEXTS: dict[str, str] = {
     "dashboard.expired_link": "This login link has expired. Send /dashboard to the bot again.",
     "dashboard.login_needed": "Please log in first: send /dashboard to the bot for a link.",
     "dashboard.logged_out": "You have logged out of the dashboard.",
+    "dash.enter": "Open the dashboard",
+    "dash.enter_hint": "The link works once: pressing the button uses it.",
     "dash.title": "Party-building dashboard",
     "dash.nav_overview": "Overview",
     "dash.nav_items": "Study and reminders",

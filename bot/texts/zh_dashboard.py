@@ -9,6 +9,8 @@ TEXTS: dict[str, str] = {
     "dashboard.expired_link": "这个登录链接已过期。请在机器人里重新发送 /dashboard。",
     "dashboard.login_needed": "请先登录：在机器人里发送 /dashboard 获取登录链接。",
     "dashboard.logged_out": "已退出网页工作台。",
+    "dash.enter": "进入工作台",
+    "dash.enter_hint": "登录链接只能使用一次，点按钮后即失效。",
     "dash.title": "党建工作台",
     "dash.nav_overview": "概览",
     "dash.nav_items": "学习与提醒",

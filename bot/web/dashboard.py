@@ -178,9 +178,20 @@ def api(
 # ---------------------------------------------------------------- login and logout
 
 
+async def login_page(request: web.Request) -> web.StreamResponse:
+    """Opening the link only shows a button: link previews, scanners and HEAD requests fetch
+    it too, and must not spend it. The button's same-origin POST redeems it."""
+    board = _dashboard(request)
+    return board.render("login.html", None, None, token=request.query.get("t", "")[:100])
+
+
 async def login(request: web.Request) -> web.StreamResponse:
     board = _dashboard(request)
-    token = request.query.get("t", "")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != board.sessions.origin:
+        raise web.HTTPForbidden(text="cross-site request refused")
+    form = await request.post()
+    token = str(form.get("t", ""))
     try:
         async with board.deps.db.write() as session:
             member_id = await dashboard_links.redeem(session, token, now=board.deps.now())
@@ -440,7 +451,8 @@ async def api_document(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application, board: Dashboard) -> None:
     app[DASHBOARD_KEY] = board
-    app.router.add_get("/dashboard/login", login)
+    app.router.add_get("/dashboard/login", login_page, allow_head=False)
+    app.router.add_post("/dashboard/login", login)
     app.router.add_post("/dashboard/logout", logout)
     app.router.add_get("/dashboard", home)
     app.router.add_get("/dashboard/items", items_page)
