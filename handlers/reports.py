@@ -80,7 +80,7 @@ def stats_lines(call: Call, s: stats.Stats) -> list[str]:
     lines.append(
         call.t("stats.volunteers", activities=s.activities, people=s.volunteers, hours=s.hours)
     )
-    units = s.groups or s.branches
+    units = s.units
     if units:
         lines.append(call.t("stats.units"))
         for unit in units:

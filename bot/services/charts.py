@@ -68,7 +68,7 @@ def stats_png(stats: Stats, titles: Mapping[str, str]) -> bytes:
     with matplotlib.rc_context({"font.family": families}):
         figure = Figure(figsize=(10, 9), dpi=100, layout="constrained")
         awareness, attendance, hours = figure.subplots(3, 1)
-        units = (stats.groups or stats.branches)[:MAX_BARS]
+        units = stats.units[:MAX_BARS]
         names = [u.name for u in units]
         awareness.barh(names, [_percent(u.awareness.percent) for u in units], color="#c0392b")
         awareness.set_xlim(0, 100)

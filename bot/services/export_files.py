@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE as _CONTROL
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
@@ -32,7 +33,8 @@ def xlsx_bytes(tables: Sequence[Table]) -> bytes:
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for row in table.rows:
-            sheet.append(row)
+            # A control character a member typed (\x0b, say) is not allowed in XLSX at all.
+            sheet.append([_CONTROL.sub("", v) if isinstance(v, str) else v for v in row])
             # Text from members (a reflection, a leave reason, a name) is never a formula:
             # openpyxl would store "=HYPERLINK(…)" as one, live in the secretary's Excel.
             for cell in sheet[sheet.max_row]:

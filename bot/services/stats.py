@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +26,8 @@ class Rate:
         """Whole percent, None when there was nothing to count."""
         if not self.total:
             return None
-        return (Decimal(100 * self.done) / self.total).quantize(Decimal("1"))
+        # 四舍五入, as a report reader expects: 1/8 is 13 %, not 12 %.
+        return (Decimal(100 * self.done) / self.total).quantize(Decimal("1"), ROUND_HALF_UP)
 
     def add(self, done: bool) -> None:
         self.total += 1
@@ -81,6 +82,11 @@ class Stats:
         return rate
 
     @property
+    def units(self) -> list[Unit]:
+        """Each branch, then its groups ("第一支部", "第一支部/第一党小组", …)."""
+        return sorted(self.branches + self.groups, key=lambda u: u.name)
+
+    @property
     def hours(self) -> Decimal:
         return sum((u.hours for u in self.branches), Decimal(0))
 
@@ -124,8 +130,9 @@ def from_tables(
     volunteers: set[str] = set()
     activities: set[int] = set()
     for row in by_key["volunteers"].rows:
-        activities.add(row[0])
         if isinstance(row[12], Decimal):
+            # Held means someone served: sign-ups all cancelled or no-shows do not count.
+            activities.add(row[0])
             volunteers.add(f"{row[7]}/{row[6]}")
             for unit in units(row[7], row[8]):
                 unit.hours += row[12]

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from docx import Document
 from docx.shared import Pt
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE as _CONTROL
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor
@@ -176,24 +177,29 @@ def markdown(summary: Summary) -> str:
     return "\n".join(lines)
 
 
+def _clean(text: str) -> str:
+    """Word, like XLSX, refuses control characters a member may have typed into a name."""
+    return _CONTROL.sub("", text)
+
+
 def docx_bytes(summary: Summary) -> bytes:
     document = Document()
     style = document.styles["Normal"]
     style.font.size = Pt(12)
-    document.add_heading(summary.title, level=0)
+    document.add_heading(_clean(summary.title), level=0)
     for section in summary.sections:
         document.add_heading(section.heading, level=1)
         for paragraph in section.paragraphs:
-            document.add_paragraph(paragraph)
+            document.add_paragraph(_clean(paragraph))
         if section.table:
             headers, rows = section.table
             table = document.add_table(rows=1, cols=len(headers))
             table.style = "Table Grid"
             for cell, header in zip(table.rows[0].cells, headers, strict=True):
-                cell.text = header
+                cell.text = _clean(header)
             for row in rows:
                 for cell, value in zip(table.add_row().cells, row, strict=True):
-                    cell.text = value
+                    cell.text = _clean(value)
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()

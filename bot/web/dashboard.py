@@ -282,7 +282,7 @@ async def activity_page(request: web.Request, actor: Actor, signed: Signed) -> w
     return board.render("activity.html", actor, signed, activity=data)
 
 
-@page("members")
+@page("export")
 async def members_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
     board = _dashboard(request)
     data = await views.member_list(board.deps, actor, _query(request, "branch"))
@@ -434,7 +434,7 @@ async def api_activity(request: web.Request, actor: Actor) -> Any:
     return await views.activity_detail(_dashboard(request).deps, actor, _id(request))
 
 
-@api("members")
+@api("export")
 async def api_members(request: web.Request, actor: Actor) -> Any:
     return await views.member_list(_dashboard(request).deps, actor, _query(request, "branch"))
 

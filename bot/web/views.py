@@ -90,7 +90,7 @@ async def overview(deps: Deps, actor: Actor, period: str | None, branch: str | N
                 "attendance": _rate(u.attendance),
                 "hours": _number(u.hours),
             }
-            for u in (s.groups or s.branches)
+            for u in s.units
         ],
     }
 

@@ -216,3 +216,9 @@ def test_member_text_never_becomes_a_formula() -> None:
     (raw,) = export_files.csv_files([table], "x").values()
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))[1:]
     assert [r[0] for r in rows] == ["'" + h for h in hostile] + ["-3.50"]
+
+
+def test_control_characters_do_not_break_the_files() -> None:
+    table = ledger.Table("study", "学习", ("心得",), [["好\x0b的\x01"]])
+    sheet = load_workbook(io.BytesIO(export_files.xlsx_bytes([table])))["学习"]
+    assert sheet["A2"].value == "好的"

@@ -48,6 +48,9 @@ async def test_the_rates_and_totals_of_the_scenario(scenario: Scenario) -> None:
         Decimal("2.00"),
     )
     assert groups["第一支部/第二党小组"].awareness == Rate(0, 2)
+    # The branch comes first, then its groups.
+    assert [u.name for u in s.units] == ["第一支部", "第一支部/第一党小组", "第一支部/第二党小组"]
+    assert (Rate(1, 8).percent, Rate(5, 8).percent) == (Decimal(13), Decimal(63))
     # Q4 requires one general meeting (held), a committee and a group meeting each month, a lecture.
     assert s.compliance.held == 1 and s.compliance.required > s.compliance.held
     assert any("第一支部 支部委员会" in o for o in s.compliance.overdue)
