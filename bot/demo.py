@@ -309,7 +309,7 @@ async def serve_dashboard(scene: Scene, deps: Deps, port: int) -> None:
                 session, actor, minutes=deps.config.dashboard.link_minutes, now=deps.now()
             )
         scene.say(f"{name}: {base}/dashboard/login?t={token}")
-    scene.say(f"(each link works once; send /dashboard in the sandbox for more. Port {port}.)")
+    scene.say(f"(each link works once; run the demo again for new ones. Port {port}.)")
     scene.say("Press Ctrl+C to stop.")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
