@@ -3,6 +3,8 @@ half-year or annual report)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from telegram import InputFile
 from telegram.ext import CommandHandler, filters
 
@@ -39,7 +41,8 @@ async def export(call: Call) -> None:
     await call.context.bot.send_document(
         chat.id,
         InputFile(
-            export_files.xlsx_bytes(tables), filename=f"{ledger.file_stem(scope, period)}.xlsx"
+            await asyncio.to_thread(export_files.xlsx_bytes, tables),
+            filename=f"{ledger.file_stem(scope, period)}.xlsx",
         ),
         caption=call.t(
             "export.caption",
@@ -109,7 +112,9 @@ async def stats_command(call: Call) -> None:
     chat = call.update.effective_chat
     assert chat is not None
     titles = charts.titles_for(call.lang, result.period.key)
-    await call.context.bot.send_photo(chat.id, charts.stats_png(result, titles))
+    await call.context.bot.send_photo(
+        chat.id, await asyncio.to_thread(charts.stats_png, result, titles)
+    )
 
 
 async def summary_command(call: Call) -> None:
@@ -133,7 +138,7 @@ async def summary_command(call: Call) -> None:
     stem = summary.file_stem(scope, period)
     await call.context.bot.send_document(
         chat.id,
-        InputFile(summary.docx_bytes(draft), filename=f"{stem}.docx"),
+        InputFile(await asyncio.to_thread(summary.docx_bytes, draft), filename=f"{stem}.docx"),
         caption=call.t("summary.caption", title=draft.title),
     )
     await call.context.bot.send_document(

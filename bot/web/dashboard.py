@@ -7,6 +7,7 @@ data comes from the same services, so a member's session sees only what a member
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -333,7 +334,9 @@ async def chart(request: web.Request, actor: Actor, signed: Signed) -> web.Strea
             now=deps.now(),
         )
     titles = charts.titles_for(actor.language, result.period.key)
-    return web.Response(body=charts.stats_png(result, titles), content_type="image/png")
+    return web.Response(
+        body=await asyncio.to_thread(charts.stats_png, result, titles), content_type="image/png"
+    )
 
 
 def _download(data: bytes, name: str, content_type: str) -> web.Response:
@@ -363,7 +366,7 @@ async def export_xlsx(request: web.Request, actor: Actor, signed: Signed) -> web
             now=deps.now(),
         )
     return _download(
-        export_files.xlsx_bytes(tables),
+        await asyncio.to_thread(export_files.xlsx_bytes, tables),
         f"{ledger.file_stem(scope, period)}.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
@@ -383,7 +386,7 @@ async def summary_docx(request: web.Request, actor: Actor, signed: Signed) -> we
             now=deps.now(),
         )
     return _download(
-        summary.docx_bytes(draft),
+        await asyncio.to_thread(summary.docx_bytes, draft),
         f"{summary.file_stem(scope, period)}.docx",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     )
