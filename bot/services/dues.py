@@ -19,12 +19,12 @@ from bot.config import Config, DuesConfig, parse_hhmm
 from bot.delivery import Outgoing, enqueue
 from bot.errors import Denied, Invalid, NotFound
 from bot.scheduler import Firing, ensure_standing_job
-from bot.services import audit, items
+from bot.services import audit, items, ledger
 from bot.services.audience import chat_of
 from bot.services.members import find_member
 from bot.services.money import amount_text
 from bot.texts import plain, t
-from storage.models import Branch, DuesPayment, Group, Member, Role
+from storage.models import Branch, DuesPayment, Group, Member
 
 JOB_REMIND = "dues_reminder"
 
@@ -349,17 +349,9 @@ class MonthView:
 async def _scope_branches(
     session: AsyncSession, settings: DuesSettings, actor: Actor, branch_name: str | None
 ) -> list[Branch]:
-    query = select(Branch).where(Branch.organisation_id == settings.org_id).order_by(Branch.name)
-    if branch_name:
-        query = query.where(Branch.name == branch_name.strip().lstrip("#").strip())
-    elif actor.role is not Role.ADMIN:
-        query = query.where(Branch.id == actor.branch_id)
-    branches = list((await session.scalars(query)).all())
-    if branch_name and not branches:
-        raise NotFound("unknown_audience", name=branch_name.strip().lstrip("#"))
-    if any(not can_manage_branch(actor, b.id) for b in branches):
-        raise Denied("out_of_scope")
-    return branches
+    scope = await ledger.resolve_scope(session, settings.org_id, actor, branch_name)
+    query = select(Branch).where(Branch.id.in_(scope.branch_ids)).order_by(Branch.name)
+    return list((await session.scalars(query)).all())
 
 
 async def month_view(

@@ -20,10 +20,11 @@ from bot.delivery import Outgoing, enqueue
 from bot.errors import Denied, Invalid, NotFound
 from bot.scheduler import Firing, add_job
 from bot.services import audit, items
+from bot.services import ledger as ledger_scope
 from bot.services.audience import chat_of, resolve_audience
 from bot.services.members import find_member
 from bot.texts import plain, t
-from storage.models import Branch, Group, Member, Role, Task, TaskEvent
+from storage.models import Group, Member, Role, Task, TaskEvent
 
 JOB_REMIND = "task_reminder"
 JOB_ESCALATE = "task_escalate"
@@ -535,21 +536,10 @@ async def ledger(
 ) -> tuple[list[TaskRow], dict[str, int]]:
     """对账销号: open and overdue tasks (soonest first), then the latest done or cancelled ones
     (at most `done_limit`), and how many there are of each, all of them counted."""
-    query = select(Task).where(Task.organisation_id == settings.org_id)
-    if branch_name and branch_name.strip().lstrip("#"):
-        name = branch_name.strip().lstrip("#").strip()
-        branch = await session.scalar(
-            select(Branch).where(Branch.organisation_id == settings.org_id, Branch.name == name)
-        )
-        if branch is None:
-            raise NotFound("unknown_audience", name=name)
-        if not can_manage_branch(actor, branch.id):
-            raise Denied("out_of_scope")
-        query = query.where(Task.branch_id == branch.id)
-    elif actor.role is not Role.ADMIN:
-        if not can_manage_branch(actor, actor.branch_id):
-            raise Denied("no_permission")
-        query = query.where(Task.branch_id == actor.branch_id)
+    scope = await ledger_scope.resolve_scope(session, settings.org_id, actor, branch_name)
+    query = select(Task).where(
+        Task.organisation_id == settings.org_id, Task.branch_id.in_(scope.branch_ids)
+    )
     tasks = list((await session.scalars(query.order_by(Task.due_date, Task.id))).all())
     open_tasks = [task for task in tasks if task.status == "open"]
     closed = sorted(
