@@ -122,8 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("database is up to date")
             return 0
         if args.command == "export":
-            built = asyncio.run(_ledger(config, args.period, args.branch))
-            return _write_export(built, args.format, args.out) if built else 2
+            (args.out.parent if args.format == "xlsx" else args.out).mkdir(
+                parents=True, exist_ok=True
+            )
+            return asyncio.run(_export(config, args.period, args.branch, args.format, args.out))
         if args.command == "backup":
             return _backup(config, args.out)
         if args.command == "summary":
@@ -199,9 +201,8 @@ async def _roster_import(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _ledger(
-    config: Config, period: str, branch: str | None
-) -> tuple[ledger.Scope, ledger.ReportPeriod, list[ledger.Table]] | None:
+async def _export(config: Config, period: str, branch: str | None, fmt: str, out: Path) -> int:
+    """Read and write the ledger slice by slice, in the one read transaction."""
     from bot.app import prepare_database
     from storage.db import Database
     from storage.models import utcnow
@@ -211,7 +212,7 @@ async def _ledger(
     try:
         org_id = await prepare_database(config, db)
         async with db.read() as session:
-            return await ledger.build(
+            found = await ledger.open_ledger(
                 session,
                 org_id,
                 config.organisation.tz,
@@ -220,29 +221,20 @@ async def _ledger(
                 branch,
                 now=utcnow(),
             )
+            if fmt == "xlsx":
+                data, rows = await export_files.xlsx_from(found.sheets)
+                await asyncio.to_thread(out.write_bytes, data)
+                written = [out]
+            else:
+                stem = ledger.file_stem(found.scope, found.period)
+                written, rows = await export_files.csv_into(found.sheets, out, stem)
     except DomainError as exc:
         print(plain(t(lang, exc.key, **exc.params)), file=sys.stderr)
-        return None
+        return 2
     finally:
         await db.dispose()
-
-
-def _write_export(
-    built: tuple[ledger.Scope, ledger.ReportPeriod, list[ledger.Table]], fmt: str, out: Path
-) -> int:
-    scope, period, tables = built
-    if fmt == "xlsx":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(export_files.xlsx_bytes(tables))
-        written = [out]
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name, data in export_files.csv_files(tables, ledger.file_stem(scope, period)).items():
-            (out / name).write_bytes(data)
-            written.append(out / name)
-    rows = sum(len(table.rows) for table in tables)
-    print(f"{period.key}: {rows} rows in {len(tables)} tables -> " + ", ".join(map(str, written)))
+    tables = len(found.sheets)
+    print(f"{found.period.key}: {rows} rows in {tables} tables -> " + ", ".join(map(str, written)))
     return 0
 
 

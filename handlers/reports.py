@@ -32,22 +32,19 @@ async def export(call: Call) -> None:
         return
     deps = call.deps
     async with deps.db.read() as session:
-        scope, period, tables = await ledger.build(
+        found = await ledger.open_ledger(
             session, deps.org_id, deps.config.organisation.tz, call.actor, *parsed, now=deps.now()
         )
+        data, rows = await export_files.xlsx_from(found.sheets)
     chat = call.update.effective_chat
     assert chat is not None
-    rows = sum(len(table.rows) for table in tables)
     await call.context.bot.send_document(
         chat.id,
-        InputFile(
-            await asyncio.to_thread(export_files.xlsx_bytes, tables),
-            filename=f"{ledger.file_stem(scope, period)}.xlsx",
-        ),
+        InputFile(data, filename=f"{ledger.file_stem(found.scope, found.period)}.xlsx"),
         caption=call.t(
             "export.caption",
-            scope=scope.label or call.t("export.everyone"),
-            period=period.label(call.lang),
+            scope=found.scope.label or call.t("export.everyone"),
+            period=found.period.label(call.lang),
             rows=rows,
         ),
     )

@@ -105,7 +105,11 @@ class Group(Base):
 class Member(Base):
     __tablename__ = "members"
     # A roster row is identified by its name within a branch (the CSV has no other stable key).
-    __table_args__ = (UniqueConstraint("branch_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("branch_id", "name"),
+        # Statistics count members per branch and group off this index alone.
+        Index("ix_members_unit", "branch_id", "group_id", "active", "telegram_user_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
@@ -240,11 +244,31 @@ class Receipt(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    # The member's branch and group when the item was pushed: the ledger keeps a record where
+    # it was made, so a member who moves later does not take their history along.
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("member_groups.id"))
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reflection: Mapped[str | None] = mapped_column(Text)
     reflected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     nudges: Mapped[int] = mapped_column(Integer, default=0)
     last_nudged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ItemTally(Base):
+    """An item's receipts made in one branch and group, and how many of them are confirmed:
+    kept in the receipts' own transactions, so statistics read a row per item and unit
+    instead of every receipt (bot.services.tallies)."""
+
+    __tablename__ = "item_tallies"
+    __table_args__ = (Index("ix_item_tallies_unit", "item_id", "branch_id", "group_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("member_groups.id"))
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer)
 
 
 class Delivery(Base):
@@ -331,6 +355,9 @@ class Invitation(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    # As on receipts: where the member belonged when invited.
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("member_groups.id"))
     answer: Mapped[str | None] = mapped_column(String(8))  # attend | leave
     leave_reason: Mapped[str | None] = mapped_column(String(300))
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -339,6 +366,21 @@ class Invitation(Base):
     checked_in_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     # Final at the check-in window's close: attended | late | leave | absent
     outcome: Mapped[str | None] = mapped_column(String(10))
+
+
+class MeetingTally(Base):
+    """A closed meeting's invitations in one branch and group, and how many came (on time or
+    late): written once, when the meeting closes and its outcomes become final."""
+
+    __tablename__ = "meeting_tallies"
+    __table_args__ = (Index("ix_meeting_tallies_unit", "meeting_id", "branch_id", "group_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"))
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("member_groups.id"))
+    total: Mapped[int] = mapped_column(Integer)
+    present: Mapped[int] = mapped_column(Integer)
 
 
 class TimePoll(Base):

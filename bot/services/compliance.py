@@ -12,6 +12,7 @@ a meeting is neither held nor planned; a ComplianceNotice row makes that once pe
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -69,15 +70,26 @@ class Period:
 
     def bounds(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
         """The local midnights that open and close the period, as aware instants."""
-        return (
-            datetime.combine(self.start, time(0), tzinfo=tz),
-            datetime.combine(self.end, time(0), tzinfo=tz),
-        )
+        return _bounds(self, tz)
 
     def label(self, lang: str) -> Raw:
-        if self.every == MONTH:
-            return t(lang, "compliance.month_label", year=self.start.year, month=self.start.month)
-        return t(lang, "compliance.quarter_label", year=self.start.year, quarter=self.quarter)
+        return _label(self, lang)
+
+
+# A year's report for a large organisation asks each of these thousands of times.
+@functools.lru_cache(maxsize=4096)
+def _bounds(period: Period, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    return (
+        datetime.combine(period.start, time(0), tzinfo=tz),
+        datetime.combine(period.end, time(0), tzinfo=tz),
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _label(period: Period, lang: str) -> Raw:
+    if period.every == MONTH:
+        return t(lang, "compliance.month_label", year=period.start.year, month=period.start.month)
+    return t(lang, "compliance.quarter_label", year=period.start.year, quarter=period.quarter)
 
 
 def _next_month(day: date) -> date:
@@ -291,8 +303,23 @@ async def report(
     """/compliance: admins see every branch, secretaries theirs, group leaders their group."""
     if actor.role is Role.MEMBER:
         raise Denied("no_permission")
+    view = parse_period(period_text, now.astimezone(settings.tz).date())
+    return await report_over(session, settings, actor, view, now=now)
+
+
+async def report_over(
+    session: AsyncSession,
+    settings: MeetingSettings,
+    actor: Actor,
+    view: Period,
+    *,
+    now: datetime,
+) -> ComplianceReport:
+    """The report for any run of whole months (the statistics ask for a half-year or a year):
+    each rule's own months or quarters inside it."""
+    if actor.role is Role.MEMBER:
+        raise Denied("no_permission")
     tz = settings.tz
-    view = parse_period(period_text, now.astimezone(tz).date())
     rules = _active_rules(settings)
     cut = {r.kind: slices(r.every, view) for r in rules}
     starts = [p.bounds(tz)[0] for ps in cut.values() for p in ps]

@@ -17,7 +17,7 @@ from bot.config import FollowupConfig
 from bot.delivery import Outgoing, QuietHours, enqueue
 from bot.errors import Denied, Invalid, NotFound
 from bot.scheduler import Firing, add_job
-from bot.services import audit
+from bot.services import audit, tallies
 from bot.services.audience import Audience, audience_members, may_manage, reachable
 from bot.texts import join_names, plain, t
 from storage.models import Delivery, Item, Member, Receipt, Role
@@ -244,8 +244,19 @@ async def publish(
     members = await audience_members(session, settings.org_id, item.audience_kind, item.audience_id)
     if members:
         await session.execute(
-            insert(Receipt), [{"item_id": item.id, "member_id": m.id, "nudges": 0} for m in members]
+            insert(Receipt),
+            [
+                {
+                    "item_id": item.id,
+                    "member_id": m.id,
+                    "branch_id": m.branch_id,
+                    "group_id": m.group_id,
+                    "nudges": 0,
+                }
+                for m in members
+            ],
         )
+        await tallies.add_receipts(session, item.id, members)
     pusher = _Pusher(item, settings, "item")
     outgoing = [
         msg for m in members if m.telegram_user_id is not None for msg in pusher.messages(m)
@@ -308,9 +319,8 @@ async def confirm(
     if not has_material(item):
         # Nothing to study yet: confirming now would also stop the minutes reaching them.
         raise Invalid("item.makeup_not_yet")
-    first = receipt.confirmed_at is None
+    first = receipt.confirmed_at is None and await tallies.confirm_once(session, receipt, now)
     if first:
-        receipt.confirmed_at = now
         audit.record(
             session,
             action=f"{item.kind}.confirmed",
@@ -351,7 +361,7 @@ async def save_reflection(
     receipt.reflected_at = now
     # Writing a reflection is studying: it confirms too.
     if receipt.confirmed_at is None:
-        receipt.confirmed_at = now
+        await tallies.confirm_once(session, receipt, now)
     audit.record(
         session,
         action="study.reflection",

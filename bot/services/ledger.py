@@ -8,15 +8,16 @@ branch or (for an admin) the whole organisation.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, String, case, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.auth import Actor, can_manage_branch
 from bot.errors import Denied, Invalid, NotFound
@@ -175,82 +176,266 @@ TASK_NAMES = {"open": "进行中", "overdue": "已逾期", "done": "已完成", 
 
 
 class _Clock:
+    """Local minutes as text, remembered: a ledger repeats the same moments (an item's
+    publication on each of its receipts) hundreds of thousands of times."""
+
+    KEEP = 100_000
+
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
+        self.seen: dict[datetime | str, str] = {}
 
-    def __call__(self, moment: datetime | None) -> str:
-        return moment.astimezone(self.tz).strftime("%Y-%m-%d %H:%M") if moment else ""
+    def __call__(self, moment: datetime | str | None) -> str:
+        if moment is None:
+            return ""
+        # Remembered by the minute (zone offsets are whole minutes): a `_raw` column on SQLite
+        # is UTC as ISO text without an offset, whose first 16 characters are that minute.
+        if isinstance(moment, str):
+            minute: datetime | str = moment[:16]
+        else:
+            minute = moment.replace(second=0, microsecond=0)
+        text = self.seen.get(minute)
+        if text is None:
+            aware = datetime.fromisoformat(minute) if isinstance(minute, str) else minute
+            if aware.tzinfo is None:
+                aware = aware.replace(tzinfo=UTC)
+            text = aware.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+            if len(self.seen) >= self.KEEP:
+                self.seen.clear()
+            self.seen[minute] = text
+        return text
+
+
+def _raw(column: Any) -> Any:
+    """A time column as the driver gives it (SQLite: text; PostgreSQL: an aware datetime),
+    skipping the per-value conversion to an aware datetime that a million rows cannot afford;
+    `_Clock` reads either."""
+    return type_coerce(column, String())
 
 
 def hours(minutes: int) -> Decimal:
     return (Decimal(minutes) / 60).quantize(Decimal("0.01"))
 
 
-async def _directory(
-    session: AsyncSession, scope: Scope
-) -> tuple[dict[int, Member], dict[int, str], dict[int, str]]:
-    members = {
-        m.id: m
-        for m in (
-            await session.scalars(
-                select(Member)
-                .where(Member.branch_id.in_(scope.branch_ids))
-                .order_by(Member.branch_id, Member.group_id, Member.name)
-            )
-        ).all()
-    }
-    branches = {
-        b.id: b.name
-        for b in (await session.scalars(select(Branch).where(Branch.id.in_(scope.branch_ids))))
-    }
-    groups = {
-        g.id: g.name
-        for g in (await session.scalars(select(Group).where(Group.branch_id.in_(scope.branch_ids))))
-    }
-    return members, branches, groups
+Row = list[Any]
+# Rows are read and written a slice at a time, so a year of a large organisation never sits in
+# memory whole.
+BATCH = 5000
 
 
-def members_table(members: dict[int, Member], who: Callable[[int], list[Any]]) -> Table:
-    return Table(
-        "members",
-        "党员",
-        (
-            "编号",
-            "姓名",
-            "支部",
-            "党小组",
-            "角色",
-            "电话",
-            "支委",
-            "已绑定",
-            "在册",
-            "每月党费（元）",
-        ),
-        [
-            [
-                m.id,
-                *who(m.id),
-                ROLE_NAMES[m.role],
-                m.phone or "",
-                "是" if m.committee or m.role is Role.SECRETARY else "否",
-                "是" if m.telegram_user_id else "否",
-                "是" if m.active else "否",
-                Decimal(money.amount_text(m.dues_cents)) if m.dues_cents is not None else "",
-            ]
-            for m in members.values()
-        ],
+@dataclass(frozen=True)
+class Sheet:
+    """A table whose rows are read from the database as they are written out."""
+
+    key: str
+    title: str
+    headers: tuple[str, ...]
+    batches: Callable[[], AsyncIterator[list[Row]]]
+
+
+@dataclass(frozen=True)
+class Ledger:
+    scope: Scope
+    period: ReportPeriod
+    sheets: list[Sheet]
+
+    async def tables(self) -> list[Table]:
+        """Every sheet read whole, for the summary and the dashboard's lists."""
+        return [
+            Table(s.key, s.title, s.headers, [row async for batch in s.batches() for row in batch])
+            for s in self.sheets
+        ]
+
+
+def _rows(
+    session: AsyncSession, query: Select[*tuple[Any, ...]], shape: Callable[[Any], Row]
+) -> Callable[[], AsyncIterator[list[Row]]]:
+    async def batches() -> AsyncIterator[list[Row]]:
+        # A server-side cursor on PostgreSQL; SQLite steps through the statement as it goes.
+        # Through the session's connection, not the session: plain rows need no ORM loading.
+        connection = await session.connection()
+        result = await connection.stream(query.execution_options(yield_per=BATCH))
+        async for part in result.partitions(BATCH):
+            yield [shape(r) for r in part]
+
+    return batches
+
+
+class _Names:
+    """Branch and group names of a scope: records name the unit they were made in."""
+
+    def __init__(self, branches: dict[int, str], groups: dict[int, str]) -> None:
+        self.branches = branches
+        self.groups = groups
+
+    def __call__(self, branch_id: int | None, group_id: int | None) -> list[str]:
+        return [self.branches.get(branch_id or 0, ""), self.groups.get(group_id or 0, "")]
+
+    @classmethod
+    async def of(cls, session: AsyncSession, scope: Scope) -> _Names:
+        branches = await session.execute(
+            select(Branch.id, Branch.name).where(Branch.id.in_(scope.branch_ids))
+        )
+        groups = await session.execute(
+            select(Group.id, Group.name).where(Group.branch_id.in_(scope.branch_ids))
+        )
+        return cls(dict(branches.all()), dict(groups.all()))
+
+
+MEMBER_HEADERS = (
+    "编号",
+    "姓名",
+    "支部",
+    "党小组",
+    "角色",
+    "电话",
+    "支委",
+    "已绑定",
+    "在册",
+    "每月党费（元）",
+)
+
+
+def _members_sheet(session: AsyncSession, scope: Scope, names: _Names) -> Sheet:
+    query = (
+        select(
+            Member.id,
+            Member.name,
+            Member.branch_id,
+            Member.group_id,
+            Member.role,
+            Member.phone,
+            Member.committee,
+            Member.telegram_user_id,
+            Member.active,
+            Member.dues_cents,
+        )
+        .where(Member.branch_id.in_(scope.branch_ids))
+        .order_by(Member.branch_id, Member.group_id, Member.name)
     )
+
+    def shape(m: Any) -> Row:
+        # Unpacked by position: a row's attributes by name cost several times as much, and
+        # these three sheets are the million rows of a large organisation.
+        id_, name, branch_id, group_id, role, phone, committee, user_id, active, dues = m
+        return [
+            id_,
+            name,
+            *names(branch_id, group_id),
+            ROLE_NAMES[role],
+            phone or "",
+            "是" if committee or role is Role.SECRETARY else "否",
+            "是" if user_id else "否",
+            "是" if active else "否",
+            Decimal(money.amount_text(dues)) if dues is not None else "",
+        ]
+
+    return Sheet("members", "党员", MEMBER_HEADERS, _rows(session, query, shape))
 
 
 async def member_rows(session: AsyncSession, scope: Scope) -> Table:
     """Only the members sheet, for the dashboard's member list."""
-    members, branches, groups = await _directory(session, scope)
+    sheet = _members_sheet(session, scope, await _Names.of(session, scope))
+    return Table(
+        sheet.key,
+        sheet.title,
+        sheet.headers,
+        [row async for batch in sheet.batches() for row in batch],
+    )
 
-    def who(member_id: int) -> list[Any]:
-        m = members[member_id]
-        return [m.name, branches.get(m.branch_id or 0, ""), groups.get(m.group_id or 0, "")]
 
-    return members_table(members, who)
+ITEM_HEADERS = (
+    "编号",
+    "标题",
+    "发布时间",
+    "截止",
+    "姓名",
+    "支部",
+    "党小组",
+    "状态",
+    "确认时间",
+    "心得",
+)
+
+
+def _items_sheet(
+    session: AsyncSession,
+    org_id: int,
+    scope: Scope,
+    since: datetime,
+    until: datetime,
+    names: _Names,
+    local: _Clock,
+    kind: str,
+) -> Sheet:
+    key, title, done = (
+        ("study", "学习与确认", "已学习")
+        if kind == items.KIND_STUDY
+        else ("reminders", "廉政提醒与已阅", "已阅")
+    )
+    query = (
+        select(
+            Item.id,
+            Item.title,
+            _raw(Item.published_at),
+            _raw(Item.deadline),
+            Member.name,
+            Receipt.branch_id,
+            Receipt.group_id,
+            _raw(Receipt.confirmed_at),
+            Receipt.reflection,
+        )
+        .join(Receipt, Receipt.item_id == Item.id)
+        .join(Member, Member.id == Receipt.member_id)
+        .where(
+            Item.organisation_id == org_id,
+            Item.kind == kind,
+            Item.published_at >= since,
+            Item.published_at < until,
+            Receipt.branch_id.in_(scope.branch_ids),
+        )
+        .order_by(Item.published_at, Item.id, Receipt.member_id)
+    )
+
+    def shape(r: Any) -> Row:
+        id_, item_title, published, deadline, name, branch_id, group_id, confirmed, text = r
+        return [
+            id_,
+            item_title,
+            local(published),
+            local(deadline),
+            name,
+            *names(branch_id, group_id),
+            done if confirmed else "未确认",
+            local(confirmed),
+            text or "",
+        ]
+
+    return Sheet(key, title, ITEM_HEADERS, _rows(session, query, shape))
+
+
+async def sheets(
+    session: AsyncSession,
+    org_id: int,
+    tz: ZoneInfo,
+    scope: Scope,
+    period: ReportPeriod,
+    *,
+    now: datetime,
+) -> list[Sheet]:
+    """Every sheet of the ledger for the scope and period, to be read in order."""
+    names = await _Names.of(session, scope)
+    local = _Clock(tz)
+    since, until = period.bounds(tz)
+    return [
+        _members_sheet(session, scope, names),
+        _items_sheet(session, org_id, scope, since, until, names, local, items.KIND_STUDY),
+        _items_sheet(session, org_id, scope, since, until, names, local, items.KIND_REMINDER),
+        await _meetings(session, org_id, scope, since, until, names, local),
+        _volunteers(session, org_id, scope, since, until, names, local),
+        _dues(session, scope, period, names, local),
+        await _tasks(session, org_id, scope, period, now, names, local),
+    ]
 
 
 async def ledger_tables(
@@ -262,73 +447,9 @@ async def ledger_tables(
     *,
     now: datetime,
 ) -> list[Table]:
-    """Every sheet of the ledger for the scope and period."""
-    members, branches, groups = await _directory(session, scope)
-    local = _Clock(tz)
-    since, until = period.bounds(tz)
-
-    def who(member_id: int) -> list[Any]:
-        m = members[member_id]
-        return [m.name, branches.get(m.branch_id or 0, ""), groups.get(m.group_id or 0, "")]
-
-    tables = [members_table(members, who)]
-    for kind, key, title, done in (
-        (items.KIND_STUDY, "study", "学习与确认", "已学习"),
-        (items.KIND_REMINDER, "reminders", "廉政提醒与已阅", "已阅"),
-    ):
-        rows = (
-            await session.execute(
-                select(Item, Receipt)
-                .join(Receipt, Receipt.item_id == Item.id)
-                .where(
-                    Item.organisation_id == org_id,
-                    Item.kind == kind,
-                    Item.published_at >= since,
-                    Item.published_at < until,
-                    Receipt.member_id.in_(members),
-                )
-                .order_by(Item.published_at, Item.id, Receipt.member_id)
-            )
-        ).all()
-        tables.append(
-            Table(
-                key,
-                title,
-                (
-                    "编号",
-                    "标题",
-                    "发布时间",
-                    "截止",
-                    "姓名",
-                    "支部",
-                    "党小组",
-                    "状态",
-                    "确认时间",
-                    "心得",
-                ),
-                [
-                    [
-                        item.id,
-                        item.title,
-                        local(item.published_at),
-                        local(item.deadline),
-                        *who(receipt.member_id),
-                        done if receipt.confirmed_at else "未确认",
-                        local(receipt.confirmed_at),
-                        receipt.reflection or "",
-                    ]
-                    for item, receipt in rows
-                ],
-            )
-        )
-    tables.append(await _meetings(session, org_id, scope, since, until, who, local))
-    tables.append(await _volunteers(session, org_id, since, until, members, who, local))
-    tables.append(await _dues(session, period, members, who, local))
-    tables.append(await _tasks(session, org_id, scope, period, now, members, groups, local))
-    return tables
-
-
-Who = Callable[[int], list[Any]]
+    """Every sheet of the ledger for the scope and period, read whole."""
+    found = await sheets(session, org_id, tz, scope, period, now=now)
+    return await Ledger(scope, period, found).tables()
 
 
 async def _meetings(
@@ -337,37 +458,88 @@ async def _meetings(
     scope: Scope,
     since: datetime,
     until: datetime,
-    who: Who,
+    names: _Names,
     local: _Clock,
-) -> Table:
-    rows = (
-        await session.execute(
-            select(Meeting, Invitation)
-            .join(Invitation, Invitation.meeting_id == Meeting.id)
-            .where(
-                Meeting.organisation_id == org_id,
-                Meeting.branch_id.in_(scope.branch_ids),
-                Meeting.status != "cancelled",
-                Meeting.starts_at >= since,
-                Meeting.starts_at < until,
-            )
-            .order_by(Meeting.starts_at, Meeting.id, Invitation.member_id)
-        )
-    ).all()
+) -> Sheet:
+    meetings = (
+        Meeting.organisation_id == org_id,
+        Meeting.branch_id.in_(scope.branch_ids),
+        Meeting.status != "cancelled",
+        Meeting.starts_at >= since,
+        Meeting.starts_at < until,
+    )
+    makeup_items = select(Meeting.makeup_item_id).where(
+        *meetings, Meeting.makeup_item_id.is_not(None)
+    )
+    # Make-up study is done by the few who missed a meeting: small enough to hold.
     made_up = {
         (item_id, member_id): at
         for item_id, member_id, at in (
             await session.execute(
                 select(Receipt.item_id, Receipt.member_id, Receipt.confirmed_at).where(
-                    Receipt.item_id.in_(
-                        [m.makeup_item_id for m, _ in rows if m.makeup_item_id is not None]
-                    ),
-                    Receipt.confirmed_at.is_not(None),
+                    Receipt.item_id.in_(makeup_items), Receipt.confirmed_at.is_not(None)
                 )
             )
-        ).all()
+        )
     }
-    return Table(
+    query = (
+        select(
+            Meeting.id,
+            Meeting.kind,
+            Meeting.title,
+            _raw(Meeting.starts_at),
+            Meeting.place,
+            Meeting.status,
+            Meeting.makeup_item_id,
+            Member.name,
+            Invitation.member_id,
+            Invitation.branch_id,
+            Invitation.group_id,
+            Invitation.answer,
+            Invitation.leave_reason,
+            _raw(Invitation.checked_in_at),
+            Invitation.outcome,
+        )
+        .join(Invitation, Invitation.meeting_id == Meeting.id)
+        .join(Member, Member.id == Invitation.member_id)
+        .where(*meetings, Invitation.branch_id.in_(scope.branch_ids))
+        .order_by(Meeting.starts_at, Meeting.id, Invitation.member_id)
+    )
+
+    def shape(r: Any) -> Row:
+        (
+            id_,
+            kind,
+            title,
+            starts_at,
+            place,
+            status,
+            makeup_item_id,
+            name,
+            member_id,
+            branch_id,
+            group_id,
+            answer,
+            reason,
+            checked_in_at,
+            outcome,
+        ) = r
+        return [
+            id_,
+            KIND_NAMES.get(kind, kind),
+            title,
+            local(starts_at),
+            place or "",
+            name,
+            *names(branch_id, group_id),
+            ANSWER_NAMES.get(answer, ""),
+            reason or "",
+            local(checked_in_at),
+            OUTCOME_NAMES.get(outcome, "") if status == "closed" else "未结束",
+            local(made_up.get((makeup_item_id or 0, member_id))) if made_up else "",
+        ]
+
+    return Sheet(
         "meetings",
         "三会一课与出席",
         (
@@ -385,58 +557,73 @@ async def _meetings(
             "结果",
             "补学时间",
         ),
-        [
-            [
-                meeting.id,
-                KIND_NAMES.get(meeting.kind, meeting.kind),
-                meeting.title,
-                local(meeting.starts_at),
-                meeting.place or "",
-                *who(invitation.member_id),
-                ANSWER_NAMES.get(invitation.answer, ""),
-                invitation.leave_reason or "",
-                local(invitation.checked_in_at),
-                OUTCOME_NAMES.get(invitation.outcome, "")
-                if meeting.status == "closed"
-                else "未结束",
-                local(made_up.get((meeting.makeup_item_id or 0, invitation.member_id))),
-            ]
-            for meeting, invitation in rows
-        ],
+        _rows(session, query, shape),
     )
 
 
-async def _volunteers(
+def _volunteers(
     session: AsyncSession,
     org_id: int,
+    scope: Scope,
     since: datetime,
     until: datetime,
-    members: dict[int, Member],
-    who: Who,
+    names: _Names,
     local: _Clock,
-) -> Table:
-    rows = (
-        await session.execute(
-            select(Activity, SignUp)
-            .join(SignUp, SignUp.activity_id == Activity.id)
-            .where(
-                Activity.organisation_id == org_id,
-                Activity.status != "cancelled",
-                Activity.starts_at >= since,
-                Activity.starts_at < until,
-                SignUp.member_id.in_(members),
-            )
-            .order_by(Activity.starts_at, Activity.id, SignUp.queued_at, SignUp.id)
+) -> Sheet:
+    query = (
+        select(
+            Activity.id,
+            Activity.title,
+            Activity.starts_at,
+            Activity.ends_at,
+            Activity.place,
+            Activity.capacity,
+            Member.name,
+            Member.branch_id,
+            Member.group_id,
+            SignUp.status,
+            SignUp.checked_in_at,
+            SignUp.checked_out_at,
+            SignUp.outcome,
+            SignUp.minutes,
+            SignUp.adjusted_minutes,
         )
-    ).all()
+        .join(SignUp, SignUp.activity_id == Activity.id)
+        .join(Member, Member.id == SignUp.member_id)
+        .where(
+            Activity.organisation_id == org_id,
+            Activity.status != "cancelled",
+            Activity.starts_at >= since,
+            Activity.starts_at < until,
+            Member.branch_id.in_(scope.branch_ids),
+        )
+        .order_by(Activity.starts_at, Activity.id, SignUp.queued_at, SignUp.id)
+    )
 
-    def served(signup: SignUp) -> Decimal | str:
-        if signup.outcome != "served":
+    def served(r: Any) -> Decimal | str:
+        if r.outcome != "served":
             return ""
-        minutes = signup.adjusted_minutes if signup.adjusted_minutes is not None else signup.minutes
+        minutes = r.adjusted_minutes if r.adjusted_minutes is not None else r.minutes
         return hours(minutes or 0)
 
-    return Table(
+    def shape(r: Any) -> Row:
+        return [
+            r.id,
+            r.title,
+            local(r.starts_at),
+            local(r.ends_at),
+            r.place,
+            r.capacity,
+            r.name,
+            *names(r.branch_id, r.group_id),
+            SIGNUP_NAMES.get(r.status, r.status),
+            local(r.checked_in_at),
+            local(r.checked_out_at),
+            served(r),
+            SERVICE_NAMES.get(r.outcome, ""),
+        ]
+
+    return Sheet(
         "volunteers",
         "志愿服务与时长",
         (
@@ -455,59 +642,55 @@ async def _volunteers(
             "服务时长（小时）",
             "结果",
         ),
-        [
-            [
-                activity.id,
-                activity.title,
-                local(activity.starts_at),
-                local(activity.ends_at),
-                activity.place,
-                activity.capacity,
-                *who(signup.member_id),
-                SIGNUP_NAMES.get(signup.status, signup.status),
-                local(signup.checked_in_at),
-                local(signup.checked_out_at),
-                served(signup),
-                SERVICE_NAMES.get(signup.outcome, ""),
-            ]
-            for activity, signup in rows
-        ],
+        _rows(session, query, shape),
     )
 
 
-async def _dues(
+def _dues(
     session: AsyncSession,
+    scope: Scope,
     period: ReportPeriod,
-    members: dict[int, Member],
-    who: Who,
+    names: _Names,
     local: _Clock,
-) -> Table:
-    rows = (
-        await session.scalars(
-            select(DuesPayment)
-            .where(
-                DuesPayment.member_id.in_(members),
-                DuesPayment.month >= period.start,
-                DuesPayment.month < period.end,
-            )
-            .order_by(DuesPayment.month, DuesPayment.member_id)
+) -> Sheet:
+    # A payment stays with the branch it was paid in; the group is shown while the member is
+    # still in that branch.
+    query = (
+        select(
+            DuesPayment.month,
+            Member.name,
+            DuesPayment.branch_id,
+            case((Member.branch_id == DuesPayment.branch_id, Member.group_id)).label("group_id"),
+            DuesPayment.amount_cents,
+            DuesPayment.status,
+            DuesPayment.reported_at,
+            DuesPayment.confirmed_at,
         )
-    ).all()
-    return Table(
+        .join(Member, Member.id == DuesPayment.member_id)
+        .where(
+            DuesPayment.branch_id.in_(scope.branch_ids),
+            DuesPayment.month >= period.start,
+            DuesPayment.month < period.end,
+        )
+        .order_by(DuesPayment.month, DuesPayment.member_id)
+    )
+
+    def shape(p: Any) -> Row:
+        return [
+            p.month.strftime("%Y-%m"),
+            p.name,
+            *names(p.branch_id, p.group_id),
+            Decimal(money.amount_text(p.amount_cents)),
+            DUES_NAMES.get(p.status, p.status),
+            local(p.reported_at),
+            local(p.confirmed_at),
+        ]
+
+    return Sheet(
         "dues",
         "党费",
         ("月份", "姓名", "支部", "党小组", "金额（元）", "状态", "报告时间", "确认时间"),
-        [
-            [
-                p.month.strftime("%Y-%m"),
-                *who(p.member_id),
-                Decimal(money.amount_text(p.amount_cents)),
-                DUES_NAMES.get(p.status, p.status),
-                local(p.reported_at),
-                local(p.confirmed_at),
-            ]
-            for p in rows
-        ],
+        _rows(session, query, shape),
     )
 
 
@@ -517,62 +700,86 @@ async def _tasks(
     scope: Scope,
     period: ReportPeriod,
     now: datetime,
-    members: dict[int, Member],
-    groups: dict[int, str],
+    names: _Names,
     local: _Clock,
-) -> Table:
-    rows = (
-        await session.scalars(
-            select(Task)
-            .where(
-                Task.organisation_id == org_id,
-                Task.branch_id.in_(scope.branch_ids),
-                Task.due_date >= period.start,
-                Task.due_date < period.end,
-            )
-            .order_by(Task.due_date, Task.id)
-        )
-    ).all()
+) -> Sheet:
+    in_period = (
+        Task.organisation_id == org_id,
+        Task.branch_id.in_(scope.branch_ids),
+        Task.due_date >= period.start,
+        Task.due_date < period.end,
+    )
     postponed = dict(
         (
             await session.execute(
                 select(TaskEvent.task_id, func.count(TaskEvent.id))
-                .where(TaskEvent.task_id.in_([t.id for t in rows]), TaskEvent.kind == "postponed")
+                .join(Task, Task.id == TaskEvent.task_id)
+                .where(*in_period, TaskEvent.kind == "postponed")
                 .group_by(TaskEvent.task_id)
             )
         ).all()
     )
+    owner_member = aliased(Member)
+    query = (
+        select(
+            Task.id,
+            Task.title,
+            Task.owner_kind,
+            Task.owner_id,
+            owner_member.name,
+            Task.due_date,
+            Task.status,
+            Task.done_at,
+            Task.created_at,
+        )
+        .outerjoin(
+            owner_member,
+            (Task.owner_kind == "member") & (owner_member.id == Task.owner_id),
+        )
+        .where(*in_period)
+        .order_by(Task.due_date, Task.id)
+    )
     today = now.astimezone(local.tz).date()
 
-    def owner(task: Task) -> str:
-        if task.owner_kind == "group":
-            return groups.get(task.owner_id, "")
-        member = members.get(task.owner_id)
-        return member.name if member else ""
+    def shape(r: Any) -> Row:
+        id_, title, owner_kind, owner_id, member_name, due, status, done_at, created_at = r
+        owner = names.groups.get(owner_id, "") if owner_kind == "group" else member_name
+        if status == "open" and due < today:
+            status = "overdue"
+        return [
+            id_,
+            title,
+            owner or "",
+            due.isoformat(),
+            TASK_NAMES[status],
+            local(done_at),
+            postponed.get(id_, 0),
+            local(created_at),
+        ]
 
-    def status(task: Task) -> str:
-        if task.status == "open" and task.due_date < today:
-            return TASK_NAMES["overdue"]
-        return TASK_NAMES[task.status]
-
-    return Table(
+    return Sheet(
         "tasks",
         "任务清单",
         ("编号", "任务", "负责人", "期限", "状态", "完成时间", "延期次数", "布置时间"),
-        [
-            [
-                task.id,
-                task.title,
-                owner(task),
-                task.due_date.isoformat(),
-                status(task),
-                local(task.done_at),
-                postponed.get(task.id, 0),
-                local(task.created_at),
-            ]
-            for task in rows
-        ],
+        _rows(session, query, shape),
     )
+
+
+async def open_ledger(
+    session: AsyncSession,
+    org_id: int,
+    tz: ZoneInfo,
+    actor: Actor,
+    period_text: str | None,
+    branch_name: str | None,
+    *,
+    now: datetime,
+) -> Ledger:
+    """The ledger a person (or the command line) asked for, within what they may see, with its
+    sheets ready to be read while the session is open."""
+    period = parse_report_period(period_text, now.astimezone(tz).date())
+    scope = await resolve_scope(session, org_id, actor, branch_name)
+    return Ledger(scope, period, await sheets(session, org_id, tz, scope, period, now=now))
 
 
 async def build(
@@ -585,10 +792,9 @@ async def build(
     *,
     now: datetime,
 ) -> tuple[Scope, ReportPeriod, list[Table]]:
-    """The ledger a person (or the command line) asked for, within what they may see."""
-    period = parse_report_period(period_text, now.astimezone(tz).date())
-    scope = await resolve_scope(session, org_id, actor, branch_name)
-    return scope, period, await ledger_tables(session, org_id, tz, scope, period, now=now)
+    """As `open_ledger`, with every sheet read whole."""
+    found = await open_ledger(session, org_id, tz, actor, period_text, branch_name, now=now)
+    return found.scope, found.period, await found.tables()
 
 
 def file_stem(scope: Scope, period: ReportPeriod) -> str:

@@ -22,7 +22,7 @@ from bot.config import MeetingsConfig
 from bot.delivery import Outgoing, enqueue
 from bot.errors import Denied, Invalid, NotFound
 from bot.scheduler import Firing, add_job
-from bot.services import audit, items
+from bot.services import audit, items, tallies
 from bot.services import checkin_codes as codes
 from bot.services.audience import (
     Audience,
@@ -212,7 +212,16 @@ async def create_meeting(
     members = await audience_members(session, settings.org_id, audience.kind, audience.id)
     if members:
         await session.execute(
-            insert(Invitation), [{"meeting_id": meeting.id, "member_id": m.id} for m in members]
+            insert(Invitation),
+            [
+                {
+                    "meeting_id": meeting.id,
+                    "member_id": m.id,
+                    "branch_id": m.branch_id,
+                    "group_id": m.group_id,
+                }
+                for m in members
+            ],
         )
     await _notify(session, settings, meeting, members, "meeting.invitation", now=now, buttons=True)
     _plan_jobs(session, settings, meeting, now)
@@ -660,6 +669,7 @@ async def close_meeting(
     meeting.status = "closed"
     meeting.closed_at = now
     await session.flush()
+    await tallies.add_attendance(session, meeting.id, [invitation for invitation, _ in rows])
     held = counts["attended"] + counts["late"] > 0
     missed = counts["leave"] + counts["absent"] if held else 0
     if missed:

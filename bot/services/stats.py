@@ -1,6 +1,7 @@
-"""Statistics for a period and scope, counted from the ledger's own tables so that a figure and
-the row behind it can never disagree: awareness (confirmed / pushed), attendance by meeting
-kind, compliance with the required meetings, volunteer hours, per branch and group."""
+"""Statistics for a period and scope, from the running tallies of the same records the ledger's
+tables list, with the same filters (a test holds the two together): awareness (confirmed /
+pushed), attendance by meeting kind, compliance with the required meetings, volunteer hours,
+per branch and group."""
 
 from __future__ import annotations
 
@@ -8,12 +9,23 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor
-from bot.services import compliance, ledger
+from bot.services import compliance, items, ledger, tallies
 from bot.services.meetings import MeetingSettings
+from storage.models import (
+    Activity,
+    Branch,
+    Group,
+    Item,
+    Meeting,
+    Member,
+    SignUp,
+)
 
 
 @dataclass
@@ -91,66 +103,156 @@ class Stats:
         return sum((u.hours for u in self.branches), Decimal(0))
 
 
-def from_tables(
-    scope: ledger.Scope,
-    period: ledger.ReportPeriod,
-    tables: list[ledger.Table],
-    compliance_view: Compliance,
-) -> Stats:
-    by_key = {t.key: t for t in tables}
-    branches: dict[str, Unit] = {}
-    groups: dict[str, Unit] = {}
+@dataclass
+class _Units:
+    """The statistics' units by id, named as the ledger names them."""
 
-    def units(branch: str, group: str) -> list[Unit]:
-        found = [branches.setdefault(branch, Unit(branch))]
-        if group:
-            found.append(groups.setdefault(f"{branch}/{group}", Unit(f"{branch}/{group}")))
+    branch_names: dict[int, str]
+    group_names: dict[int, tuple[int, str]]
+    branches: dict[str, Unit] = field(default_factory=dict)
+    groups: dict[str, Unit] = field(default_factory=dict)
+
+    def of(self, branch_id: int | None, group_id: int | None) -> list[Unit]:
+        """The branch's unit and, for a member in a group, the group's."""
+        branch = self.branch_names.get(branch_id or 0)
+        if branch is None:
+            return []
+        found = [self.branches.setdefault(branch, Unit(branch))]
+        group = self.group_names.get(group_id or 0)
+        if group is not None and group[0] == branch_id:
+            name = f"{branch}/{group[1]}"
+            found.append(self.groups.setdefault(name, Unit(name)))
         return found
 
-    for row in by_key["members"].rows:
-        units(row[2], row[3])
-    # Study and reminders: 姓名, 支部, 党小组 at 4-6; 状态 at 7.
-    for key, part in (("study", "study"), ("reminders", "reminders")):
-        for row in by_key[key].rows:
-            for unit in units(row[5], row[6]):
-                getattr(unit, part).add(row[7] != "未确认")
+
+async def count(
+    session: AsyncSession,
+    org_id: int,
+    tz: ZoneInfo,
+    scope: ledger.Scope,
+    period: ledger.ReportPeriod,
+    compliance_view: Compliance,
+) -> Stats:
+    """The figures counted in the database (GROUP BY over the ledger's own rows, filtered as the
+    ledger filters them), so a year of a large organisation is a few hundred rows to Python."""
+    since, until = period.bounds(tz)
+    in_scope = scope.branch_ids
+    branches = await session.execute(select(Branch.id, Branch.name).where(Branch.id.in_(in_scope)))
+    groups = await session.execute(
+        select(Group.id, Group.branch_id, Group.name).where(Group.branch_id.in_(in_scope))
+    )
+    units = _Units(
+        {bid: name for bid, name in branches}, {gid: (bid, name) for gid, bid, name in groups}
+    )
+    members = bound = 0
+    for branch_id, group_id, _, active, reachable in await session.execute(
+        select(
+            Member.branch_id,
+            Member.group_id,
+            func.count(),
+            func.count(case((Member.active, 1))),
+            func.count(case((Member.active & Member.telegram_user_id.is_not(None), 1))),
+        )
+        .where(Member.branch_id.in_(in_scope))
+        .group_by(Member.branch_id, Member.group_id)
+    ):
+        units.of(branch_id, group_id)
+        members += active
+        bound += reachable
+    # The running tallies, not the receipts and invitations themselves: a year of a large
+    # organisation is a few thousand tally rows against a million records.
+    period_items = select(Item.id).where(
+        Item.organisation_id == org_id,
+        Item.kind.in_((items.KIND_STUDY, items.KIND_REMINDER)),
+        Item.published_at >= since,
+        Item.published_at < until,
+    )
+    kind_of = dict(
+        (await session.execute(select(Item.id, Item.kind).where(Item.id.in_(period_items)))).all()
+    )
+    items_of: dict[str, set[int]] = {items.KIND_STUDY: set(), items.KIND_REMINDER: set()}
+    for item_id, branch_id, group_id, total, done in await tallies.of_items(
+        session, period_items, in_scope
+    ):
+        if not total:
+            continue
+        kind = kind_of[item_id]
+        items_of[kind].add(item_id)
+        part = "study" if kind == items.KIND_STUDY else "reminders"
+        for unit in units.of(branch_id, group_id):
+            rate: Rate = getattr(unit, part)
+            rate.total += total
+            rate.done += done
+    period_meetings = select(Meeting.id).where(
+        Meeting.organisation_id == org_id,
+        Meeting.branch_id.in_(in_scope),
+        # Only a closed meeting has outcomes; an open one is 未结束 in the ledger.
+        Meeting.status == "closed",
+        Meeting.starts_at >= since,
+        Meeting.starts_at < until,
+    )
+    meeting_kind = dict(
+        (
+            await session.execute(
+                select(Meeting.id, Meeting.kind).where(Meeting.id.in_(period_meetings))
+            )
+        ).all()
+    )
     by_kind: dict[str, Rate] = defaultdict(Rate)
     held: set[int] = set()
-    # Meetings: 类型 at 1, 支部 and 党小组 at 6-7, 结果 at 11 (未结束 until the close).
-    for row in by_key["meetings"].rows:
-        if row[11] == "未结束":
-            continue
-        came = row[11] in ("出席", "迟到")
-        by_kind[row[1]].add(came)
-        if came:
-            held.add(row[0])
-        for unit in units(row[6], row[7]):
-            unit.attendance.add(came)
-    # Volunteer service: 支部, 党小组 at 7-8, hours at 12.
-    volunteers: set[str] = set()
+    for meeting_id, branch_id, group_id, total, present in await tallies.of_meetings(
+        session, period_meetings, in_scope
+    ):
+        kind = meeting_kind[meeting_id]
+        name = ledger.KIND_NAMES.get(kind, kind)
+        by_kind[name].total += total
+        by_kind[name].done += present
+        if present:
+            held.add(meeting_id)
+        for unit in units.of(branch_id, group_id):
+            unit.attendance.total += total
+            unit.attendance.done += present
+    volunteers: set[int] = set()
     activities: set[int] = set()
-    for row in by_key["volunteers"].rows:
-        if isinstance(row[12], Decimal):
+    for activity_id, member_id, branch_id, group_id, minutes in await session.execute(
+        select(
+            SignUp.activity_id,
+            SignUp.member_id,
+            Member.branch_id,
+            Member.group_id,
+            func.coalesce(SignUp.adjusted_minutes, SignUp.minutes, 0),
+        )
+        .join(Activity, Activity.id == SignUp.activity_id)
+        .join(Member, Member.id == SignUp.member_id)
+        .where(
+            Activity.organisation_id == org_id,
+            Activity.status != "cancelled",
+            Activity.starts_at >= since,
+            Activity.starts_at < until,
+            Member.branch_id.in_(in_scope),
             # Held means someone served: sign-ups all cancelled or no-shows do not count.
-            activities.add(row[0])
-            volunteers.add(f"{row[7]}/{row[6]}")
-            for unit in units(row[7], row[8]):
-                unit.hours += row[12]
-    members = by_key["members"].rows
+            SignUp.outcome == "served",
+        )
+    ):
+        activities.add(activity_id)
+        volunteers.add(member_id)
+        for unit in units.of(branch_id, group_id):
+            # Rounded per sign-up, as the ledger's rows show it, so the sum is theirs.
+            unit.hours += ledger.hours(minutes)
     return Stats(
         scope,
         period,
-        sorted(branches.values(), key=lambda u: u.name),
-        sorted(groups.values(), key=lambda u: u.name),
+        sorted(units.branches.values(), key=lambda u: u.name),
+        sorted(units.groups.values(), key=lambda u: u.name),
         dict(sorted(by_kind.items())),
         compliance_view,
-        len({row[0] for row in by_key["study"].rows}),
-        len({row[0] for row in by_key["reminders"].rows}),
+        len(items_of[items.KIND_STUDY]),
+        len(items_of[items.KIND_REMINDER]),
         len(held),
         len(activities),
         len(volunteers),
-        sum(1 for row in members if row[8] == "是"),
-        sum(1 for row in members if row[7] == "是" and row[8] == "是"),
+        members,
+        bound,
     )
 
 
@@ -163,26 +265,28 @@ async def compliance_in(
     *,
     now: datetime,
 ) -> Compliance:
-    """Required vs held for each quarter the period spans (its months, for a month)."""
+    """Required vs held over the period: each rule's months or quarters inside it, a period's
+    meetings beyond its requirement not making up for another's."""
     months = (period.end.year - period.start.year) * 12 + period.end.month - period.start.month
-    views = [period.key] if months == 1 else period.quarters
+    view = compliance.Period(
+        compliance.MONTH if months == 1 else compliance.QUARTER, period.start, period.end
+    )
+    report = await compliance.report_over(session, settings, actor, view, now=now)
     required = held = 0
     overdue: list[str] = []
     lang = actor.language
-    for view in views:
-        report = await compliance.report(session, settings, actor, view, now=now)
-        for branch in report.branches:
-            if branch.branch_id not in scope.branch_ids:
-                continue
-            rows = [(branch.name, row) for row in branch.kinds]
-            rows += [(f"{branch.name}/{g.name}", row) for g in branch.groups for row in g.kinds]
-            for unit, row in rows:
-                required += row.required
-                held += min(row.held, row.required)
-                overdue += [
-                    f"{unit} {ledger.KIND_NAMES.get(row.kind, row.kind)} {p.label(lang)}"
-                    for p in row.overdue
-                ]
+    for branch in report.branches:
+        if branch.branch_id not in scope.branch_ids:
+            continue
+        rows = [(branch.name, row) for row in branch.kinds]
+        rows += [(f"{branch.name}/{g.name}", row) for g in branch.groups for row in g.kinds]
+        for unit, row in rows:
+            required += row.required
+            held += sum(min(s.held, s.required) for s in row.slices)
+            overdue += [
+                f"{unit} {ledger.KIND_NAMES.get(row.kind, row.kind)} {p.label(lang)}"
+                for p in row.overdue
+            ]
     return Compliance(required, held, list(dict.fromkeys(overdue)))
 
 
@@ -195,8 +299,7 @@ async def build(
     *,
     now: datetime,
 ) -> Stats:
-    scope, period, tables = await ledger.build(
-        session, settings.org_id, settings.tz, actor, period_text, branch_name, now=now
-    )
+    period = ledger.parse_report_period(period_text, now.astimezone(settings.tz).date())
+    scope = await ledger.resolve_scope(session, settings.org_id, actor, branch_name)
     view = await compliance_in(session, settings, actor, scope, period, now=now)
-    return from_tables(scope, period, tables, view)
+    return await count(session, settings.org_id, settings.tz, scope, period, view)

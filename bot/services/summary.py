@@ -220,7 +220,8 @@ async def summary_for(
     )
     check_period(period)
     view = await stats.compliance_in(session, settings, actor, scope, period, now=now)
-    return scope, period, build(stats.from_tables(scope, period, tables, view), tables, org_name)
+    figures = await stats.count(session, settings.org_id, settings.tz, scope, period, view)
+    return scope, period, build(figures, tables, org_name)
 
 
 def file_stem(scope: ledger.Scope, period: ledger.ReportPeriod) -> str:

@@ -356,7 +356,7 @@ def _download(data: bytes, name: str, content_type: str) -> web.Response:
 async def export_xlsx(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
     deps = _dashboard(request).deps
     async with deps.db.read() as session:
-        scope, period, tables = await ledger.build(
+        found = await ledger.open_ledger(
             session,
             deps.org_id,
             deps.config.organisation.tz,
@@ -365,9 +365,10 @@ async def export_xlsx(request: web.Request, actor: Actor, signed: Signed) -> web
             _query(request, "branch"),
             now=deps.now(),
         )
+        data, _ = await export_files.xlsx_from(found.sheets)
     return _download(
-        await asyncio.to_thread(export_files.xlsx_bytes, tables),
-        f"{ledger.file_stem(scope, period)}.xlsx",
+        data,
+        f"{ledger.file_stem(found.scope, found.period)}.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
 

@@ -222,3 +222,27 @@ def test_control_characters_do_not_break_the_files() -> None:
     table = ledger.Table("study", "学习", ("心得",), [["好\x0b的\x01"]])
     sheet = load_workbook(io.BytesIO(export_files.xlsx_bytes([table])))["学习"]
     assert sheet["A2"].value == "好的"
+
+
+def _cells(data: bytes) -> dict[str, list[tuple[object, ...]]]:
+    workbook = load_workbook(io.BytesIO(data))
+    return {name: list(workbook[name].iter_rows(values_only=True)) for name in workbook.sheetnames}
+
+
+async def test_the_streamed_files_are_the_tables_read_whole(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # One row a slice: every sheet of more than one row is written across several slices.
+    monkeypatch.setattr(ledger, "BATCH", 1)
+    _, _, tables = await tables_for(scenario)
+    deps = scenario.deps
+    async with deps.db.read() as session:
+        found = await ledger.open_ledger(
+            session, deps.org_id, TZ, scenario.secretary.actor(), "2026-H2", None, now=NOW
+        )
+        streamed, rows = await export_files.xlsx_from(found.sheets)
+        written, csv_rows = await export_files.csv_into(found.sheets, tmp_path, "x")
+    assert rows == csv_rows == sum(len(t.rows) for t in tables) > len(tables)
+    assert _cells(streamed) == _cells(export_files.xlsx_bytes(tables))
+    whole = export_files.csv_files(tables, "x")
+    assert {p.name: p.read_bytes() for p in written} == whole

@@ -52,3 +52,50 @@ async def test_times_come_back_aware_utc(db: Database) -> None:
         assert loaded is not None
         offset = loaded.created_at.utcoffset()
         assert offset is not None and offset.total_seconds() == 0
+
+
+async def test_records_made_before_0009_take_the_members_branch_and_are_tallied(
+    tmp_path,
+) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await migrate.upgrade(db, "0008")
+        async with db.engine.begin() as conn:
+            for sql in (
+                "INSERT INTO organisations (id, name, timezone, created_at)"
+                " VALUES (1, 'o', 'Asia/Shanghai', '2026-01-01 00:00:00')",
+                "INSERT INTO branches (id, organisation_id, name) VALUES (7, 1, '一支部')",
+                "INSERT INTO member_groups (id, branch_id, name) VALUES (3, 7, '一组')",
+                "INSERT INTO members (id, organisation_id, name, role, branch_id, group_id, active,"
+                " committee, created_at, updated_at) VALUES (5, 1, '张三', 'member', 7, 3, 1, 0,"
+                " '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+                "INSERT INTO items (id, organisation_id, kind, title, body, audience_kind, urgent,"
+                " created_at) VALUES (9, 1, 'study', 't', '', 'org', 0, '2026-01-01 00:00:00')",
+                "INSERT INTO receipts (item_id, member_id, nudges) VALUES (9, 5, 0)",
+                "INSERT INTO meetings (id, organisation_id, branch_id, kind, audience_kind,"
+                " audience_id, title, starts_at, status, revision, secret, created_at) VALUES"
+                " (4, 1, 7, 'general', 'branch', 7, 'm', '2026-02-01 00:00:00', 'closed', 0,"
+                " 's', '2026-01-01 00:00:00')",
+                "INSERT INTO invitations (meeting_id, member_id, outcome) VALUES (4, 5, 'late')",
+            ):
+                await conn.execute(text(sql))
+        await migrate.upgrade(db)
+        async with db.engine.connect() as conn:
+            receipt = (await conn.execute(text("SELECT branch_id, group_id FROM receipts"))).one()
+            invitation = (
+                await conn.execute(text("SELECT branch_id, group_id FROM invitations"))
+            ).one()
+            tallies = (
+                await conn.execute(
+                    text(
+                        "SELECT t.total, t.done, m.total, m.present FROM item_tallies t,"
+                        " meeting_tallies m WHERE t.branch_id = 7 AND t.group_id = 3"
+                        " AND m.branch_id = 7 AND m.group_id = 3"
+                    )
+                )
+            ).one()
+        assert tuple(receipt) == tuple(invitation) == (7, 3)
+        # The receipt is unconfirmed; the member came to the closed meeting.
+        assert tuple(tallies) == (1, 0, 1, 1)
+    finally:
+        await db.dispose()
