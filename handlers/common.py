@@ -40,6 +40,27 @@ Context = ContextTypes.DEFAULT_TYPE
 App = Application[Any, Any, Any, Any, Any, Any]
 
 
+class Callers:
+    """Update id -> the caller (None: a stranger), read once per update and taken once by its
+    handler. Bounded: an update no handler took (no handler matched) does not stay."""
+
+    KEEP = 1000
+
+    def __init__(self) -> None:
+        self._by_update: dict[int, Actor | None] = {}
+
+    def remember(self, update_id: int, actor: Actor | None) -> None:
+        if len(self._by_update) >= self.KEEP:
+            # Oldest first: dicts keep insertion order.
+            del self._by_update[next(iter(self._by_update))]
+        self._by_update[update_id] = actor
+
+    def take(self, update_id: int) -> tuple[bool, Actor | None]:
+        if update_id in self._by_update:
+            return True, self._by_update.pop(update_id)
+        return False, None
+
+
 @dataclass(frozen=True)
 class Deps:
     """What handlers need, built once by the composition root."""
@@ -53,6 +74,8 @@ class Deps:
     clock: Callable[[], datetime] = utcnow
     # Work that outlives one update (a check-in screen kept fresh); cancelled at shutdown.
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # The caller of each update as de-duplication read it, for the update's handler.
+    callers: Callers = field(default_factory=lambda: Callers())
 
     @property
     def default_language(self) -> str:
@@ -209,8 +232,10 @@ async def _load_call(update: Update, context: Context, deps: Deps) -> Call | Non
     user = update.effective_user
     if user is None or update.effective_chat is None:
         return None
-    async with deps.db.read() as session:
-        actor = await get_actor(session, user.id, deps.default_language)
+    found, actor = deps.callers.take(update.update_id)
+    if not found:
+        async with deps.db.read() as session:
+            actor = await get_actor(session, user.id, deps.default_language)
     lang = actor.language if actor else deps.default_language
     return Call(update, context, deps, actor, lang)
 

@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.auth import Access, allowed, authorize, commands_for
+from bot.auth import Access, Actor, allowed, authorize, commands_for
 from bot.errors import Denied, Invalid, NotFound
 from bot.services import invites, members, organisation, updates
+from handlers.common import Callers
 from storage.db import Database
 from storage.models import AuditEntry, InviteCode, Member, Role, utcnow
 from tests.conftest import OrgBuilder
@@ -243,8 +244,14 @@ def test_role_by_command_matrix() -> None:
 async def test_update_ids_are_recorded_once(db: Database) -> None:
     async with db.write() as session:
         assert await updates.first_time(session, 42)
+        await session.commit()
     async with db.write() as session:
         assert not await updates.first_time(session, 42)
+    async with db.write() as session:
+        # Not committed: as if the process died before the update was handled.
+        assert await updates.first_time(session, 43)
+    async with db.write() as session:
+        assert await updates.first_time(session, 43)
     async with db.write() as session:
         assert await updates.prune(session) == 0
 
@@ -279,3 +286,18 @@ async def test_renaming_the_organisation_keeps_its_records(
     async with db.read() as session:
         names = (await session.scalars(select(Member.name))).all()
     assert "张三" in names
+
+
+def test_the_caller_read_by_deduplication_is_taken_once_and_not_kept() -> None:
+    callers = Callers()
+    zhang = Actor(1, "张三", Role.MEMBER, 1, None, "zh")
+    callers.remember(7, zhang)
+    callers.remember(8, None)  # a stranger is remembered too: no second lookup for them
+    assert callers.take(7) == (True, zhang)
+    assert callers.take(7) == (False, None)  # the handler looks the caller up itself
+    assert callers.take(8) == (True, None)
+    for update_id in range(100, 100 + Callers.KEEP + 5):
+        callers.remember(update_id, zhang)
+    # Updates no handler took do not pile up: the oldest go first.
+    assert callers.take(100) == (False, None)
+    assert callers.take(100 + Callers.KEEP + 4) == (True, zhang)
