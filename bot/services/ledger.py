@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, String, case, func, select, type_coerce
+from sqlalchemy import ColumnElement, Select, String, case, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -561,6 +561,21 @@ async def _meetings(
     )
 
 
+def signups_in(
+    org_id: int, since: datetime, until: datetime, branch_ids: tuple[int, ...]
+) -> tuple[ColumnElement[bool], ...]:
+    """The sign-ups the ledger lists (joined to their activity and member), for the ledger and
+    the statistics alike: activities not cancelled that start in the period, members of the
+    scope's branches."""
+    return (
+        Activity.organisation_id == org_id,
+        Activity.status != "cancelled",
+        Activity.starts_at >= since,
+        Activity.starts_at < until,
+        Member.branch_id.in_(branch_ids),
+    )
+
+
 def _volunteers(
     session: AsyncSession,
     org_id: int,
@@ -590,13 +605,7 @@ def _volunteers(
         )
         .join(SignUp, SignUp.activity_id == Activity.id)
         .join(Member, Member.id == SignUp.member_id)
-        .where(
-            Activity.organisation_id == org_id,
-            Activity.status != "cancelled",
-            Activity.starts_at >= since,
-            Activity.starts_at < until,
-            Member.branch_id.in_(scope.branch_ids),
-        )
+        .where(*signups_in(org_id, since, until, scope.branch_ids))
         .order_by(Activity.starts_at, Activity.id, SignUp.queued_at, SignUp.id)
     )
 

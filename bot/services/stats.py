@@ -225,11 +225,7 @@ async def count(
         .join(Activity, Activity.id == SignUp.activity_id)
         .join(Member, Member.id == SignUp.member_id)
         .where(
-            Activity.organisation_id == org_id,
-            Activity.status != "cancelled",
-            Activity.starts_at >= since,
-            Activity.starts_at < until,
-            Member.branch_id.in_(in_scope),
+            *ledger.signups_in(org_id, since, until, in_scope),
             # Held means someone served: sign-ups all cancelled or no-shows do not count.
             SignUp.outcome == "served",
         )
