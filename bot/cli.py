@@ -202,7 +202,8 @@ async def _roster_import(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _export(config: Config, period: str, branch: str | None, fmt: str, out: Path) -> int:
-    """Read and write the ledger slice by slice, in the one read transaction."""
+    """Read and write the ledger slice by slice, in one read session (on PostgreSQL each sheet
+    is its own snapshot: READ COMMITTED)."""
     from bot.app import prepare_database
     from storage.db import Database
     from storage.models import utcnow

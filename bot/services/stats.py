@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
@@ -161,29 +161,25 @@ async def count(
         bound += reachable
     # The running tallies, not the receipts and invitations themselves: a year of a large
     # organisation is a few thousand tally rows against a million records.
-    period_items = select(Item.id).where(
+    items_of: dict[str, set[int]] = {items.KIND_STUDY: set(), items.KIND_REMINDER: set()}
+    in_period_items = (
         Item.organisation_id == org_id,
-        Item.kind.in_((items.KIND_STUDY, items.KIND_REMINDER)),
+        Item.kind.in_(list(items_of)),
         Item.published_at >= since,
         Item.published_at < until,
     )
-    kind_of = dict(
-        (await session.execute(select(Item.id, Item.kind).where(Item.id.in_(period_items)))).all()
-    )
-    items_of: dict[str, set[int]] = {items.KIND_STUDY: set(), items.KIND_REMINDER: set()}
-    for item_id, branch_id, group_id, total, done in await tallies.of_items(
-        session, period_items, in_scope
+    for kind, item_id, branch_id, group_id, total, done in await tallies.of_items(
+        session, in_period_items, in_scope
     ):
         if not total:
             continue
-        kind = kind_of[item_id]
         items_of[kind].add(item_id)
         part = "study" if kind == items.KIND_STUDY else "reminders"
         for unit in units.of(branch_id, group_id):
             rate: Rate = getattr(unit, part)
             rate.total += total
             rate.done += done
-    period_meetings = select(Meeting.id).where(
+    closed_in_period = (
         Meeting.organisation_id == org_id,
         Meeting.branch_id.in_(in_scope),
         # Only a closed meeting has outcomes; an open one is 未结束 in the ledger.
@@ -191,19 +187,11 @@ async def count(
         Meeting.starts_at >= since,
         Meeting.starts_at < until,
     )
-    meeting_kind = dict(
-        (
-            await session.execute(
-                select(Meeting.id, Meeting.kind).where(Meeting.id.in_(period_meetings))
-            )
-        ).all()
-    )
     by_kind: dict[str, Rate] = defaultdict(Rate)
     held: set[int] = set()
-    for meeting_id, branch_id, group_id, total, present in await tallies.of_meetings(
-        session, period_meetings, in_scope
+    for kind, meeting_id, branch_id, group_id, total, present in await tallies.of_meetings(
+        session, closed_in_period, in_scope
     ):
-        kind = meeting_kind[meeting_id]
         name = ledger.KIND_NAMES.get(kind, kind)
         by_kind[name].total += total
         by_kind[name].done += present
@@ -269,7 +257,9 @@ async def compliance_in(
     )
     report = await compliance.report_over(session, settings, actor, view, now=now)
     required = held = 0
-    overdue: list[str] = []
+    # (period start, place in the report, text): listed oldest period first, as the reader
+    # works through them, each period's units in the report's order.
+    missed: list[tuple[date, int, str]] = []
     lang = actor.language
     for branch in report.branches:
         if branch.branch_id not in scope.branch_ids:
@@ -279,10 +269,15 @@ async def compliance_in(
         for unit, row in rows:
             required += row.required
             held += sum(min(s.held, s.required) for s in row.slices)
-            overdue += [
-                f"{unit} {ledger.KIND_NAMES.get(row.kind, row.kind)} {p.label(lang)}"
+            missed += [
+                (
+                    p.start,
+                    len(missed),
+                    f"{unit} {ledger.KIND_NAMES.get(row.kind, row.kind)} {p.label(lang)}",
+                )
                 for p in row.overdue
             ]
+    overdue = [text for _, _, text in sorted(missed)]
     return Compliance(required, held, list(dict.fromkeys(overdue)))
 
 

@@ -10,14 +10,14 @@ for a year of 100,000 members (docs/benchmarks.md); reading these takes millisec
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage.models import Invitation, ItemTally, MeetingTally, Member, Receipt
+from storage.models import Invitation, Item, ItemTally, Meeting, MeetingTally, Member, Receipt
 
 Unit = tuple[int | None, int | None]  # (branch_id, group_id)
 
@@ -89,35 +89,41 @@ async def add_attendance(
 
 
 async def of_items(
-    session: AsyncSession, item_ids: Select[int], branch_ids: Iterable[int]
-) -> list[tuple[int, int | None, int | None, int, int]]:
-    """(item, branch, group, total, done) for the items and branches."""
+    session: AsyncSession, items: Sequence[ColumnElement[bool]], branch_ids: Iterable[int]
+) -> list[tuple[str, int, int | None, int | None, int, int]]:
+    """(kind, item, branch, group, total, done) for the items matching `items` and the
+    branches, in one statement: on PostgreSQL each statement sees its own snapshot, so an item
+    published between two reads would have tallies and no kind."""
     rows = await session.execute(
         select(
+            Item.kind,
             ItemTally.item_id,
             ItemTally.branch_id,
             ItemTally.group_id,
             ItemTally.total,
             ItemTally.done,
-        ).where(ItemTally.item_id.in_(item_ids), ItemTally.branch_id.in_(list(branch_ids)))
+        )
+        .join(Item, Item.id == ItemTally.item_id)
+        .where(*items, ItemTally.branch_id.in_(list(branch_ids)))
     )
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
 async def of_meetings(
-    session: AsyncSession, meeting_ids: Select[int], branch_ids: Iterable[int]
-) -> list[tuple[int, int | None, int | None, int, int]]:
-    """(meeting, branch, group, total, present) for the closed meetings and branches."""
+    session: AsyncSession, meetings: Sequence[ColumnElement[bool]], branch_ids: Iterable[int]
+) -> list[tuple[str, int, int | None, int | None, int, int]]:
+    """(kind, meeting, branch, group, total, present) for the meetings matching `meetings`
+    (closed ones have tallies) and the branches, in one statement as for items."""
     rows = await session.execute(
         select(
+            Meeting.kind,
             MeetingTally.meeting_id,
             MeetingTally.branch_id,
             MeetingTally.group_id,
             MeetingTally.total,
             MeetingTally.present,
-        ).where(
-            MeetingTally.meeting_id.in_(meeting_ids),
-            MeetingTally.branch_id.in_(list(branch_ids)),
         )
+        .join(Meeting, Meeting.id == MeetingTally.meeting_id)
+        .where(*meetings, MeetingTally.branch_id.in_(list(branch_ids)))
     )
     return [tuple(r) for r in rows]  # type: ignore[misc]

@@ -14,7 +14,7 @@ from bot.config import Config, FollowupConfig, MeetingsConfig
 from bot.delivery import QuietHours
 from bot.errors import Denied, Invalid
 from bot.scheduler import Firing
-from bot.services import compliance
+from bot.services import compliance, ledger, stats
 from bot.services.audience import Audience
 from bot.services.items import PushSettings
 from bot.services.meetings import MeetingDraft, MeetingSettings, close_meeting, create_meeting
@@ -437,3 +437,32 @@ async def test_ensure_job_is_idempotent_and_follows_the_configured_time(
     async with db.write() as session:
         await compliance.ensure_job(session, org_id, off, now=now + timedelta(days=1))
     assert await active_jobs(db, org_id) == []
+
+
+async def test_the_statistics_count_each_period_meeting_its_own_requirement(
+    db: Database, org_id: int, secretary: Person
+) -> None:
+    # Two committee meetings in October make up for neither November nor December.
+    settings = make_settings(org_id)
+    await add_meeting(db, org_id, secretary, "committee", at(2026, 10, 9))
+    await add_meeting(db, org_id, secretary, "committee", at(2026, 10, 23))
+    now = at(2027, 1, 5)
+    async with db.read() as session:
+        scope = await ledger.resolve_scope(session, org_id, secretary.actor(), None)
+        period = ledger.parse_report_period("2026-H2", now.date())
+        figures = await stats.compliance_in(
+            session, settings, secretary.actor(), scope, period, now=now
+        )
+    quarter = await view(db, settings, secretary, "2026-Q4", now)
+    assert kind_row(quarter, "committee").held == 2  # /compliance shows every meeting held
+    committee = [o for o in figures.overdue if "支部委员会" in o]
+    # July to September and November and December were missed, listed oldest first.
+    assert [o.split()[-1] for o in committee] == [
+        "2026年7月",
+        "2026年8月",
+        "2026年9月",
+        "2026年11月",
+        "2026年12月",
+    ]
+    # Held counts October once: the one required meeting, not both.
+    assert figures.held == 1

@@ -125,14 +125,15 @@ def _figures(s: stats.Stats) -> dict[tuple[str, str], tuple[int, int]]:
 
 async def test_the_figures_are_the_ledgers_rows_counted(scenario: Scenario) -> None:
     deps = scenario.deps
-    admin = operator_actor("zh")
-    for period in ("2026", "2026-H2", "2026-11", "2026-10"):
-        async with deps.db.read() as session:
-            s = await stats.build(session, deps.meetings, admin, period, None, now=NOW)
-            _, _, tables = await ledger.build(
-                session, deps.org_id, TZ, admin, period, None, now=NOW
-            )
-        assert _figures(s) == _tally(tables), period
+    # The whole organisation (two branches) and one branch's secretary.
+    for actor in (operator_actor("zh"), scenario.secretary.actor()):
+        for period in ("2026", "2026-H2", "2026-11", "2026-10"):
+            async with deps.db.read() as session:
+                s = await stats.build(session, deps.meetings, actor, period, None, now=NOW)
+                _, _, tables = await ledger.build(
+                    session, deps.org_id, TZ, actor, period, None, now=NOW
+                )
+            assert _figures(s) == _tally(tables), (actor.name, period)
     assert _figures(s)  # 2026-10 has the study item: the comparison was not of two empties
 
 

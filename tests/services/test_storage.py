@@ -72,29 +72,55 @@ async def test_records_made_before_0009_take_the_members_branch_and_are_tallied(
                 "INSERT INTO items (id, organisation_id, kind, title, body, audience_kind, urgent,"
                 " created_at) VALUES (9, 1, 'study', 't', '', 'org', 0, '2026-01-01 00:00:00')",
                 "INSERT INTO receipts (item_id, member_id, nudges) VALUES (9, 5, 0)",
+                # 李四 was in 一支部 for the branch's item and meeting, and has moved since.
+                "INSERT INTO branches (id, organisation_id, name) VALUES (8, 1, '二支部')",
+                "INSERT INTO members (id, organisation_id, name, role, branch_id, active,"
+                " committee, created_at, updated_at) VALUES (6, 1, '李四', 'member', 8, 1, 0,"
+                " '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+                "INSERT INTO items (id, organisation_id, kind, title, body, audience_kind,"
+                " audience_id, urgent, created_at) VALUES (10, 1, 'study', 't', '', 'branch', 7,"
+                " 0, '2026-01-01 00:00:00')",
+                "INSERT INTO receipts (item_id, member_id, nudges) VALUES (10, 6, 0)",
                 "INSERT INTO meetings (id, organisation_id, branch_id, kind, audience_kind,"
                 " audience_id, title, starts_at, status, revision, secret, created_at) VALUES"
                 " (4, 1, 7, 'general', 'branch', 7, 'm', '2026-02-01 00:00:00', 'closed', 0,"
                 " 's', '2026-01-01 00:00:00')",
                 "INSERT INTO invitations (meeting_id, member_id, outcome) VALUES (4, 5, 'late')",
+                "INSERT INTO invitations (meeting_id, member_id) VALUES (4, 6)",
             ):
                 await conn.execute(text(sql))
         await migrate.upgrade(db)
         async with db.engine.connect() as conn:
-            receipt = (await conn.execute(text("SELECT branch_id, group_id FROM receipts"))).one()
+            receipt = (
+                await conn.execute(
+                    text("SELECT branch_id, group_id FROM receipts WHERE member_id = 5")
+                )
+            ).one()
             invitation = (
-                await conn.execute(text("SELECT branch_id, group_id FROM invitations"))
+                await conn.execute(
+                    text("SELECT branch_id, group_id FROM invitations WHERE member_id = 5")
+                )
             ).one()
             tallies = (
                 await conn.execute(
                     text(
                         "SELECT t.total, t.done, m.total, m.present FROM item_tallies t,"
-                        " meeting_tallies m WHERE t.branch_id = 7 AND t.group_id = 3"
-                        " AND m.branch_id = 7 AND m.group_id = 3"
+                        " meeting_tallies m WHERE t.item_id = 9 AND t.group_id = 3"
+                        " AND m.group_id = 3"
+                    )
+                )
+            ).one()
+            moved = (
+                await conn.execute(
+                    text(
+                        "SELECT r.branch_id, r.group_id, i.branch_id, i.group_id FROM receipts r,"
+                        " invitations i WHERE r.member_id = 6 AND i.member_id = 6"
                     )
                 )
             ).one()
         assert tuple(receipt) == tuple(invitation) == (7, 3)
+        # Where the item and the meeting were: 一支部; the group of then is not known.
+        assert tuple(moved) == (7, None, 7, None)
         # The receipt is unconfirmed; the member came to the closed meeting.
         assert tuple(tallies) == (1, 0, 1, 1)
     finally:

@@ -18,6 +18,29 @@ depends_on: str | Sequence[str] | None = None
 RECORDS = ("receipts", "invitations")
 
 
+_MEMBER = "(SELECT {col} FROM members WHERE members.id = {t}.member_id)"
+_ITEM = "(SELECT {col} FROM items WHERE items.id = receipts.item_id)"
+_MEETING = "(SELECT {col} FROM meetings WHERE meetings.id = invitations.meeting_id)"
+_BACKFILL = (
+    "UPDATE receipts SET branch_id = CASE "
+    f"WHEN {_ITEM.format(col='audience_kind')} IN ('branch', 'committee') "
+    f"THEN {_ITEM.format(col='audience_id')} "
+    f"WHEN {_ITEM.format(col='audience_kind')} = 'group' THEN (SELECT branch_id FROM "
+    f"member_groups WHERE member_groups.id = {_ITEM.format(col='audience_id')}) "
+    f"WHEN {_ITEM.format(col='audience_kind')} = 'meeting' THEN (SELECT branch_id FROM "
+    f"meetings WHERE meetings.id = {_ITEM.format(col='audience_id')}) "
+    f"ELSE {_MEMBER.format(col='branch_id', t='receipts')} END",
+    "UPDATE receipts SET group_id = CASE "
+    f"WHEN {_ITEM.format(col='audience_kind')} = 'group' THEN {_ITEM.format(col='audience_id')} "
+    "ELSE (SELECT group_id FROM members WHERE members.id = receipts.member_id "
+    "AND members.branch_id = receipts.branch_id) END",
+    f"UPDATE invitations SET branch_id = {_MEETING.format(col='branch_id')}",
+    f"UPDATE invitations SET group_id = COALESCE({_MEETING.format(col='group_id')}, "
+    "(SELECT group_id FROM members WHERE members.id = invitations.member_id "
+    "AND members.branch_id = invitations.branch_id))",
+)
+
+
 def _tally_table(name: str, subject: str, subjects: str, count: str) -> None:
     op.create_table(
         name,
@@ -57,13 +80,11 @@ def upgrade() -> None:
                 ["group_id"],
                 ["id"],
             )
-        # Records made before this revision take the member's branch and group of today: the
-        # best that is known of where they belonged.
-        op.execute(
-            f"UPDATE {table} SET "
-            f"branch_id = (SELECT branch_id FROM members WHERE members.id = {table}.member_id), "
-            f"group_id = (SELECT group_id FROM members WHERE members.id = {table}.member_id)"
-        )
+    # Records made before this revision: the branch (and group) their item's or meeting's
+    # audience names, else the member's of today; the member's group of today only while they
+    # are still in that branch. The best that is known of where they belonged.
+    for sql in _BACKFILL:
+        op.execute(sql)
     _tally_table("item_tallies", "item", "items", "done")
     _tally_table("meeting_tallies", "meeting", "meetings", "present")
     op.execute(
