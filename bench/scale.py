@@ -1,9 +1,9 @@
 """Data at scale: an organisation of 100,000 members with a year of records (about a million
 confirmation and attendance rows), then the time of /stats for the year, /compliance for a
-quarter and a full-year export (CSV files and an XLSX workbook), and the process's peak memory.
-Prints a table; asserts nothing.
+quarter, a full-year export (CSV files, or an XLSX workbook), with --summary /summary for the
+year, and the process's peak memory. Prints a table; asserts nothing.
 
-    python bench/scale.py [--members 100000] [--items 3] [--formats csv,xlsx]
+    python bench/scale.py [--members 100000] [--items 3] [--formats csv,xlsx] [--summary]
                           [--database-url URL of an empty database]
 
 Rows: every member gets each of `--items` study items and reminders (a receipt each, 70 %
@@ -40,7 +40,7 @@ from sqlalchemy import (
 
 from bot.auth import operator_actor
 from bot.config import parse_config
-from bot.services import charts, compliance, export_files, ledger, stats
+from bot.services import charts, compliance, export_files, ledger, stats, summary
 from bot.services.organisation import ensure_organisation
 from handlers.common import Deps
 from storage import migrate
@@ -281,6 +281,9 @@ async def main() -> None:
     parser.add_argument("--items", type=int, default=3, help="study items, and as many reminders")
     parser.add_argument("--database-url")
     parser.add_argument(
+        "--summary", action="store_true", help="also time /summary for the year (+15-20 s)"
+    )
+    parser.add_argument(
         "--formats", default="csv", help="exports to time: csv, xlsx or both (csv,xlsx)"
     )
     args = parser.parse_args()
@@ -326,6 +329,15 @@ async def main() -> None:
                 table,
             )
             await repeated("/compliance 2026-Q4", one_compliance, table)
+
+            async def one_summary() -> object:
+                async with db.read() as session:
+                    return await summary.summary_for(
+                        session, deps.meetings, actor, "2026", None, "规模测试", now=now
+                    )
+
+            if args.summary:
+                await timed("/summary 2026 (reads the year's rows)", one_summary(), table)
 
             async def export(fmt: str) -> str:
                 async with db.read() as session:

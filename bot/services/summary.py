@@ -63,8 +63,56 @@ def _period_name(period: ledger.ReportPeriod) -> str:
     return f"{year}年"
 
 
-def build(stats: Stats, tables: list[ledger.Table], org_name: str) -> Summary:
-    by_key = {t.key: t for t in tables}
+@dataclass
+class Digest:
+    """What the summary needs from the ledger's rows, gathered as they stream past: a year of a
+    large organisation is never held in memory whole."""
+
+    # (branch, meeting kind) -> the meetings someone came to.
+    held: dict[tuple[str, str], set[int]] = field(default_factory=lambda: defaultdict(set))
+    dues_rows: int = 0
+    dues_paid: int = 0
+    dues_confirmed: Decimal = Decimal(0)
+    tasks: Counter[str] = field(default_factory=Counter)
+    task_count: int = 0
+    # "姓名（支部）" -> confirmed / pushed, over study items and reminders.
+    confirmations: dict[str, Rate] = field(default_factory=lambda: defaultdict(Rate))
+
+    def add(self, key: str, rows: list[ledger.Row]) -> None:
+        if key == "meetings":
+            # 支部 at 6, 类型 at 1, 结果 at 11.
+            for row in rows:
+                if row[11] in ("出席", "迟到"):
+                    self.held[(row[6], row[1])].add(row[0])
+        elif key in ("study", "reminders"):
+            # 姓名 and 支部 at 4-5, 状态 at 7.
+            for row in rows:
+                self.confirmations[f"{row[4]}（{row[5]}）"].add(row[7] != "未确认")
+        elif key == "dues":
+            self.dues_rows += len(rows)
+            for row in rows:
+                if row[5] == "已确认":
+                    self.dues_paid += 1
+                    self.dues_confirmed += row[4]
+        elif key == "tasks":
+            self.task_count += len(rows)
+            self.tasks.update(row[4] for row in rows)
+
+
+# The sheets the summary reads; the others are not fetched at all.
+DIGESTED = ("study", "reminders", "meetings", "dues", "tasks")
+
+
+async def digest(sheets: list[ledger.Sheet]) -> Digest:
+    found = Digest()
+    for sheet in sheets:
+        if sheet.key in DIGESTED:
+            async for batch in sheet.batches():
+                found.add(sheet.key, batch)
+    return found
+
+
+def build(stats: Stats, rows: Digest, org_name: str) -> Summary:
     scope = stats.scope.label or org_name
     s = stats
     study, reminders, awareness = s.total("study"), s.total("reminders"), s.total("awareness")
@@ -84,11 +132,7 @@ def build(stats: Stats, tables: list[ledger.Table], org_name: str) -> Summary:
             ],
         ),
     ]
-    meetings = by_key["meetings"].rows
-    held: dict[tuple[str, str], set[int]] = defaultdict(set)
-    for row in meetings:
-        if row[11] in ("出席", "迟到"):
-            held[(row[6], row[1])].add(row[0])
+    held = rows.held
     kinds = sorted({kind for _, kind in held})
     branches = sorted({branch for branch, _ in held})
     meeting_section = Section(
@@ -114,25 +158,21 @@ def build(stats: Stats, tables: list[ledger.Table], org_name: str) -> Summary:
             ],
         )
     )
-    dues_rows = by_key["dues"].rows
-    paid = [r for r in dues_rows if r[5] == "已确认"]
-    confirmed = sum((r[4] for r in paid), Decimal(0))
     sections.append(
         Section(
             "五、党费收缴",
             [
-                f"已确认收缴党费 {confirmed:.2f} 元（{len(paid)} 人次），"
-                f"已报待确认 {len(dues_rows) - len(paid)} 人次。"
+                f"已确认收缴党费 {rows.dues_confirmed:.2f} 元（{rows.dues_paid} 人次），"
+                f"已报待确认 {rows.dues_rows - rows.dues_paid} 人次。"
             ],
         )
     )
-    task_rows = by_key["tasks"].rows
-    states = Counter(r[4] for r in task_rows)
+    states = rows.tasks
     sections.append(
         Section(
             "六、任务落实",
             [
-                f"布置任务 {len(task_rows)} 项，已完成 {states['已完成']} 项，"
+                f"布置任务 {rows.task_count} 项，已完成 {states['已完成']} 项，"
                 f"进行中 {states['进行中']} 项，逾期 {states['已逾期']} 项。"
             ],
         )
@@ -140,7 +180,7 @@ def build(stats: Stats, tables: list[ledger.Table], org_name: str) -> Summary:
     problems: list[str] = []
     if s.compliance.overdue:
         problems.append("以下组织生活未按期召开：" + "；".join(s.compliance.overdue) + "。")
-    low = _low_confirmation(by_key["study"].rows + by_key["reminders"].rows)
+    low = _low_confirmation(rows.confirmations)
     if low:
         problems.append("以下党员学习和廉政提醒确认率偏低：" + "、".join(low) + "。")
     if states["已逾期"]:
@@ -151,10 +191,7 @@ def build(stats: Stats, tables: list[ledger.Table], org_name: str) -> Summary:
     return Summary(title, sections)
 
 
-def _low_confirmation(rows: list[list[object]]) -> list[str]:
-    counts: dict[str, Rate] = defaultdict(Rate)
-    for row in rows:
-        counts[f"{row[4]}（{row[5]}）"].add(row[7] != "未确认")
+def _low_confirmation(counts: dict[str, Rate]) -> list[str]:
     return [
         name
         for name, rate in sorted(counts.items())
@@ -215,13 +252,14 @@ async def summary_for(
     *,
     now: datetime,
 ) -> tuple[ledger.Scope, ledger.ReportPeriod, Summary]:
-    scope, period, tables = await ledger.build(
+    found = await ledger.open_ledger(
         session, settings.org_id, settings.tz, actor, period_text, branch_name, now=now
     )
+    scope, period = found.scope, found.period
     check_period(period)
     view = await stats.compliance_in(session, settings, actor, scope, period, now=now)
     figures = await stats.count(session, settings.org_id, settings.tz, scope, period, view)
-    return scope, period, build(figures, tables, org_name)
+    return scope, period, build(figures, await digest(found.sheets), org_name)
 
 
 def file_stem(scope: ledger.Scope, period: ledger.ReportPeriod) -> str:

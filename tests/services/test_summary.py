@@ -11,7 +11,7 @@ from docx import Document
 
 from bot.cli import main
 from bot.errors import Invalid
-from bot.services import summary
+from bot.services import ledger, summary
 from storage.db import Database
 from tests.scenario import NOW, Scenario, build_scenario
 from tests.services.test_ledger import _scenario_file
@@ -96,3 +96,12 @@ def test_the_command_line_writes_docx_and_markdown(tmp_path: Path) -> None:
     assert "测试局机关党委2026年下半年党建工作总结（初稿）" in notes and "在册党员 5 名" in notes
     assert Document(str(out)).paragraphs[0].text.startswith("测试局机关党委")
     assert main(["summary", "--config", str(config), "--period", "2026-Q4", "--out", str(out)]) == 2
+
+
+async def test_the_summary_read_a_row_at_a_time_says_the_same(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = summary.markdown(await draft(scenario))
+    monkeypatch.setattr(ledger, "BATCH", 1)
+    assert summary.markdown(await draft(scenario)) == whole
+    assert "王五（第一支部）" in whole  # the problems section, from the study and reminder rows
