@@ -75,7 +75,7 @@ class Deps:
     # Work that outlives one update (a check-in screen kept fresh); cancelled at shutdown.
     background: set[asyncio.Task[None]] = field(default_factory=set)
     # The caller of each update as de-duplication read it, for the update's handler.
-    callers: Callers = field(default_factory=lambda: Callers())
+    callers: Callers = field(default_factory=Callers)
 
     @property
     def default_language(self) -> str:

@@ -232,6 +232,12 @@ class Sheet:
     headers: tuple[str, ...]
     batches: Callable[[], AsyncIterator[list[Row]]]
 
+    async def read(self) -> Table:
+        """The sheet read whole, for the tests and the dashboard's member list."""
+        return Table(
+            self.key, self.title, self.headers, [r async for b in self.batches() for r in b]
+        )
+
 
 @dataclass(frozen=True)
 class Ledger:
@@ -240,11 +246,8 @@ class Ledger:
     sheets: list[Sheet]
 
     async def tables(self) -> list[Table]:
-        """Every sheet read whole, for the summary and the dashboard's lists."""
-        return [
-            Table(s.key, s.title, s.headers, [row async for batch in s.batches() for row in batch])
-            for s in self.sheets
-        ]
+        """Every sheet read whole."""
+        return [await s.read() for s in self.sheets]
 
 
 def _rows(
@@ -261,25 +264,37 @@ def _rows(
     return batches
 
 
-class _Names:
-    """Branch and group names of a scope: records name the unit they were made in."""
+class Names:
+    """Branch and group names of a scope, and each group's branch: records name the unit they
+    were made in (the ledger's sheets and the statistics alike)."""
 
-    def __init__(self, branches: dict[int, str], groups: dict[int, str]) -> None:
+    def __init__(
+        self, branches: dict[int, str], groups: dict[int, str], group_branch: dict[int, int]
+    ) -> None:
         self.branches = branches
         self.groups = groups
+        self.group_branch = group_branch
 
     def __call__(self, branch_id: int | None, group_id: int | None) -> list[str]:
         return [self.branches.get(branch_id or 0, ""), self.groups.get(group_id or 0, "")]
 
     @classmethod
-    async def of(cls, session: AsyncSession, scope: Scope) -> _Names:
+    async def of(cls, session: AsyncSession, scope: Scope) -> Names:
         branches = await session.execute(
             select(Branch.id, Branch.name).where(Branch.id.in_(scope.branch_ids))
         )
-        groups = await session.execute(
-            select(Group.id, Group.name).where(Group.branch_id.in_(scope.branch_ids))
+        groups = (
+            await session.execute(
+                select(Group.id, Group.branch_id, Group.name).where(
+                    Group.branch_id.in_(scope.branch_ids)
+                )
+            )
+        ).all()
+        return cls(
+            dict(branches.all()),
+            {gid: name for gid, _, name in groups},
+            {gid: bid for gid, bid, _ in groups},
         )
-        return cls(dict(branches.all()), dict(groups.all()))
 
 
 MEMBER_HEADERS = (
@@ -296,7 +311,7 @@ MEMBER_HEADERS = (
 )
 
 
-def _members_sheet(session: AsyncSession, scope: Scope, names: _Names) -> Sheet:
+def _members_sheet(session: AsyncSession, scope: Scope, names: Names) -> Sheet:
     query = (
         select(
             Member.id,
@@ -335,13 +350,7 @@ def _members_sheet(session: AsyncSession, scope: Scope, names: _Names) -> Sheet:
 
 async def member_rows(session: AsyncSession, scope: Scope) -> Table:
     """Only the members sheet, for the dashboard's member list."""
-    sheet = _members_sheet(session, scope, await _Names.of(session, scope))
-    return Table(
-        sheet.key,
-        sheet.title,
-        sheet.headers,
-        [row async for batch in sheet.batches() for row in batch],
-    )
+    return await _members_sheet(session, scope, await Names.of(session, scope)).read()
 
 
 ITEM_HEADERS = (
@@ -364,7 +373,7 @@ def _items_sheet(
     scope: Scope,
     since: datetime,
     until: datetime,
-    names: _Names,
+    names: Names,
     local: _Clock,
     kind: str,
 ) -> Sheet:
@@ -424,7 +433,7 @@ async def sheets(
     now: datetime,
 ) -> list[Sheet]:
     """Every sheet of the ledger for the scope and period, to be read in order."""
-    names = await _Names.of(session, scope)
+    names = await Names.of(session, scope)
     local = _Clock(tz)
     since, until = period.bounds(tz)
     return [
@@ -438,27 +447,13 @@ async def sheets(
     ]
 
 
-async def ledger_tables(
-    session: AsyncSession,
-    org_id: int,
-    tz: ZoneInfo,
-    scope: Scope,
-    period: ReportPeriod,
-    *,
-    now: datetime,
-) -> list[Table]:
-    """Every sheet of the ledger for the scope and period, read whole."""
-    found = await sheets(session, org_id, tz, scope, period, now=now)
-    return await Ledger(scope, period, found).tables()
-
-
 async def _meetings(
     session: AsyncSession,
     org_id: int,
     scope: Scope,
     since: datetime,
     until: datetime,
-    names: _Names,
+    names: Names,
     local: _Clock,
 ) -> Sheet:
     meetings = (
@@ -582,7 +577,7 @@ def _volunteers(
     scope: Scope,
     since: datetime,
     until: datetime,
-    names: _Names,
+    names: Names,
     local: _Clock,
 ) -> Sheet:
     query = (
@@ -659,7 +654,7 @@ def _dues(
     session: AsyncSession,
     scope: Scope,
     period: ReportPeriod,
-    names: _Names,
+    names: Names,
     local: _Clock,
 ) -> Sheet:
     # A payment stays with the branch it was paid in; the group is shown while the member is
@@ -709,7 +704,7 @@ async def _tasks(
     scope: Scope,
     period: ReportPeriod,
     now: datetime,
-    names: _Names,
+    names: Names,
     local: _Clock,
 ) -> Sheet:
     in_period = (

@@ -19,8 +19,6 @@ from bot.services import compliance, items, ledger, tallies
 from bot.services.meetings import MeetingSettings
 from storage.models import (
     Activity,
-    Branch,
-    Group,
     Item,
     Meeting,
     Member,
@@ -105,22 +103,20 @@ class Stats:
 
 @dataclass
 class _Units:
-    """The statistics' units by id, named as the ledger names them."""
+    """The statistics' units, named as the ledger names them."""
 
-    branch_names: dict[int, str]
-    group_names: dict[int, tuple[int, str]]
+    names: ledger.Names
     branches: dict[str, Unit] = field(default_factory=dict)
     groups: dict[str, Unit] = field(default_factory=dict)
 
     def of(self, branch_id: int | None, group_id: int | None) -> list[Unit]:
         """The branch's unit and, for a member in a group, the group's."""
-        branch = self.branch_names.get(branch_id or 0)
+        branch = self.names.branches.get(branch_id or 0)
         if branch is None:
             return []
         found = [self.branches.setdefault(branch, Unit(branch))]
-        group = self.group_names.get(group_id or 0)
-        if group is not None and group[0] == branch_id:
-            name = f"{branch}/{group[1]}"
+        if group_id is not None and self.names.group_branch.get(group_id) == branch_id:
+            name = f"{branch}/{self.names.groups[group_id]}"
             found.append(self.groups.setdefault(name, Unit(name)))
         return found
 
@@ -133,17 +129,11 @@ async def count(
     period: ledger.ReportPeriod,
     compliance_view: Compliance,
 ) -> Stats:
-    """The figures counted in the database (GROUP BY over the ledger's own rows, filtered as the
-    ledger filters them), so a year of a large organisation is a few hundred rows to Python."""
+    """The figures from the running tallies and a count of members per unit, filtered as the
+    ledger filters its rows: a year of a large organisation is a few thousand rows to Python."""
     since, until = period.bounds(tz)
     in_scope = scope.branch_ids
-    branches = await session.execute(select(Branch.id, Branch.name).where(Branch.id.in_(in_scope)))
-    groups = await session.execute(
-        select(Group.id, Group.branch_id, Group.name).where(Group.branch_id.in_(in_scope))
-    )
-    units = _Units(
-        {bid: name for bid, name in branches}, {gid: (bid, name) for gid, bid, name in groups}
-    )
+    units = _Units(await ledger.Names.of(session, scope))
     members = bound = 0
     for branch_id, group_id, _, active, reachable in await session.execute(
         select(
