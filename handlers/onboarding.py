@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
-
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.auth import commands_for
 from bot.errors import Denied
-from bot.services import (
-    dues,
-    invites,
-    items,
-    meetings,
-    members,
-    money,
-    tasks,
-    volunteer_hours,
-    volunteers,
-)
+from bot.services import dues, invites, members, money, profile, volunteers
 from bot.services.members import MemberView
 from bot.texts import Raw
 from handlers.checkin import checkin_from_link, is_checkin_param
@@ -95,28 +83,11 @@ async def help_command(call: Call) -> None:
 
 async def me(call: Call) -> None:
     assert call.actor is not None
-    tz = call.deps.config.organisation.tz
     async with call.deps.db.read() as session:
-        view = await members.my_record(session, call.actor)
-        now = call.deps.now()
-        counts = await items.my_counts(session, call.actor, tz, now)
-        quarter = items.period_starts(now.astimezone(tz).date())[1]
-        attendance = await meetings.my_attendance(
-            session, call.actor, datetime.combine(quarter, time(0, 0), tzinfo=tz), now
-        )
-        mine = await dues.my_dues(session, call.deps.dues, call.actor, now)
-        open_tasks = await tasks.my_open_tasks(session, call.deps.tasks, call.actor, now=now)
-        served = await volunteer_hours.my_minutes(
-            session,
-            call.actor,
-            [
-                datetime.combine(start, time(0, 0), tzinfo=tz)
-                for start in items.period_starts(now.astimezone(tz).date())
-            ],
-            now,
-        )
+        card = await profile.my_card(session, call.deps.push, call.actor, call.deps.now())
+    view, attendance, served = card.record, card.attendance, card.minutes
     none = call.t("none")
-    s, r = counts.study, counts.reminders
+    s, r = card.counts.study, card.counts.reminders
     # Only committee members get the line: "支委：否" on every other card would be noise.
     committee = "\n" + call.t("me.committee") if view.committee else ""
     await call.reply(
@@ -152,13 +123,9 @@ async def me(call: Call) -> None:
             y=volunteers.hours_text(served[2]),
         )
         + "\n"
-        + _dues_line(call, mine)
+        + _dues_line(call, card.dues)
         + "\n"
-        + call.t(
-            "me.tasks",
-            open=len(open_tasks),
-            overdue=sum(1 for task in open_tasks if task.status == "overdue"),
-        )
+        + call.t("me.tasks", open=card.open_tasks, overdue=card.overdue_tasks)
     )
 
 

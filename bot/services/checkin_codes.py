@@ -12,7 +12,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor
@@ -26,6 +26,17 @@ CODE_PATTERN = rf"[0-9]{{{CODE_DIGITS}}}"
 MAX_FAILED_CHECKINS = 5
 FAILED_CHECKIN_WINDOW = timedelta(minutes=10)
 _FAILED = "meeting.checkin_failed"
+
+# The member's wrong codes within the window (binds: member_id, failures_since). As a one-row
+# subquery, a check-in statement reads it together with what the code may be for.
+_audit = AuditEntry.__table__
+_FAILURES = select(func.count(_audit.c.id).label("failures")).where(
+    _audit.c.entity == "member",
+    _audit.c.entity_id == bindparam("member_id"),
+    _audit.c.action == _FAILED,
+    _audit.c.at > bindparam("failures_since"),
+)
+FAILURES = _FAILURES.subquery("failures")
 
 
 def counter(moment: datetime) -> int:
@@ -100,18 +111,20 @@ class CodeMiss:
     expected: bool
 
 
-async def check_attempts(session: AsyncSession, actor: Actor, now: datetime) -> None:
-    failures = await session.scalar(
-        select(func.count(AuditEntry.id)).where(
-            AuditEntry.entity == "member",
-            AuditEntry.entity_id == actor.member_id,
-            AuditEntry.action == _FAILED,
-            AuditEntry.at > now - FAILED_CHECKIN_WINDOW,
-        )
-    )
+def failure_params(actor: Actor, now: datetime) -> dict[str, object]:
+    """The binds of FAILURES."""
+    return {"member_id": actor.member_id, "failures_since": now - FAILED_CHECKIN_WINDOW}
+
+
+def refuse_after_failures(failures: int | None) -> None:
+    """Too many wrong codes lately: check-in refuses the member for a while."""
     if (failures or 0) >= MAX_FAILED_CHECKINS:
         minutes = int(FAILED_CHECKIN_WINDOW.total_seconds() // 60)
         raise Denied("checkin.too_many", minutes=minutes)
+
+
+async def check_attempts(session: AsyncSession, actor: Actor, now: datetime) -> None:
+    refuse_after_failures(await session.scalar(_FAILURES, failure_params(actor, now)))
 
 
 async def record_failure(session: AsyncSession, actor: Actor, now: datetime) -> None:

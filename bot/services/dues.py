@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Row, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor, can_manage_branch
@@ -160,8 +161,13 @@ class Reported:
     already: bool
 
 
+def month_of(tz: ZoneInfo, now: datetime) -> date:
+    """The first day of the month `now` falls in, in the organisation's zone."""
+    return now.astimezone(tz).date().replace(day=1)
+
+
 def _this_month(settings: DuesSettings, now: datetime) -> date:
-    return now.astimezone(settings.tz).date().replace(day=1)
+    return month_of(settings.tz, now)
 
 
 async def report_paid(
@@ -465,17 +471,42 @@ class MyDues:
     status: str | None
 
 
+_members = Member.__table__
+_payments = DuesPayment.__table__
+# The member's amount and their payment of one month, if any (binds: member_id, dues_month):
+# one row, for my_dues (/todo) and /me's single statement. Prebuilt: SQL and cache key once.
+MY_DUES = (
+    select(
+        _members.c.dues_cents,
+        _payments.c.id.label("payment_id"),
+        _payments.c.amount_cents.label("paid_cents"),
+        _payments.c.status.label("paid_status"),
+    )
+    .select_from(
+        _members.outerjoin(
+            _payments,
+            and_(
+                _payments.c.member_id == _members.c.id,
+                _payments.c.month == bindparam("dues_month"),
+            ),
+        )
+    )
+    .where(_members.c.id == bindparam("member_id"))
+)
+
+
+def dues_of(row: Row[*tuple[Any, ...]], month: date) -> MyDues:
+    """MyDues from a row holding MY_DUES's columns."""
+    if row.payment_id is not None:
+        return MyDues(month, row.paid_cents, row.paid_status)
+    return MyDues(month, row.dues_cents, None)
+
+
 async def my_dues(
     session: AsyncSession, settings: DuesSettings, actor: Actor, now: datetime
 ) -> MyDues:
     month = _this_month(settings, now)
-    member = await session.get(Member, actor.member_id)
-    assert member is not None
-    payment = await session.scalar(
-        select(DuesPayment).where(
-            DuesPayment.member_id == actor.member_id, DuesPayment.month == month
-        )
-    )
-    if payment is not None:
-        return MyDues(month, payment.amount_cents, payment.status)
-    return MyDues(month, member.dues_cents, None)
+    row = (
+        await session.execute(MY_DUES, {"member_id": actor.member_id, "dues_month": month})
+    ).one()
+    return dues_of(row, month)

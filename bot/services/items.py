@@ -6,10 +6,10 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import Row, and_, bindparam, case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor
@@ -38,6 +38,96 @@ _HEADS = {
     KIND_REMINDER: "item.head_reminder",
     KIND_MAKEUP: "item.head_makeup",
 }
+
+
+class ItemText(Protocol):
+    """What rendering an item and its buttons reads: an Item, or a row of those columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def link(self) -> str | None: ...
+    @property
+    def document_file_id(self) -> str | None: ...
+    @property
+    def deadline(self) -> datetime | None: ...
+
+
+# Prebuilt Core statements for what members do most (/todo, 「已学习」/「已阅」, /me): SQLAlchemy
+# builds their SQL and cache keys once, and rows come back without ORM entities.
+_items = Item.__table__
+_receipts = Receipt.__table__
+_TEXT_COLUMNS = (
+    _items.c.id,
+    _items.c.kind,
+    _items.c.title,
+    _items.c.body,
+    _items.c.link,
+    _items.c.document_file_id,
+    _items.c.deadline,
+)
+# The pressed item and the presser's receipt of it (receipt_id None: not theirs).
+_ITEM_AND_RECEIPT = (
+    select(
+        *_TEXT_COLUMNS,
+        _receipts.c.id.label("receipt_id"),
+        _receipts.c.branch_id,
+        _receipts.c.group_id,
+        _receipts.c.confirmed_at,
+    )
+    .select_from(
+        _items.outerjoin(
+            _receipts,
+            and_(
+                _receipts.c.item_id == _items.c.id,
+                _receipts.c.member_id == bindparam("member_id"),
+            ),
+        )
+    )
+    .where(_items.c.id == bindparam("item_id"))
+)
+_TODO = (
+    select(*_TEXT_COLUMNS)
+    .select_from(_items.join(_receipts, _receipts.c.item_id == _items.c.id))
+    .where(
+        _receipts.c.member_id == bindparam("member_id"),
+        _receipts.c.confirmed_at.is_(None),
+        _items.c.published_at.is_not(None),
+    )
+    .order_by(_items.c.published_at.desc())
+    .limit(bindparam("limit"))
+)
+
+
+def _confirmed_since(kind: str, since: str) -> Any:
+    return func.count(
+        case((and_(_items.c.kind == kind, _receipts.c.confirmed_at >= bindparam(since)), 1))
+    )
+
+
+# /me's confirmed study items and reminders since the month's, quarter's and year's start
+# (binds: member_id, month, quarter, year). The year starts first, so it bounds the rows read.
+MY_CONFIRMED = (
+    select(
+        _confirmed_since(KIND_STUDY, "month").label("study_month"),
+        _confirmed_since(KIND_STUDY, "quarter").label("study_quarter"),
+        _confirmed_since(KIND_STUDY, "year").label("study_year"),
+        _confirmed_since(KIND_REMINDER, "month").label("reminders_month"),
+        _confirmed_since(KIND_REMINDER, "quarter").label("reminders_quarter"),
+        _confirmed_since(KIND_REMINDER, "year").label("reminders_year"),
+    )
+    .select_from(_receipts.join(_items, _items.c.id == _receipts.c.item_id))
+    .where(
+        _receipts.c.member_id == bindparam("member_id"),
+        _receipts.c.confirmed_at >= bindparam("year"),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -92,12 +182,14 @@ def validate_draft(draft: Draft) -> None:
         raise Invalid("item.link_too_long", limit=MAX_LINK)
 
 
-def has_material(item: Item) -> bool:
+def has_material(item: ItemText) -> bool:
     """A make-up waits for the meeting's minutes; every other item carries its own content."""
     return item.kind != KIND_MAKEUP or bool(item.body or item.document_file_id)
 
 
-def buttons(item: Item, lang: str, confirmed_at: datetime | None, tz: ZoneInfo) -> dict[str, Any]:
+def buttons(
+    item: ItemText, lang: str, confirmed_at: datetime | None, tz: ZoneInfo
+) -> dict[str, Any]:
     """Inline keyboard as plain data; callback data carries the item id only."""
     confirm_key = "item.btn_read" if item.kind == KIND_REMINDER else "item.btn_studied"
     if confirmed_at is None:
@@ -116,7 +208,7 @@ def buttons(item: Item, lang: str, confirmed_at: datetime | None, tz: ZoneInfo) 
     return {"inline_keyboard": [row]}
 
 
-def render_item(item: Item, lang: str, tz: ZoneInfo, *, nudge: bool = False) -> str:
+def render_item(item: ItemText, lang: str, tz: ZoneInfo, *, nudge: bool = False) -> str:
     head = _HEADS[item.kind]
     parts = []
     if nudge:
@@ -315,11 +407,25 @@ class Confirmation:
 async def confirm(
     session: AsyncSession, settings: PushSettings, actor: Actor, item_id: int, *, now: datetime
 ) -> Confirmation:
-    item, receipt = await _receipt(session, actor, item_id)
+    """「已学习」/「已阅」: one read; a first confirmation then writes the receipt, its tally and
+    the audit entry and commits, a repeat writes nothing."""
+    item = (
+        await session.execute(_ITEM_AND_RECEIPT, {"item_id": item_id, "member_id": actor.member_id})
+    ).first()
+    if item is None:
+        raise NotFound("item.unknown", id=item_id)
+    if item.receipt_id is None:
+        # Someone else's button, or an item for another audience.
+        raise Denied("not_your_button")
     if not has_material(item):
         # Nothing to study yet: confirming now would also stop the minutes reaching them.
         raise Invalid("item.makeup_not_yet")
-    first = receipt.confirmed_at is None and await tallies.confirm_once(session, receipt, now)
+    confirmed_at: datetime | None = item.confirmed_at
+    first = False
+    if confirmed_at is None:
+        first, confirmed_at = await tallies.confirm_receipt(
+            session, item.receipt_id, item.id, (item.branch_id, item.group_id), now
+        )
     if first:
         audit.record(
             session,
@@ -329,14 +435,13 @@ async def confirm(
             actor_member_id=actor.member_id,
         )
         await session.commit()
-    assert receipt.confirmed_at is not None
     return Confirmation(
         item.id,
         item.kind,
         item.title,
-        receipt.confirmed_at,
+        confirmed_at,
         first,
-        buttons(item, actor.language, receipt.confirmed_at, settings.tz),
+        buttons(item, actor.language, confirmed_at, settings.tz),
     )
 
 
@@ -633,23 +738,7 @@ class TodoEntry:
 async def todo(
     session: AsyncSession, settings: PushSettings, actor: Actor, limit: int = 10
 ) -> list[TodoEntry]:
-    rows = (
-        (
-            await session.execute(
-                select(Item)
-                .join(Receipt, Receipt.item_id == Item.id)
-                .where(
-                    Receipt.member_id == actor.member_id,
-                    Receipt.confirmed_at.is_(None),
-                    Item.published_at.is_not(None),
-                )
-                .order_by(Item.published_at.desc())
-                .limit(limit)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    rows = (await session.execute(_TODO, {"member_id": actor.member_id, "limit": limit})).all()
     return [
         TodoEntry(
             item.id,
@@ -677,28 +766,33 @@ def period_starts(today: date) -> tuple[date, date, date]:
     )
 
 
+def period_params(tz: ZoneInfo, now: datetime) -> dict[str, datetime]:
+    """The month's, quarter's and year's start in the organisation's zone, as the `month`,
+    `quarter` and `year` binds of the /me statements."""
+    month, quarter, year = (
+        datetime(start.year, start.month, start.day, tzinfo=tz)
+        for start in period_starts(now.astimezone(tz).date())
+    )
+    return {"month": month, "quarter": quarter, "year": year}
+
+
+def counts_of(row: Row[*tuple[Any, ...]]) -> PeriodCounts:
+    """PeriodCounts from a row holding MY_CONFIRMED's columns."""
+    return PeriodCounts(
+        (row.study_month, row.study_quarter, row.study_year),
+        (row.reminders_month, row.reminders_quarter, row.reminders_year),
+    )
+
+
 async def my_counts(
     session: AsyncSession, actor: Actor, tz: ZoneInfo, now: datetime
 ) -> PeriodCounts:
-    starts = period_starts(now.astimezone(tz).date())
-    result: dict[str, list[int]] = {KIND_STUDY: [], KIND_REMINDER: []}
-    for kind in result:
-        for start in starts:
-            since = datetime(start.year, start.month, start.day, tzinfo=tz)
-            count = await session.scalar(
-                select(func.count(Receipt.id))
-                .join(Item, Item.id == Receipt.item_id)
-                .where(
-                    and_(
-                        Receipt.member_id == actor.member_id,
-                        Item.kind == kind,
-                        Receipt.confirmed_at >= since,
-                    )
-                )
-            )
-            result[kind].append(count or 0)
-    s, r = result[KIND_STUDY], result[KIND_REMINDER]
-    return PeriodCounts((s[0], s[1], s[2]), (r[0], r[1], r[2]))
+    row = (
+        await session.execute(
+            MY_CONFIRMED, {"member_id": actor.member_id, **period_params(tz, now)}
+        )
+    ).one()
+    return counts_of(row)
 
 
 @dataclass(frozen=True)

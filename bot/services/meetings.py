@@ -10,10 +10,23 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Join,
+    Row,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -255,7 +268,18 @@ async def schedule(
     return result
 
 
-def window(settings: MeetingSettings, meeting: Meeting) -> tuple[datetime, datetime]:
+class MeetingTime(Protocol):
+    """What the check-in window reads of a meeting: a Meeting, or a row of those columns."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def status(self) -> str: ...
+
+
+def window(settings: MeetingSettings, meeting: MeetingTime) -> tuple[datetime, datetime]:
     cfg = settings.cfg
     return (
         meeting.starts_at - timedelta(minutes=cfg.checkin_before_minutes),
@@ -444,7 +468,7 @@ async def current_code(
     )
 
 
-def _check_open(settings: MeetingSettings, meeting: Meeting, now: datetime) -> None:
+def _check_open(settings: MeetingSettings, meeting: MeetingTime, now: datetime) -> None:
     if meeting.status == "cancelled":
         raise Invalid("meeting.is_cancelled", title=meeting.title)
     opens, closes = window(settings, meeting)
@@ -478,34 +502,127 @@ def _record_checkin(
     return CheckedIn(meeting.id, meeting.title, now > meeting.starts_at, False)
 
 
+# A member checking in, prebuilt (everyone at a meeting does it within minutes): one statement
+# reads their recent wrong codes (codes.FAILURES, always one row) with the meetings the code or
+# link may be for and their invitation to each; a first check-in then updates the invitation
+# only if it is still unchecked, so a repeat, or a second device racing, writes nothing more.
+_meetings = Meeting.__table__
+# A Table, for update() (a model's __table__ is typed as any FromClause).
+_invitations = Invitation.metadata.tables[Invitation.__tablename__]
+_CHECKIN_COLUMNS = (
+    codes.FAILURES.c.failures,
+    _meetings.c.id,
+    _meetings.c.organisation_id,
+    _meetings.c.title,
+    _meetings.c.secret,
+    _meetings.c.starts_at,
+    _meetings.c.status,
+    _invitations.c.id.label("invitation_id"),
+    _invitations.c.checked_in_at,
+)
+
+
+def _checkin_rows(meetings_on: ColumnElement[bool]) -> Join:
+    return codes.FAILURES.outerjoin(_meetings, meetings_on).outerjoin(
+        _invitations,
+        and_(
+            _invitations.c.meeting_id == _meetings.c.id,
+            _invitations.c.member_id == bindparam("member_id"),
+        ),
+    )
+
+
+# Binds: codes.failure_params, org_id, and the window's earliest and latest start.
+_OPEN_FOR_CODE = (
+    select(*_CHECKIN_COLUMNS)
+    .select_from(
+        _checkin_rows(
+            and_(
+                _meetings.c.organisation_id == bindparam("org_id"),
+                _meetings.c.status == "scheduled",
+                _meetings.c.starts_at > bindparam("earliest"),
+                _meetings.c.starts_at <= bindparam("latest"),
+            )
+        )
+    )
+    .order_by(_meetings.c.starts_at, _meetings.c.id)
+)
+# Binds: codes.failure_params and meeting_id (None: the link named none).
+_FOR_QR = select(*_CHECKIN_COLUMNS).select_from(
+    _checkin_rows(_meetings.c.id == bindparam("meeting_id"))
+)
+_CHECK_IN = (
+    update(_invitations)
+    .where(_invitations.c.id == bindparam("invitation_id"), _invitations.c.checked_in_at.is_(None))
+    .values(
+        checked_in_at=bindparam("now"),
+        checkin_method=bindparam("method"),
+        checked_in_by_member_id=bindparam("by"),
+    )
+)
+_CHECKED_IN_AT = select(_invitations.c.checked_in_at).where(
+    _invitations.c.id == bindparam("invitation_id")
+)
+
+
+async def _check_in(
+    session: AsyncSession, actor: Actor, meeting: Row[*tuple[Any, ...]], method: str, now: datetime
+) -> CheckedIn:
+    """Check the member in to a meeting read by _OPEN_FOR_CODE or _FOR_QR (open, and the code
+    or link matched); commits a first check-in."""
+    if meeting.invitation_id is None:
+        raise Denied("checkin.not_invited", title=meeting.title)
+    checked_in_at: datetime | None = meeting.checked_in_at
+    if checked_in_at is None:
+        done = await session.execute(
+            _CHECK_IN,
+            {
+                "invitation_id": meeting.invitation_id,
+                "now": now,
+                "method": method,
+                "by": actor.member_id,
+            },
+        )
+        if getattr(done, "rowcount", 0) == 1:
+            result = CheckedIn(meeting.id, meeting.title, now > meeting.starts_at, False)
+            await _commit_checkin(session, actor, result, method)
+            return result
+        # Checked in meanwhile by another transaction: the time that was stored.
+        checked_in_at = await session.scalar(
+            _CHECKED_IN_AT, {"invitation_id": meeting.invitation_id}
+        )
+        assert checked_in_at is not None
+    return CheckedIn(meeting.id, meeting.title, checked_in_at > meeting.starts_at, True)
+
+
 async def match_code(
     session: AsyncSession, settings: MeetingSettings, actor: Actor, code: str, *, now: datetime
 ) -> CheckedIn | CodeMiss:
     """`/checkin 123456` for a meeting: the code names the meeting; the member must be invited.
-    The caller has checked the code's form and the member's attempts."""
+    Refuses a member with too many wrong codes lately (read in the same statement) before
+    anything else; the caller has checked the code's form."""
     before = timedelta(minutes=settings.cfg.checkin_before_minutes)
     after = timedelta(minutes=settings.cfg.checkin_after_minutes)
-    open_now = (
-        await session.scalars(
-            select(Meeting).where(
-                Meeting.organisation_id == settings.org_id,
-                Meeting.status == "scheduled",
-                Meeting.starts_at > now - after,
-                Meeting.starts_at <= now + before,
-            )
+    rows = (
+        await session.execute(
+            _OPEN_FOR_CODE,
+            {
+                **codes.failure_params(actor, now),
+                "org_id": settings.org_id,
+                "earliest": now - after,
+                "latest": now + before,
+            },
         )
     ).all()
+    codes.refuse_after_failures(rows[0].failures)
+    open_now = [row for row in rows if row.id is not None]
     grace = settings.cfg.code_grace_seconds
     for meeting in open_now:
         if codes.code_matches(code, meeting.secret, "code", meeting.id, now, grace):
-            invitation = await _invitation(session, meeting.id, actor.member_id)
-            if invitation is None:
-                raise Denied("checkin.not_invited", title=meeting.title)
-            result = _record_checkin(meeting, invitation, "code", now, actor.member_id)
-            await _commit_checkin(session, actor, result, "code")
-            return result
-    mine = [m for m in open_now if await _invitation(session, m.id, actor.member_id) is not None]
-    return CodeMiss(compared=bool(open_now), expected=bool(mine))
+            return await _check_in(session, actor, meeting, "code", now)
+    return CodeMiss(
+        compared=bool(open_now), expected=any(m.invitation_id is not None for m in open_now)
+    )
 
 
 async def explain_closed(
@@ -531,14 +648,19 @@ async def checkin_with_qr(
     session: AsyncSession, settings: MeetingSettings, actor: Actor, param: str, *, now: datetime
 ) -> CheckedIn:
     """The deep link from the organiser's QR code: /start ci_<meeting>_<token>."""
-    await codes.check_attempts(session, actor, now)
     match = _QR_PARAM.match(param)
-    meeting = await session.get(Meeting, int(match[1])) if match else None
+    meeting = (
+        await session.execute(
+            _FOR_QR,
+            {**codes.failure_params(actor, now), "meeting_id": int(match[1]) if match else None},
+        )
+    ).one()
+    codes.refuse_after_failures(meeting.failures)
     # The token is checked before anything about the meeting is said: a made-up link must not
     # reveal another branch's meeting title or time.
     if (
         match is None
-        or meeting is None
+        or meeting.id is None
         or meeting.organisation_id != settings.org_id
         or not codes.token_matches(
             match[2], meeting.secret, "qr", meeting.id, now, settings.cfg.code_grace_seconds
@@ -546,13 +668,10 @@ async def checkin_with_qr(
     ):
         await codes.record_failure(session, actor, now)
         raise Invalid("checkin.stale_qr")
-    invitation = await _invitation(session, meeting.id, actor.member_id)
-    if invitation is None:
+    if meeting.invitation_id is None:
         raise Denied("checkin.not_invited", title=meeting.title)
     _check_open(settings, meeting, now)
-    result = _record_checkin(meeting, invitation, "qr", now, actor.member_id)
-    await _commit_checkin(session, actor, result, "qr")
-    return result
+    return await _check_in(session, actor, meeting, "qr", now)
 
 
 def is_checkin_param(param: str) -> bool:
@@ -573,14 +692,6 @@ async def _commit_checkin(
             late=result.late,
         )
         await session.commit()
-
-
-async def _invitation(session: AsyncSession, meeting_id: int, member_id: int) -> Invitation | None:
-    return await session.scalar(
-        select(Invitation).where(
-            Invitation.meeting_id == meeting_id, Invitation.member_id == member_id
-        )
-    )
 
 
 @dataclass(frozen=True)
@@ -1056,39 +1167,67 @@ class MyAttendance:
     made_up: int
 
 
+def _outcomes(outcome: str) -> Any:
+    return func.count(case((_invitations.c.outcome == outcome, 1)))
+
+
+_present = _invitations.alias("present")
+_receipts = Receipt.__table__
+# The member's held meetings (as was_held()) that started in [since, now], by outcome, and how
+# many of those missed (leave, absent) have their make-up confirmed (binds: member_id, since,
+# now). One row, for my_attendance and /me's single statement.
+MY_ATTENDANCE = (
+    select(
+        func.count().label("invited"),
+        _outcomes("attended").label("attended"),
+        _outcomes("late").label("late"),
+        _outcomes("leave").label("leave"),
+        _outcomes("absent").label("absent"),
+        func.count(
+            case(
+                (
+                    and_(
+                        # Not in_(): an expanding IN is rendered anew at every execution.
+                        or_(_invitations.c.outcome == "leave", _invitations.c.outcome == "absent"),
+                        exists().where(
+                            _receipts.c.item_id == _meetings.c.makeup_item_id,
+                            _receipts.c.member_id == bindparam("member_id"),
+                            _receipts.c.confirmed_at.is_not(None),
+                        ),
+                    ),
+                    1,
+                )
+            )
+        ).label("made_up"),
+    )
+    .select_from(_invitations.join(_meetings, _meetings.c.id == _invitations.c.meeting_id))
+    .where(
+        _invitations.c.member_id == bindparam("member_id"),
+        _meetings.c.status == "closed",
+        exists().where(
+            _present.c.meeting_id == _meetings.c.id, _present.c.checked_in_at.is_not(None)
+        ),
+        _meetings.c.starts_at >= bindparam("since"),
+        _meetings.c.starts_at <= bindparam("now"),
+    )
+)
+
+
+def attendance_of(row: Row[*tuple[Any, ...]]) -> MyAttendance:
+    """MyAttendance from a row holding MY_ATTENDANCE's columns."""
+    return MyAttendance(row.invited, row.attended, row.late, row.leave, row.absent, row.made_up)
+
+
 async def my_attendance(
     session: AsyncSession, actor: Actor, since: datetime, now: datetime
 ) -> MyAttendance:
     """The member's closed meetings since `since` (the quarter's start, for /me)."""
-    rows = (
+    row = (
         await session.execute(
-            select(Invitation.outcome, Meeting.makeup_item_id)
-            .join(Meeting, Meeting.id == Invitation.meeting_id)
-            .where(
-                Invitation.member_id == actor.member_id,
-                was_held(),
-                Meeting.starts_at >= since,
-                Meeting.starts_at <= now,
-            )
+            MY_ATTENDANCE, {"member_id": actor.member_id, "since": since, "now": now}
         )
-    ).all()
-    counts = {"attended": 0, "late": 0, "leave": 0, "absent": 0}
-    makeup_items = [item for outcome, item in rows if outcome in ("leave", "absent") and item]
-    for outcome, _ in rows:
-        if outcome in counts:
-            counts[outcome] += 1
-    made_up = 0
-    if makeup_items:
-        made_up = (
-            await session.scalar(
-                select(func.count(Receipt.id)).where(
-                    Receipt.item_id.in_(makeup_items),
-                    Receipt.member_id == actor.member_id,
-                    Receipt.confirmed_at.is_not(None),
-                )
-            )
-        ) or 0
-    return MyAttendance(len(rows), made_up=made_up, **counts)
+    ).one()
+    return attendance_of(row)
 
 
 async def meeting_detail(

@@ -13,13 +13,35 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import Invitation, Item, ItemTally, Meeting, MeetingTally, Member, Receipt
 
 Unit = tuple[int | None, int | None]  # (branch_id, group_id)
+
+# A member's first confirmation, prebuilt (it runs for every 「已学习」/「已阅」): the conditional
+# update of the receipt, then the count of its item and unit. (The tables from the metadata:
+# update() wants a Table, and a model's __table__ is typed as any FromClause.)
+_receipts = Receipt.metadata.tables[Receipt.__tablename__]
+_item_tallies = ItemTally.metadata.tables[ItemTally.__tablename__]
+_CONFIRM = (
+    update(_receipts)
+    .where(_receipts.c.id == bindparam("receipt_id"), _receipts.c.confirmed_at.is_(None))
+    .values(confirmed_at=bindparam("now"))
+)
+_CONFIRMED_AT = select(_receipts.c.confirmed_at).where(_receipts.c.id == bindparam("receipt_id"))
+_COUNT_DONE = (
+    update(_item_tallies)
+    .where(
+        # (An update's binds may not be named like the table's columns.)
+        _item_tallies.c.item_id == bindparam("of_item"),
+        _item_tallies.c.branch_id.is_not_distinct_from(bindparam("of_branch")),
+        _item_tallies.c.group_id.is_not_distinct_from(bindparam("of_group")),
+    )
+    .values(done=_item_tallies.c.done + 1)
+)
 
 
 async def add_receipts(session: AsyncSession, item_id: int, members: Iterable[Member]) -> None:
@@ -35,31 +57,32 @@ async def add_receipts(session: AsyncSession, item_id: int, members: Iterable[Me
         )
 
 
-async def confirm_once(session: AsyncSession, receipt: Receipt, now: datetime) -> bool:
+async def confirm_receipt(
+    session: AsyncSession, receipt_id: int, item_id: int, unit: Unit, now: datetime
+) -> tuple[bool, datetime]:
     """Confirm a receipt unless it is confirmed already, counting it if this call did it: a
-    conditional update, so two presses racing on two instances count once."""
-    done = await session.execute(
-        update(Receipt)
-        .where(Receipt.id == receipt.id, Receipt.confirmed_at.is_(None))
-        .values(confirmed_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    conditional update, so two presses racing on two instances count once. Returns whether
+    this call confirmed it, and when it was confirmed."""
+    done = await session.execute(_CONFIRM, {"receipt_id": receipt_id, "now": now})
     if getattr(done, "rowcount", 0) != 1:
-        # Confirmed meanwhile by another transaction: show the time that was stored.
-        await session.refresh(receipt, ["confirmed_at"])
-        return False
+        # Confirmed meanwhile by another transaction: the time that was stored.
+        stored = await session.scalar(_CONFIRMED_AT, {"receipt_id": receipt_id})
+        assert stored is not None
+        return False, stored
     await session.execute(
-        update(ItemTally)
-        .where(
-            ItemTally.item_id == receipt.item_id,
-            ItemTally.branch_id.is_not_distinct_from(receipt.branch_id),
-            ItemTally.group_id.is_not_distinct_from(receipt.group_id),
-        )
-        .values(done=ItemTally.done + 1)
+        _COUNT_DONE, {"of_item": item_id, "of_branch": unit[0], "of_group": unit[1]}
     )
-    # What the update stored, without reading it back.
-    set_committed_value(receipt, "confirmed_at", now)
-    return True
+    return True, now
+
+
+async def confirm_once(session: AsyncSession, receipt: Receipt, now: datetime) -> bool:
+    """confirm_receipt for a loaded receipt, which then shows the stored time."""
+    first, confirmed_at = await confirm_receipt(
+        session, receipt.id, receipt.item_id, (receipt.branch_id, receipt.group_id), now
+    )
+    # What was stored, without reading it back into the entity.
+    set_committed_value(receipt, "confirmed_at", confirmed_at)
+    return first
 
 
 async def add_attendance(

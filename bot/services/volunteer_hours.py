@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor, can_manage_branch
@@ -177,6 +177,43 @@ async def adjust_hours(
 
 def _counted_minutes() -> Any:
     return func.coalesce(SignUp.adjusted_minutes, SignUp.minutes, 0)
+
+
+_signups = SignUp.__table__
+_activities = Activity.__table__
+_counted = func.coalesce(_signups.c.adjusted_minutes, _signups.c.minutes, 0)
+
+
+def _served_since(since: str) -> Any:
+    return func.sum(case((_activities.c.starts_at >= bindparam(since), _counted), else_=0))
+
+
+# The member's served minutes in activities that started since the month's, quarter's and
+# year's start and by now (binds: member_id, month, quarter, year, now; the year starts first).
+# One row, for /me's single statement. Prebuilt: SQL and cache key once.
+MY_MINUTES = (
+    select(
+        _served_since("month").label("minutes_month"),
+        _served_since("quarter").label("minutes_quarter"),
+        _served_since("year").label("minutes_year"),
+    )
+    .select_from(_signups.join(_activities, _activities.c.id == _signups.c.activity_id))
+    .where(
+        _signups.c.member_id == bindparam("member_id"),
+        _signups.c.outcome == "served",
+        _activities.c.starts_at >= bindparam("year"),
+        _activities.c.starts_at <= bindparam("now"),
+    )
+)
+
+
+def minutes_of(row: Row[*tuple[Any, ...]]) -> tuple[int, int, int]:
+    """Month, quarter and year from a row holding MY_MINUTES's columns."""
+    return (
+        int(row.minutes_month or 0),
+        int(row.minutes_quarter or 0),
+        int(row.minutes_year or 0),
+    )
 
 
 async def my_minutes(
