@@ -18,6 +18,7 @@ from bot.services import meetings
 from bot.services.audience import Audience
 from bot.services.meeting_kinds import KINDS, kind_rule, parse_kind
 from bot.services.meetings import MeetingDraft
+from bot.services.periods import MAX_YEAR, MIN_YEAR
 from bot.texts import Raw
 from handlers.checkin import MEETING, Screen, refresh_screen
 from handlers.common import (
@@ -39,7 +40,6 @@ from storage.models import Branch, Group, Role
 _WHEN = re.compile(r"^(\d{4}[-/]\d{1,2}[-/]\d{1,2})\s+(\d{1,2}:\d{2})(?:\s+(.*))?$", re.DOTALL)
 _REF = re.compile(r"(?:^|\s)(#\S+)\s*$")
 MAX_GROUP_BUTTONS = 8
-MIN_YEAR, MAX_YEAR = 2000, 2100
 _EDIT_VERBS = {
     "time": "time",
     "时间": "time",

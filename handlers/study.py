@@ -15,6 +15,7 @@ from bot.errors import Denied, Invalid
 from bot.services import items
 from bot.services.audience import Audience, default_audience, resolve_audience
 from bot.services.items import KIND_STUDY, Draft
+from bot.services.periods import MAX_YEAR
 from bot.texts import Raw
 from handlers.common import App, Call, Deps, buttons, guarded, guarded_button
 from handlers.dialogs import close_dialog, dialog_buttons, open_dialog
@@ -25,10 +26,6 @@ _DEADLINE = re.compile(r"^(?:截止|due)\s*[:：]?\s*(\S+)$", re.IGNORECASE)
 _AT = re.compile(r"^(?:定时|at)\s*[:：]?\s*(.+)$", re.IGNORECASE)
 DEADLINE_CHOICES = (0, 3, 7, 14)
 MAX_AUDIENCE_BUTTONS = 8
-
-
-# A later year is a typo, and 9999 cannot take a day or a time zone added.
-MAX_YEAR = 2100
 
 
 def parse_deadline(text: str, today: date, tz: ZoneInfo) -> datetime:

@@ -11,6 +11,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.errors import Denied, Invalid
 from bot.services import tasks
+from bot.services.periods import MAX_YEAR, MIN_YEAR
 from handlers.common import (
     App,
     Call,
@@ -38,7 +39,7 @@ def parse_date(text: str, today: date) -> date:
         day = datetime.strptime(text.strip().replace("/", "-"), "%Y-%m-%d").date()
     except ValueError:
         raise Invalid("task.bad_date", value=text.strip()) from None
-    if not 2000 <= day.year <= today.year + MAX_YEARS_AHEAD:
+    if not MIN_YEAR <= day.year <= min(MAX_YEAR, today.year + MAX_YEARS_AHEAD):
         raise Invalid("task.bad_date", value=text.strip())
     return day
 
@@ -199,9 +200,9 @@ class PostponeDialog:
                     session, deps.tasks, call.actor, self.task_id, new_due, reason, now=deps.now()
                 )
         except Invalid as exc:
-            if exc.key != "task.is_done":
+            if exc.key not in ("task.is_done", "task.is_cancelled"):
                 raise
-            # Finished meanwhile: nothing left to postpone, so the dialog ends here.
+            # Finished or withdrawn meanwhile: nothing left to postpone; the dialog ends here.
             await call.reply(call.t(exc.key, **exc.params))
             return True
         deps.outbox_ready.set()

@@ -9,7 +9,7 @@ from datetime import date, datetime, time
 from telegram.ext import CommandHandler, filters
 
 from bot.errors import Invalid
-from bot.services import compliance, volunteer_checkin, volunteer_hours, volunteers
+from bot.services import compliance, periods, volunteer_checkin, volunteer_hours, volunteers
 from bot.texts import Raw, join_names
 from handlers.checkin import ACTIVITY_IN, ACTIVITY_OUT, Screen, send_screen
 from handlers.common import App, Call, Deps, buttons, guarded, id_arg, split_word
@@ -17,7 +17,6 @@ from handlers.common import App, Call, Deps, buttons, guarded, id_arg, split_wor
 _NAMES = re.compile(r"[\s,，、;；]+")
 _OUT_WORDS = frozenset({"out", "签退", "checkout"})
 _CURRENT_YEAR = frozenset({"year", "本年", "今年", "年"})
-_YEAR = re.compile(r"^(\d{4})\s*年?$")
 SHOW_NAMES = 60
 MAX_SIGNUP_BUTTONS = 8
 TOP_MEMBERS = 30
@@ -219,12 +218,13 @@ def parse_hours_period(text: str, today: date) -> tuple[date, date, str]:
     word = text.strip().lower()
     if word in _CURRENT_YEAR:
         return date(today.year, 1, 1), date(today.year + 1, 1, 1), str(today.year)
-    if (match := _YEAR.match(word)) and 2000 <= int(match[1]) <= 2100:
-        year = int(match[1])
-        return date(year, 1, 1), date(year + 1, 1, 1), str(year)
+    if (year := periods.parse_span(word, (periods.YEAR,))) is not None:
+        return year.start, year.end, str(year.year)
     try:
         period = compliance.parse_period(text, today)
-    except Invalid:
+    except Invalid as exc:
+        if exc.key == "date.year_range":
+            raise
         raise Invalid("hours.usage", value=text.strip()) from None
     return period.start, period.end, ""
 

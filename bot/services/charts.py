@@ -1,8 +1,9 @@
 """The statistics as one PNG chart with Chinese labels.
 
 matplotlib's default font has no Chinese glyphs; the chart asks for a CJK font installed on the
-machine (Debian: `apt-get install fonts-wqy-microhei`). Without one it still draws, with a warning
-in the log, and the labels show as boxes.
+machine (Debian: `apt-get install fonts-wqy-microhei`). matplotlib's cached font list may predate
+the font's installation: then the system fonts are scanned once more. Without any it still draws,
+with a warning in the log, and the labels show as boxes.
 """
 
 from __future__ import annotations
@@ -37,14 +38,42 @@ CJK_FONTS = (
 MAX_BARS = 12
 
 
+def _known_cjk_font() -> str | None:
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def _add_new_system_fonts() -> int:
+    """Add the machine's font files that matplotlib's font list does not know yet. The list is
+    cached on disk when matplotlib first runs, so a font installed after that (the CJK font, on
+    a machine set up in that order) is missing from it until the cache is rebuilt. The fonts are
+    added to the manager in place: the renderer holds a reference to that very object."""
+    manager = font_manager.fontManager
+    known = {f.fname for f in manager.ttflist}
+    added = 0
+    for path in font_manager.findSystemFonts():
+        if path in known:
+            continue
+        try:
+            manager.addfont(path)
+        except (OSError, RuntimeError, ValueError):
+            # A broken or unreadable font file: matplotlib's own scan skips those too.
+            continue
+        added += 1
+    return added
+
+
 @cache
 def cjk_font() -> str | None:
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    for name in CJK_FONTS:
-        if name in installed:
-            return name
-    log.warning("no CJK font found (install fonts-wqy-microhei): chart labels will be boxes")
-    return None
+    """The first CJK font installed, looking again once (past a stale cache) if none is known."""
+    name = _known_cjk_font()
+    if name is None and _add_new_system_fonts():
+        name = _known_cjk_font()
+        if name is not None:
+            log.info("found %s after rescanning the system fonts (stale font cache)", name)
+    if name is None:
+        log.warning("no CJK font found (install fonts-wqy-microhei): chart labels will be boxes")
+    return name
 
 
 def _percent(value: Decimal | None) -> float:

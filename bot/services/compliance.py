@@ -4,7 +4,9 @@ Every rule (bot.services.meeting_kinds) asks for `times` meetings per calendar m
 the organisation's zone. A view period (a month or a quarter) is cut into the rule's own periods
 ("slices"): a monthly rule has three slices in a quarter view, a quarterly rule in a month view
 has the one quarter that contains it. Only closed meetings someone checked in to count as held;
-scheduled ones are shown as planned, cancelled ones not at all.
+scheduled ones are shown as planned, cancelled ones not at all. A branch or group owes nothing
+before the period it came into being in (its first member or meeting on record), nor before
+`meetings.count_from`: those slices are "before", with nothing required.
 
 A daily job reminds secretaries (and, for a group's meetings, its leader) near a slice's end when
 a meeting is neither held nor planned; a ComplianceNotice row makes that once per slice.
@@ -13,13 +15,12 @@ a meeting is neither held nor planned; a ComplianceNotice row makes that once pe
 from __future__ import annotations
 
 import functools
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor, can_manage_branch, can_see_group
@@ -27,6 +28,7 @@ from bot.config import Config, parse_hhmm
 from bot.delivery import Outgoing, enqueue
 from bot.errors import Denied, Invalid
 from bot.scheduler import Firing, ensure_standing_job
+from bot.services import periods
 from bot.services.meeting_kinds import KindRule, kind_rules
 from bot.services.meetings import MeetingSettings, was_held
 from bot.texts import Raw, t
@@ -41,12 +43,11 @@ OVERDUE = "overdue"
 OPEN = "open"
 FUTURE = "future"
 OK = "ok"
+# Before the unit came into being (or before `meetings.count_from`): nothing owed.
+BEFORE = "before"
 
 _CURRENT_MONTH = frozenset({"month", "本月", "月"})
 _CURRENT_QUARTER = frozenset({"quarter", "本季度", "本季", "季度"})
-_MONTH_RE = re.compile(r"^(\d{4})\s*(?:-|/|\.|年)\s*(\d{1,2})\s*月?$")
-_QUARTER_RE = re.compile(r"^(\d{4})\s*(?:-|/|年)?\s*(?:q|第)\s*([1-4])\s*(?:季度|季)?$")
-_YEARS = (2000, 2100)
 
 
 # ---------------------------------------------------------------- periods
@@ -121,21 +122,18 @@ def slices(every: str, view: Period) -> list[Period]:
 
 
 def parse_period(text: str | None, today: date) -> Period:
-    """`month`/`本月`, `quarter`/`本季度`, `YYYY-MM` or `YYYY-Qn`; nothing means this quarter."""
+    """`month`/`本月`, `quarter`/`本季度`, `YYYY-MM` or `YYYY-Qn`; nothing means this quarter. A
+    year outside 2000–2100 is refused with `date.year_range`."""
     word = (text or "").strip().lower()
     if not word or word in _CURRENT_QUARTER:
         return quarter_of(today)
     if word in _CURRENT_MONTH:
         return month_of(today)
-    if match := _MONTH_RE.match(word):
-        year, month = int(match[1]), int(match[2])
-        if 1 <= month <= 12 and _YEARS[0] <= year <= _YEARS[1]:
-            return month_of(date(year, month, 1))
-    elif match := _QUARTER_RE.match(word):
-        year, quarter = int(match[1]), int(match[2])
-        if _YEARS[0] <= year <= _YEARS[1]:
-            return quarter_of(date(year, 3 * quarter - 2, 1))
-    raise Invalid("compliance.usage", value=(text or "").strip())
+    # The one period grammar (and year range) of chat, the command line and the API.
+    span = periods.parse_span((text or "").strip(), (periods.MONTH, periods.QUARTER))
+    if span is None:
+        raise Invalid("compliance.usage", value=(text or "").strip())
+    return period_of(span.unit, span.start)
 
 
 # ---------------------------------------------------------------- counting
@@ -147,7 +145,7 @@ class Slice:
     required: int
     held: int
     planned: int
-    state: str  # ok | overdue | open | future
+    state: str  # ok | overdue | open | future | before
 
 
 @dataclass(frozen=True)
@@ -155,6 +153,8 @@ class KindRow:
     kind: str
     every: str
     slices: tuple[Slice, ...]
+    # The first day meetings are owed, when some of the view lies before it.
+    since: date | None = None
 
     @property
     def required(self) -> int:
@@ -178,7 +178,7 @@ class KindRow:
         for state in (OVERDUE, OPEN, FUTURE):
             if state in states:
                 return state
-        return OK
+        return BEFORE if states == {BEFORE} else OK
 
 
 @dataclass(frozen=True)
@@ -259,9 +259,13 @@ def _slice(
     required: int,
     tz: ZoneInfo,
     now: datetime,
+    since: date | None,
 ) -> Slice:
     held, planned = _count(meetings, period, tz)
     lo, hi = period.bounds(tz)
+    if since is None or period.end <= since:
+        # The unit owes only from the period it came into being in.
+        return Slice(period, 0, held, planned, BEFORE)
     if held >= required:
         state = OK
     elif now >= hi:
@@ -290,6 +294,38 @@ async def _units(session: AsyncSession, org_id: int) -> list[tuple[Branch, list[
         (b, sorted(by_branch[b.id], key=lambda g: (g.name, g.id)))
         for b in sorted(branches, key=lambda b: (b.name, b.id))
     ]
+
+
+async def unit_starts(
+    session: AsyncSession, settings: MeetingSettings
+) -> dict[tuple[str, int], date]:
+    """The first local day each branch and group owes meetings from: the day it first shows in
+    the records (its earliest member, or meeting, since branches and groups keep no creation
+    date), or `meetings.count_from` when that is later. A unit with neither is left out: it
+    owes nothing yet."""
+    tz = settings.tz
+    first: dict[tuple[str, int], datetime] = {}
+
+    def seen(unit: tuple[str, int], moment: datetime | None) -> None:
+        if moment is not None and (unit not in first or moment < first[unit]):
+            first[unit] = moment
+
+    for model, column in ((Member, Member.created_at), (Meeting, Meeting.starts_at)):
+        rows = await session.execute(
+            select(model.branch_id, model.group_id, func.min(column))
+            .where(model.organisation_id == settings.org_id)
+            .group_by(model.branch_id, model.group_id)
+        )
+        for branch_id, group_id, moment in rows:
+            if branch_id is not None:
+                seen(("branch", branch_id), moment)
+            if group_id is not None:
+                seen(("group", group_id), moment)
+    floor = settings.cfg.count_from_date
+    return {
+        unit: max(moment.astimezone(tz).date(), floor) if floor else moment.astimezone(tz).date()
+        for unit, moment in first.items()
+    }
 
 
 async def report(
@@ -325,14 +361,14 @@ async def report_over(
     starts = [p.bounds(tz)[0] for ps in cut.values() for p in ps]
     ends = [p.bounds(tz)[1] for ps in cut.values() for p in ps]
     tally = await _tally(session, settings, rules, min(starts), max(ends)) if rules else {}
+    since = await unit_starts(session, settings)
 
     def row(unit_kind: str, unit_id: int, rule: KindRule) -> KindRow:
         meetings = tally.get((unit_kind, unit_id, rule.kind), [])
-        return KindRow(
-            rule.kind,
-            rule.every,
-            tuple(_slice(meetings, p, rule.times, tz, now) for p in cut[rule.kind]),
-        )
+        start = since.get((unit_kind, unit_id))
+        owed = tuple(_slice(meetings, p, rule.times, tz, now, start) for p in cut[rule.kind])
+        partly = any(s.state == BEFORE for s in owed)
+        return KindRow(rule.kind, rule.every, owed, start if partly else None)
 
     branches: list[BranchReport] = []
     for branch, groups in await _units(session, settings.org_id):
@@ -359,7 +395,7 @@ async def report_over(
     return ComplianceReport(view, tuple(branches), len(rules))
 
 
-_MARKS = {OK: "✅", OVERDUE: "❗", OPEN: "⏳", FUTURE: "▫️"}
+_MARKS = {OK: "✅", OVERDUE: "❗", OPEN: "⏳", FUTURE: "▫️", BEFORE: "➖"}
 
 
 def _row_text(lang: str, row: KindRow, view: Period, indent: str) -> str:
@@ -375,6 +411,10 @@ def _row_text(lang: str, row: KindRow, view: Period, indent: str) -> str:
     if row.every == QUARTER and view.every == MONTH:
         # The quarter's count, not the month's: say so, or 应开 1 in a month view misleads.
         extra += t(lang, "compliance.by_quarter", period=row.slices[0].period.label(lang))
+    if row.since is not None:
+        extra += t(lang, "compliance.since", date=row.since.isoformat())
+    elif row.state == BEFORE:
+        extra += t(lang, "compliance.not_yet")
     return indent + t(
         lang,
         "compliance.row",
@@ -506,6 +546,7 @@ async def fire_check(session: AsyncSession, settings: MeetingSettings, firing: F
         )
     )
     sent = {(unit_kind, unit_id, kind, start) for unit_kind, unit_id, kind, start in notices}
+    since = await unit_starts(session, settings)
     missing: list[_Missing] = []
     for branch, groups in await _units(session, settings.org_id):
         for rule, period in due:
@@ -515,6 +556,9 @@ async def fire_check(session: AsyncSession, settings: MeetingSettings, firing: F
                 units = [("branch", branch.id, branch.name)]
             for unit_kind, unit_id, label in units:
                 if (unit_kind, unit_id, rule.kind, period.start) in sent:
+                    continue
+                owed_from = since.get((unit_kind, unit_id))
+                if owed_from is None or period.end <= owed_from:
                     continue
                 held, planned = _count(tally.get((unit_kind, unit_id, rule.kind), []), period, tz)
                 # A meeting already scheduled before the end is the plan; no need to nag.

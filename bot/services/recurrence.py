@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
 
+from bot.services.periods import check_year
+
 __all__ = [
     "Schedule",
     "ScheduleError",
@@ -145,6 +147,8 @@ def parse_schedule(text: str, tz: ZoneInfo, now: datetime) -> Schedule:
     once a day (no HOURLY/MINUTELY/SECONDLY, no several BYHOUR/BYMINUTE/BYSECOND values); a
     rule that can never fire is refused as ``bad_rule``, one that has already ended as
     ``in_past``. A UTC UNTIL (``…Z``) means that instant; a bare-date UNTIL includes that day.
+    A one-off date with a year outside 2000–2100 is refused as the domain's ``Invalid``
+    (``date.year_range``), like every date and period typed anywhere.
     """
     now_utc = _as_utc(now)
     # NFKC folds full-width digits, letters, colons and spaces to ASCII.
@@ -235,6 +239,9 @@ def _time(text: str) -> time:
 def _date(year: str, month: str, day: str, typed: str) -> date:
     if len(year) != 4 or len(month) > 2 or len(day) > 2:
         raise ScheduleError("bad_date", typed)
+    # The year range every typed date keeps (Invalid `date.year_range`): 0001-01-01 00:00 in
+    # the organisation's zone is no UTC instant at all.
+    check_year(int(year), typed)
     try:
         return date(int(year), int(month), int(day))
     except ValueError:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor, can_manage_branch
@@ -280,9 +281,16 @@ async def check_may_postpone(
     task = await session.get(Task, task_id)
     if task is None or task.organisation_id != settings.org_id or not may_act(actor, task):
         raise Denied("not_your_button")
+    _require_open(task)
+    return task
+
+
+def _require_open(task: Task) -> None:
+    """Only an open task takes the owner's 「完成」 or 「延期」: a withdrawn one is refused."""
     if task.status == "done":
         raise Invalid("task.is_done", title=task.title)
-    return task
+    if task.status != "open":
+        raise Invalid("task.is_cancelled", title=task.title)
 
 
 @dataclass(frozen=True)
@@ -295,10 +303,11 @@ class Done:
 async def complete(
     session: AsyncSession, settings: TaskSettings, actor: Actor, task_id: int, *, now: datetime
 ) -> Done:
-    """「完成」: ticked off once; pressing again changes nothing."""
+    """「完成」: ticked off once; pressing again changes nothing; a withdrawn task refuses."""
     task = await _locked_for_owner(session, settings, actor, task_id)
     if task.status == "done":
         return Done(task.id, task.title, True)
+    _require_open(task)
     task.status = "done"
     task.done_at = now
     task.done_by_member_id = actor.member_id
@@ -348,8 +357,7 @@ async def postpone(
     if len(reason) > MAX_REASON:
         raise Invalid("task.reason_too_long", limit=MAX_REASON, length=len(reason))
     task = await _locked_for_owner(session, settings, actor, task_id)
-    if task.status == "done":
-        raise Invalid("task.is_done", title=task.title)
+    _require_open(task)
     if new_due <= task.due_date or new_due < today(settings, now):
         raise Invalid("task.not_later", due=task.due_date.isoformat())
     old_due = task.due_date
@@ -518,7 +526,20 @@ async def _owner_labels(session: AsyncSession, tasks: list[Task]) -> dict[int, s
     return labels
 
 
-def _row(task: Task, owner: str, day: date) -> TaskRow:
+class _TaskFields(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def due_date(self) -> date: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def done_at(self) -> datetime | None: ...
+
+
+def _row(task: _TaskFields, owner: str, day: date) -> TaskRow:
     status = task.status
     if status == "open" and task.due_date < day:
         status = "overdue"
@@ -587,23 +608,64 @@ async def history(
     return _row(task, labels[task.id], today(settings, now)), entries
 
 
+_tasks = Task.__table__
+_groups = Group.__table__
+_members = Member.__table__
+# The open tasks a member acts on: theirs, and their group's when they lead it (binds: org_id,
+# member_id, leader_group_id, None for a member who leads no group). Prebuilt for /todo and /me.
+_MINE = and_(
+    _tasks.c.organisation_id == bindparam("org_id"),
+    _tasks.c.status == "open",
+    or_(
+        and_(_tasks.c.owner_kind == "member", _tasks.c.owner_id == bindparam("member_id")),
+        and_(_tasks.c.owner_kind == "group", _tasks.c.owner_id == bindparam("leader_group_id")),
+    ),
+)
+_MY_OPEN_TASKS = (
+    select(
+        _tasks.c.id,
+        _tasks.c.title,
+        _tasks.c.due_date,
+        _tasks.c.status,
+        _tasks.c.done_at,
+        # The owner's name, as _owner_labels gives it.
+        case((_tasks.c.owner_kind == "group", _groups.c.name), else_=_members.c.name).label(
+            "owner"
+        ),
+    )
+    .select_from(
+        _tasks.outerjoin(
+            _groups, and_(_tasks.c.owner_kind == "group", _groups.c.id == _tasks.c.owner_id)
+        ).outerjoin(
+            _members, and_(_tasks.c.owner_kind != "group", _members.c.id == _tasks.c.owner_id)
+        )
+    )
+    .where(_MINE)
+    .order_by(_tasks.c.due_date, _tasks.c.id)
+)
+# How many of them there are, and how many are overdue (bind: today, the local date): one row,
+# for /me's single statement.
+MY_TASK_COUNTS = select(
+    func.count().label("open_tasks"),
+    func.count(case((_tasks.c.due_date < bindparam("today"), 1))).label("overdue_tasks"),
+).where(_MINE)
+
+
+def mine_params(settings: items.PushSettings, actor: Actor, now: datetime) -> dict[str, Any]:
+    """The binds of _MY_OPEN_TASKS and MY_TASK_COUNTS."""
+    leads = actor.group_id if actor.role is Role.GROUP_LEADER else None
+    return {
+        "org_id": settings.org_id,
+        "member_id": actor.member_id,
+        "leader_group_id": leads,
+        "today": now.astimezone(settings.tz).date(),
+    }
+
+
 async def my_open_tasks(
     session: AsyncSession, settings: TaskSettings, actor: Actor, *, now: datetime
 ) -> list[TaskRow]:
     """The open tasks the member acts on (theirs, and their group's when they lead it)."""
-    owned = Task.owner_kind == "member"
-    query = select(Task).where(
-        Task.organisation_id == settings.org_id,
-        Task.status == "open",
-    )
-    if actor.role is Role.GROUP_LEADER and actor.group_id is not None:
-        query = query.where(
-            (owned & (Task.owner_id == actor.member_id))
-            | ((Task.owner_kind == "group") & (Task.owner_id == actor.group_id))
-        )
-    else:
-        query = query.where(owned, Task.owner_id == actor.member_id)
-    tasks = list((await session.scalars(query.order_by(Task.due_date, Task.id))).all())
-    labels = await _owner_labels(session, tasks)
+    rows = (await session.execute(_MY_OPEN_TASKS, mine_params(settings.push, actor, now))).all()
     day = today(settings, now)
-    return [_row(task, labels[task.id], day) for task in tasks]
+    return [_row(row, row.owner or "—", day) for row in rows]

@@ -22,7 +22,7 @@ from bot.auth import Actor
 from bot.delivery import Outgoing, enqueue
 from bot.errors import Denied, Invalid, NotFound
 from bot.scheduler import Firing, add_job
-from bot.services import audit
+from bot.services import audit, items
 from bot.services.audience import Audience, audience_members, chat_of, may_manage
 from bot.services.meeting_kinds import GENERAL, GROUP
 from bot.services.meetings import (
@@ -32,10 +32,13 @@ from bot.services.meetings import (
     create_meeting,
     meeting_audience,
 )
+from bot.services.periods import MAX_YEAR, MIN_YEAR
 from bot.texts import join_names, plain, t
-from storage.models import Member, PollSlot, PollVote, Role, TimePoll
+from storage.models import AuditEntry, Member, PollSlot, PollVote, Role, TimePoll
 
 JOB_REMINDER = "poll_reminder"
+# The audit action of the organiser's 「提醒未投票」; the latest one starts the cooldown.
+REMINDED = "timepoll.reminded"
 MIN_SLOTS = 2
 MAX_SLOTS = 8
 # Names listed per slot in the organiser's tally; the rest are counted.
@@ -43,9 +46,9 @@ SHOW_NAMES = 30
 # Names in the whole tally, in characters: with 8 slots and long names it must still fit one
 # Telegram message (4,096), or the live edits would fail.
 NAMES_BUDGET = 2400
-MIN_YEAR, MAX_YEAR = 2000, 2100
 # "2025-11-28 14:30", "11-28 14:30", with "/" for "-" and a full-width colon as typed on phones.
-_SLOT = re.compile(r"(?:(\d{4})[-/])?(\d{1,2})[-/](\d{1,2})\s+(\d{1,2})[:：](\d{2})")
+# ASCII digits only: int() also reads other scripts' digits ('༢000' is 2000).
+_SLOT = re.compile(r"(?:(\d{4})[-/])?(\d{1,2})[-/](\d{1,2})\s+(\d{1,2})[:：](\d{2})", re.ASCII)
 
 
 # ---------------------------------------------------------------- slots
@@ -282,7 +285,9 @@ async def _send(
         if reminder:
             text = t(lang, "poll.reminder_head") + "\n" + text
         markup = member_markup(slots, set(), lang, settings.tz)
-        outgoing.append(Outgoing(chat, member.id, text, "notice", markup=markup))
+        # A reminder is a nudge: it counts against `followup.daily_cap` with the study items'.
+        purpose = "nudge" if reminder else "notice"
+        outgoing.append(Outgoing(chat, member.id, text, purpose, markup=markup))
     await enqueue(session, outgoing, now=now, quiet=settings.push.quiet)
     return len(outgoing)
 
@@ -515,10 +520,10 @@ async def poll_tally(
     return await _tally(session, settings, poll)
 
 
-async def _remind_silent(
-    session: AsyncSession, settings: MeetingSettings, poll: TimePoll, *, now: datetime
-) -> int:
-    slots = await _slots(session, poll.id)
+async def _silent(
+    session: AsyncSession, settings: MeetingSettings, poll: TimePoll, slots: list[PollSlot]
+) -> list[Member]:
+    """The audience's reachable members who have ticked nothing."""
     voted = set(
         (
             await session.scalars(
@@ -527,8 +532,31 @@ async def _remind_silent(
         ).all()
     )
     members = await audience_members(session, settings.org_id, poll.audience_kind, poll.audience_id)
-    silent = [m for m in members if m.id not in voted]
-    return await _send(session, settings, poll, slots, silent, now=now, reminder=True)
+    return [m for m in members if m.id not in voted and chat_of(m) is not None]
+
+
+async def _within_cap(
+    session: AsyncSession, settings: MeetingSettings, members: list[Member], now: datetime
+) -> list[Member]:
+    """Those who have not had `followup.daily_cap` nudges and escalations today: counted as the
+    study items' nudges are, so a poll's reminders and an item's nudges share one cap."""
+    cap = settings.push.followup.daily_cap
+    today = await items._pushes_today(session, [m.id for m in members], settings.tz, now)
+    return [m for m in members if today.get(m.id, 0) < cap]
+
+
+async def _last_manual_reminder(session: AsyncSession, poll_id: int) -> datetime | None:
+    """When the organiser last pressed 「提醒未投票」 with effect: the audit log keeps it."""
+    return await session.scalar(
+        select(AuditEntry.at)
+        .where(
+            AuditEntry.entity == "time_poll",
+            AuditEntry.entity_id == poll_id,
+            AuditEntry.action == REMINDED,
+        )
+        .order_by(AuditEntry.at.desc())
+        .limit(1)
+    )
 
 
 async def remind(
@@ -539,21 +567,50 @@ async def remind(
     *,
     now: datetime,
 ) -> int:
-    """「提醒未投票」: the poll again to those who have ticked nothing. Returns how many."""
-    poll = await session.get(TimePoll, poll_id)
+    """「提醒未投票」: the poll again to those who have ticked nothing, at most once per poll in
+    `meetings.poll_remind_cooldown_hours` and never past a member's daily cap. Returns how many;
+    0 when everyone reachable has voted."""
+    # Locked, so that presses at once see each other's reminder and only one goes out.
+    poll = await session.scalar(
+        select(TimePoll)
+        .where(TimePoll.id == poll_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if poll is None or poll.organisation_id != settings.org_id:
         raise NotFound("poll.unknown", id=poll_id)
     await _managed(session, actor, poll)
     if poll.meeting_id is not None:
         raise Invalid("poll.closed", title=poll.title, meeting_id=poll.meeting_id)
-    count = await _remind_silent(session, settings, poll, now=now)
-    audit.record(
-        session,
-        action="timepoll.reminded",
-        entity="time_poll",
-        entity_id=poll.id,
-        actor_member_id=actor.member_id,
-        recipients=count,
+    slots = await _slots(session, poll.id)
+    silent = await _silent(session, settings, poll, slots)
+    if not silent:
+        return 0
+    hours = settings.cfg.poll_remind_cooldown_hours
+    last = await _last_manual_reminder(session, poll.id)
+    if hours > 0 and last is not None and now < last + timedelta(hours=hours):
+        raise Invalid(
+            "poll.remind_cooldown",
+            hours=hours,
+            last=last.astimezone(settings.tz).strftime("%m-%d %H:%M"),
+            next=(last + timedelta(hours=hours)).astimezone(settings.tz).strftime("%m-%d %H:%M"),
+        )
+    within = await _within_cap(session, settings, silent, now)
+    if not within:
+        raise Invalid("poll.remind_capped", count=len(silent), cap=settings.push.followup.daily_cap)
+    count = await _send(session, settings, poll, slots, within, now=now, reminder=True)
+    # Written at the service's clock: the cooldown is measured from this row.
+    session.add(
+        AuditEntry(
+            at=now,
+            **audit.entry(
+                action=REMINDED,
+                entity="time_poll",
+                entity_id=poll.id,
+                actor_member_id=actor.member_id,
+                recipients=count,
+            ),
+        )
     )
     await session.commit()
     return count
@@ -564,9 +621,12 @@ async def fire_reminder(session: AsyncSession, settings: MeetingSettings, firing
     poll = await session.get(TimePoll, int(firing.payload["poll_id"]))
     if poll is None or poll.meeting_id is not None:
         return
-    if all(s.starts_at <= firing.now for s in await _slots(session, poll.id)):
+    slots = await _slots(session, poll.id)
+    if all(s.starts_at <= firing.now for s in slots):
         return
-    await _remind_silent(session, settings, poll, now=firing.now)
+    silent = await _silent(session, settings, poll, slots)
+    within = await _within_cap(session, settings, silent, firing.now)
+    await _send(session, settings, poll, slots, within, now=firing.now, reminder=True)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ TEXTS: dict[str, str] = {
     "compliance.overdue": ", <b>overdue: {periods}</b>",
     "compliance.sep": ", ",
     "compliance.by_quarter": " (counted per quarter: {period})",
-    "compliance.legend": "✅ done  ⏳ in progress  ❗ overdue  ▫️ not started",
+    "compliance.legend": "✅ done  ⏳ in progress  ❗ overdue  ▫️ not started  ➖ not counted (before the unit existed or the counting start)",
+    "compliance.since": " (counted from {date})",
+    "compliance.not_yet": " (no members or meetings on record yet: not counted)",
     "compliance.none": "There is no branch or group to show.",
     "compliance.no_rules": "The configuration requires no meeting kind.",
     "compliance.remind": (

@@ -40,6 +40,8 @@ TEXTS: dict[str, str] = {
     "poll.unticked": "Unticked {label}",
     "poll.reminded": "Reminded {count} members who have not voted.",
     "poll.all_voted": "Everyone has voted; nobody to remind.",
+    "poll.remind_cooldown": "“Remind non-voters” works once every {hours} hours: the last reminder went out at {last}; you can remind again after {next}.",
+    "poll.remind_capped": "The {count} members who have not voted have had all their reminders for today (at most {cap} each a day); nothing was sent. Please remind them tomorrow.",
     "poll.made": "📅 Meeting #{id} made: {title}, {when}; invitations sent to {invited}.",
     "poll.made_short": (
         "⚠️ Note: only {count}/{total} can come at this time, not more than half; "

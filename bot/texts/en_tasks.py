@@ -20,6 +20,7 @@ TEXTS: dict[str, str] = {
     "task.no_leader": "{name} has no group leader to take the task; name a member instead.",
     "task.unknown": "There is no task #{id}.",
     "task.is_done": '"{title}" is already done.',
+    "task.is_cancelled": '"{title}" was withdrawn: it can no longer be done or postponed.',
     "task.no_reason": "Please give a reason for postponing.",
     "task.not_later": "The new date must be after the current one ({due}) and not before today.",
     "task.created": 'Task #{id} "{title}" assigned to {owner}, due {due}; {count} told.',

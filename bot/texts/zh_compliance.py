@@ -18,7 +18,9 @@ TEXTS: dict[str, str] = {
     "compliance.overdue": "，<b>逾期未开：{periods}</b>",
     "compliance.sep": "、",
     "compliance.by_quarter": "（按季度统计：{period}）",
-    "compliance.legend": "✅ 已完成　⏳ 本期进行中　❗ 逾期未开　▫️ 尚未开始",
+    "compliance.legend": "✅ 已完成　⏳ 本期进行中　❗ 逾期未开　▫️ 尚未开始　➖ 不计（成立或统计起点之前）",
+    "compliance.since": "（{date} 起统计）",
+    "compliance.not_yet": "（尚无成员或会议记录，不计）",
     "compliance.none": "没有可显示的支部或党小组。",
     "compliance.no_rules": "配置中没有需要统计的会议类型。",
     "compliance.remind": (

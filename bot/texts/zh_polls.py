@@ -40,6 +40,8 @@ TEXTS: dict[str, str] = {
     "poll.unticked": "已取消 {label}",
     "poll.reminded": "已提醒 {count} 位还没有投票的成员。",
     "poll.all_voted": "大家都已投票，没有需要提醒的人。",
+    "poll.remind_cooldown": "「提醒未投票」每 {hours} 小时只能用一次：上次提醒在 {last}，{next} 后可再提醒。",
+    "poll.remind_capped": "还没有投票的 {count} 人今天收到的提醒已达上限（每人每天最多 {cap} 条），这次没有发送，请明天再提醒。",
     "poll.made": "📅 已定为会议 #{id}：{title}，{when}，已向 {invited} 人发出会议通知。",
     "poll.made_short": (
         "⚠️ 注意：这个时间只有 {count}/{total} 人能参加，未过半数；"

@@ -20,6 +20,7 @@ TEXTS: dict[str, str] = {
     "task.no_leader": "{name} 没有党小组长，无法接收任务；请改为指定一名成员。",
     "task.unknown": "没有编号为 {id} 的任务。",
     "task.is_done": "任务「{title}」已完成。",
+    "task.is_cancelled": "任务「{title}」已撤销，不能再完成或延期。",
     "task.no_reason": "请写明延期原因。",
     "task.not_later": "新的期限须晚于原期限 {due}，且不早于今天。",
     "task.created": "已布置任务 #{id}「{title}」，负责人 {owner}，期限 {due}，已通知 {count} 人。",

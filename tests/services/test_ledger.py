@@ -52,10 +52,14 @@ def test_periods_in_every_form() -> None:
         period = ledger.parse_report_period(text, today)
         assert (period.key, period.start, period.end) == (key, start, end), text
     assert ledger.parse_report_period("2026-H2", today).quarters == ["2026-Q3", "2026-Q4"]
-    for bad in ("2026-13", "2026-H3", "1999", "明年", "2026-Q5"):
+    for bad in ("2026-13", "2026-H3", "明年", "2026-Q5"):
         with pytest.raises(Invalid) as refused:
             ledger.parse_report_period(bad, today)
         assert refused.value.key == "period.usage"
+    # A year out of range says so (tests/services/test_hardening_periods.py).
+    with pytest.raises(Invalid) as refused:
+        ledger.parse_report_period("1999", today)
+    assert refused.value.key == "date.year_range"
 
 
 async def test_the_ledger_holds_every_record_of_the_period(scenario: Scenario) -> None:
