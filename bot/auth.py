@@ -67,6 +67,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("nudge", Access.GROUP_LEADER),
     Command("checkin", Access.MEMBER),
     Command("dashboard", Access.MEMBER),
+    Command("logout", Access.MEMBER),
     Command("meetings", Access.GROUP_LEADER),
     Command("meeting", Access.GROUP_LEADER),
     Command("attendance", Access.GROUP_LEADER),

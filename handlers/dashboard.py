@@ -1,11 +1,12 @@
-"""/dashboard: a single-use login link to the web dashboard, for the member's own role."""
+"""/dashboard: a single-use login link to the web dashboard, for the member's own role;
+/logout: end every dashboard session of the member, in every browser."""
 
 from __future__ import annotations
 
 from telegram import LinkPreviewOptions
 from telegram.ext import CommandHandler, filters
 
-from bot.services import dashboard_links
+from bot.services import dashboard_links, dashboard_sessions
 from handlers.common import App, Call, Deps, guarded
 
 
@@ -32,8 +33,20 @@ async def dashboard(call: Call) -> None:
     )
 
 
+async def logout(call: Call) -> None:
+    """Works with the dashboard off too: sessions opened while it was on end all the same."""
+    assert call.actor is not None
+    deps = call.deps
+    async with deps.db.write() as session:
+        ended = await dashboard_sessions.end_member(
+            session, call.actor.member_id, by=call.actor.member_id
+        )
+    await call.reply(call.t("logout.done", count=ended))
+
+
 def register(app: App, deps: Deps) -> None:
     private = filters.ChatType.PRIVATE
     app.add_handler(
         CommandHandler("dashboard", guarded(deps, "dashboard", dashboard), filters=private)
     )
+    app.add_handler(CommandHandler("logout", guarded(deps, "logout", logout), filters=private))

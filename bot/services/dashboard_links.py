@@ -7,15 +7,18 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor
 from bot.errors import Denied
 from bot.services import audit
-from storage.models import DashboardLink
+from storage.models import DashboardLink, DashboardSession
 
 TOKEN_BYTES = 24
+# A used or expired login link is kept this long after it expired, so that opening it still
+# says "expired" rather than "not valid"; then it is pruned.
+LINK_KEPT = timedelta(days=1)
 
 
 def _hash(token: str) -> str:
@@ -40,8 +43,16 @@ async def issue(
         entity_id=actor.member_id,
         actor_member_id=actor.member_id,
     )
+    await prune(session, now=now)
     await session.commit()
     return token, expires
+
+
+async def prune(session: AsyncSession, *, now: datetime) -> None:
+    """Delete expired dashboard sessions, and login links a day after they expired; adds the
+    deletes to the caller's transaction (run whenever a link is issued or a session opened)."""
+    await session.execute(delete(DashboardSession).where(DashboardSession.expires_at <= now))
+    await session.execute(delete(DashboardLink).where(DashboardLink.expires_at <= now - LINK_KEPT))
 
 
 async def redeem(session: AsyncSession, token: str, *, now: datetime) -> int:

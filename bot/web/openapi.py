@@ -2,12 +2,17 @@
 
 Every endpoint needs the dashboard session cookie (from a /dashboard login link) and answers 401
 without it, 403 outside the caller's role or scope, 404 for what does not exist, and 400 for a
-bad parameter; each error is `{"error": <key>, "message": <text>}`.
+bad parameter; each error is `{"error": <key>, "message": <text>}`. A session ends when its member
+logs out (in that browser, or everywhere), when it expires, or when the member's role changes or
+they are no longer active. `/api/members` comes a page at a time: `?page=` from 1 and `?limit=`
+up to 200 rows (100 when left out).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from bot.web.views import DEFAULT_PAGE, MAX_PAGE, MAX_PAGE_NUMBER
 
 _ERROR = {
     "type": "object",
@@ -40,6 +45,20 @@ _BRANCH = {
     "required": False,
     "schema": {"type": "string"},
     "description": "a branch's name (admins: any; secretaries: their own)",
+}
+_PAGE = {
+    "name": "page",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUMBER, "default": 1},
+    "description": "the page, from 1",
+}
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE},
+    "description": f"rows per page: at most {MAX_PAGE}",
 }
 _ID = {
     "name": "id",
@@ -218,9 +237,20 @@ def openapi_document() -> dict[str, Any]:
                 _ID,
             ),
             "/api/members": _get(
-                "the members in scope",
-                _object({"scope": {"type": "string"}, "members": _list({"type": "object"})}),
+                "the members in scope, a page at a time (ordered by branch, group and name)",
+                _object(
+                    {
+                        "scope": {"type": "string"},
+                        "page": {"type": "integer", "minimum": 1},
+                        "limit": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+                        "total": {"type": "integer", "minimum": 0},
+                        "pages": {"type": "integer", "minimum": 1},
+                        "members": _list({"type": "object"}),
+                    }
+                ),
                 _BRANCH,
+                _PAGE,
+                _LIMIT,
             ),
             "/api/checkin/{kind}/{id}": _get(
                 "this minute's check-in code for a meeting or an activity",

@@ -1,6 +1,8 @@
-"""Dashboard sessions: a signed cookie (itsdangerous) naming the member and carrying a CSRF
-token, HttpOnly and SameSite=Strict. The member's role and scope are read from the database on
-every request, so a changed role or a deactivation takes effect at once."""
+"""Dashboard sessions: a signed cookie (itsdangerous), HttpOnly and SameSite=Strict, carrying a
+random session id and a CSRF token. The session itself is kept in the database
+(`bot.services.dashboard_sessions`, only a hash of the id): logging out ends it for every copy of
+the cookie. The member's role and scope are read from the database on every request; a request
+whose member's role is no longer the session's, or who is no longer active, ends the session."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from bot.auth import Actor
-from bot.services import members
+from bot.services import dashboard_sessions
 from handlers.common import Deps
 
 COOKIE = "branchbot_session"
@@ -24,9 +26,9 @@ CSRF_FIELD = "csrf"
 
 @dataclass(frozen=True)
 class Signed:
-    """What the cookie holds once verified."""
+    """What the cookie holds once verified: the session id and the session's CSRF token."""
 
-    member_id: int
+    token: str
     csrf: str
 
 
@@ -42,8 +44,12 @@ class Sessions:
         self.origin = f"{origin.scheme}://{origin.netloc}"
         self.deps = deps
 
-    def start(self, response: web.StreamResponse, member_id: int) -> None:
-        value = self.serializer.dumps({"m": member_id, "c": secrets.token_urlsafe(16)})
+    def cookie(self, token: str) -> str:
+        """The cookie's value for a session id (signed, with a fresh CSRF token)."""
+        return str(self.serializer.dumps({"s": token, "c": secrets.token_urlsafe(16)}))
+
+    def start(self, response: web.StreamResponse, token: str) -> None:
+        value = self.cookie(token)
         response.set_cookie(
             COOKIE,
             value,
@@ -65,19 +71,30 @@ class Sessions:
             data: Any = self.serializer.loads(raw, max_age=self.max_age)
         except BadSignature:
             return None
-        if not isinstance(data, dict) or not isinstance(data.get("m"), int):
+        if not isinstance(data, dict) or not isinstance(data.get("s"), str):
             return None
-        return Signed(data["m"], str(data.get("c", "")))
+        return Signed(data["s"], str(data.get("c", "")))
 
     async def actor(self, request: web.Request) -> tuple[Actor, Signed]:
-        """The member behind the request, or 401."""
+        """The member behind the request, read afresh, or 401: no cookie, a session that was
+        logged out or has expired, or a member whose role changed or who is no longer active
+        (which also ends the session)."""
         signed = self.signed(request)
         if signed is None:
             raise web.HTTPUnauthorized(text="login required: send /dashboard to the bot")
-        async with self.deps.db.read() as session:
-            actor = await members.actor_by_id(session, signed.member_id, self.deps.default_language)
+        deps = self.deps
+        async with deps.db.read() as session:
+            actor, stale = await dashboard_sessions.actor_for(
+                session, signed.token, deps.default_language, now=deps.now()
+            )
+        if stale:
+            async with deps.db.write() as session:
+                await dashboard_sessions.end(session, signed.token)
         if actor is None:
-            raise web.HTTPUnauthorized(text="this account is no longer active")
+            raise web.HTTPUnauthorized(
+                text="this session has ended (logged out, expired, or the account changed):"
+                " send /dashboard to the bot"
+            )
         return actor, signed
 
     async def check_post(self, request: web.Request, signed: Signed) -> None:

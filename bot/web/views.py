@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.auth import Actor
+from bot.errors import Invalid
 from bot.services import (
     items,
     ledger,
@@ -232,13 +233,30 @@ async def activity_detail(deps: Deps, actor: Actor, activity_id: int) -> JSON:
     }
 
 
-async def member_list(deps: Deps, actor: Actor, branch: str | None) -> JSON:
+# The member list comes a page at a time: `limit` rows (at most MAX_PAGE) of page `page`.
+DEFAULT_PAGE = 100
+MAX_PAGE = 200
+MAX_PAGE_NUMBER = 1_000_000
+
+
+async def member_list(
+    deps: Deps, actor: Actor, branch: str | None, *, page: int = 1, limit: int = DEFAULT_PAGE
+) -> JSON:
+    if not 1 <= page <= MAX_PAGE_NUMBER or not 1 <= limit <= MAX_PAGE:
+        raise Invalid("dashboard.bad_page", max=MAX_PAGE)
     async with deps.db.read() as session:
         scope = await ledger.resolve_scope(session, deps.org_id, actor, branch)
-        members_table = await ledger.member_rows(session, scope)
+        total = await ledger.member_count(session, scope)
+        members_table = await ledger.member_rows(
+            session, scope, offset=(page - 1) * limit, limit=limit
+        )
     keys = ("id", "name", "branch", "group", "role", "phone", "committee", "bound", "active")
     return {
         "scope": scope.label,
+        "page": page,
+        "limit": limit,
+        "total": total,
+        "pages": max(1, -(-total // limit)),
         "members": [dict(zip(keys, row[:9], strict=True)) for row in members_table.rows],
     }
 

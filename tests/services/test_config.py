@@ -125,6 +125,7 @@ def test_environment_overrides_token_and_database(tmp_path: Path) -> None:
         ({"followup": {"leader_after_hours": 1.5}}, "followup.leader_after_hours"),
         ({"followup": {"second_after_hours": -1}}, "followup.second_after_hours"),
         ({"delivery": {"backoff_base_seconds": -2}}, "delivery.backoff_base_seconds"),
+        ({"dashboard": {"enabled": True, "secret_key": "x" * 31}}, "dashboard.secret_key"),
     ],
 )
 def test_bad_value_names_the_key(data: dict[str, object], key: str) -> None:
@@ -132,6 +133,18 @@ def test_bad_value_names_the_key(data: dict[str, object], key: str) -> None:
         parse_config(data, env={})
     assert info.value.key == key
     assert str(info.value).startswith(key + ":")
+
+
+def test_the_dashboard_secret_key_is_at_least_32_characters() -> None:
+    on = {"dashboard": {"enabled": True}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(on, env={"BRANCHBOT_DASHBOARD_SECRET": "short-secret"})
+    assert info.value.key == "dashboard.secret_key" and "32" in str(info.value)
+    assert "BRANCHBOT_DASHBOARD_SECRET" in str(info.value)
+    # 32 is enough; empty still means a random key at every start; off, it is not checked.
+    assert parse_config(on, env={"BRANCHBOT_DASHBOARD_SECRET": "k" * 32}).dashboard.enabled
+    assert parse_config(on, env={}).dashboard.secret_key == ""
+    assert parse_config({"dashboard": {"secret_key": "short"}}, env={}).dashboard.secret_key
 
 
 def test_missing_file_and_bad_toml(tmp_path: Path) -> None:

@@ -5,10 +5,12 @@ every answer matches the document."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +26,25 @@ from bot.web.openapi import openapi_document
 from bot.web.session import SESSION_SALT
 from storage import migrate
 from storage.db import Database
+from storage.models import DashboardSession, Role
 from tests.scenario import NOW, build_scenario
 from tests.web.conftest import free_port
 
 schema = schemathesis.openapi.from_dict(openapi_document())
 # The test server signs sessions with this key; the scenario's secretary is member 1 of a fresh
-# database. Schemathesis applies the session to each request (and leaves it out when it tests
-# that a missing session is refused).
-SECRET = "schemathesis-test-key"
+# database, and holds the session SESSION_ID (kept, as always, as a hash) from when the server
+# starts. Schemathesis applies the session to each request (and leaves it out when it tests that
+# a missing session is refused).
+SECRET = "schemathesis-test-key-of-32-chars-at-least"
 SECRETARY_ID = 1
+SESSION_ID = "schemathesis-session-id"
 
 
 @schema.auth()
 class SessionCookie:
     def get(self, case: schemathesis.Case[Any], ctx: object) -> str:
         serializer = URLSafeTimedSerializer(SECRET, salt=SESSION_SALT)
-        return str(serializer.dumps({"m": SECRETARY_ID, "c": "test"}))
+        return str(serializer.dumps({"s": SESSION_ID, "c": "test"}))
 
     def set(self, case: schemathesis.Case[Any], data: str, ctx: object) -> None:
         case.cookies = {**(case.cookies or {}), "branchbot_session": data}
@@ -69,6 +74,17 @@ def live_api() -> Iterator[LiveApi]:
         config = replace(config, dashboard=replace(config.dashboard, secret_key=SECRET))
         deps = replace(scenario.deps, config=config, clock=lambda: NOW)
         board = Dashboard(deps, "branchbot_test_bot")
+        async with db.write() as session:
+            session.add(
+                DashboardSession(
+                    token_hash=hashlib.sha256(SESSION_ID.encode()).hexdigest(),
+                    member_id=SECRETARY_ID,
+                    role=Role.SECRETARY.value,
+                    created_at=NOW,
+                    expires_at=NOW + timedelta(hours=8),
+                )
+            )
+            await session.commit()
         app = web.Application()
         add_routes(app, board)
         runner = web.AppRunner(app, access_log=None)
