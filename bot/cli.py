@@ -169,17 +169,19 @@ async def _roster_import(config: Config, args: argparse.Namespace) -> int:
     db = Database(config.database.url)
     try:
         org_id = await prepare_database(config, db)
-        async with db.write() as session:
-            report = await roster.import_roster(
-                session,
-                org_id,
-                parsed,
-                ImportScope(None, "cli"),
-                invite_days=config.invites.valid_days,
-                dry_run=args.dry_run,
-                skip_bad_rows=args.skip_bad_rows,
-                deactivate_missing=args.deactivate_missing,
-            )
+        # The whole file is checked before anything is written, then applied in short
+        # transactions: a running bot's writers are never locked out for long, and a run cut
+        # short is finished by running the same command again.
+        report = await roster.import_roster(
+            db,
+            org_id,
+            parsed,
+            ImportScope(None, "cli"),
+            invite_days=config.invites.valid_days,
+            dry_run=args.dry_run,
+            skip_bad_rows=args.skip_bad_rows,
+            deactivate_missing=args.deactivate_missing,
+        )
     finally:
         await db.dispose()
     for err in report.errors:

@@ -1,4 +1,8 @@
-"""Secretaries' and admins' roster commands: /members, /invites, /setrole, CSV upload."""
+"""Secretaries' and admins' roster commands: /members, /invites, /setrole, CSV upload.
+
+An uploaded roster is checked and previewed, and a confirmed one applied, in the background
+(bot/background.py, bot/heavy.py): the handlers check the caller, queue the work and answer at
+once; the preview with its buttons, and the outcome, follow."""
 
 from __future__ import annotations
 
@@ -8,12 +12,13 @@ import io
 from telegram import InputFile
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
+from bot import background
 from bot.errors import DomainError, Invalid
 from bot.services import invites, members, roster
-from bot.services.roster import ImportReport
 from bot.services.roster_csv import MAX_ROSTER_BYTES
-from bot.texts import Raw, join_names
-from handlers.common import App, Call, Deps, callback_id, guarded, guarded_button, keyboard
+from bot.texts import Raw
+from handlers.common import App, Call, Deps, callback_id, guarded, guarded_button
+from handlers.queued import queue
 from storage.models import Role
 
 # How many rows of errors or unbound names fit in one chat message before we point elsewhere.
@@ -132,29 +137,6 @@ async def import_help(call: Call) -> None:
     await call.reply(call.t("import.how"))
 
 
-def _errors_block(call: Call, report: ImportReport) -> list[str]:
-    if not report.errors:
-        return []
-    lines = ["", call.t("import.errors_title", count=len(report.errors))]
-    for err in report.errors[:SHOW_ROWS]:
-        reason = call.t(f"roster_err.{err.reason}", value=err.value)
-        lines.append(call.t("import.error_row", line=err.line, reason=reason))
-    if len(report.errors) > SHOW_ROWS:
-        lines.append(call.t("import.errors_more", count=len(report.errors) - SHOW_ROWS))
-    return lines
-
-
-def _committee_block(call: Call, report: ImportReport) -> list[str]:
-    lines: list[str] = []
-    if report.committee_joined:
-        names = join_names(report.committee_joined, SHOW_ROWS)
-        lines.append(call.t("import.committee_joined", names=names))
-    if report.committee_left:
-        names = join_names(report.committee_left, SHOW_ROWS)
-        lines.append(call.t("import.committee_left", names=names))
-    return lines
-
-
 async def upload(call: Call) -> None:
     assert call.actor is not None
     message = call.update.effective_message
@@ -168,45 +150,22 @@ async def upload(call: Call) -> None:
     if (document.file_size or 0) > MAX_ROSTER_BYTES:
         await call.reply(call.t("import.too_big", limit=MAX_ROSTER_BYTES // 1024))
         return
-    telegram_file = await call.context.bot.get_file(document.file_id)
-    data = bytes(await telegram_file.download_as_bytearray())
-    async with call.deps.db.write() as session:
-        preview = await roster.preview_upload(
-            session,
-            call.deps.org_id,
-            call.actor,
-            name,
-            data,
-            invite_days=call.deps.config.invites.valid_days,
-        )
-    report = preview.report
-    none = call.t("none")
-    lines = [
-        call.t(
-            "import.preview",
-            file=name,
-            created=len(report.created),
-            updated=len(report.updated),
-            unchanged=report.unchanged,
-            branches=join_names(report.new_branches, SHOW_ROWS) or none,
-            groups=join_names(report.new_groups, SHOW_ROWS) or none,
-        ),
-        *_committee_block(call, report),
-        *_errors_block(call, report),
-    ]
-    text = "\n".join(lines)
-    if preview.pending_id is None:
-        key = "import.refused" if report.errors else "import.nothing"
-        await call.reply(text + "\n\n" + call.t(key))
-        return
-    first = (
-        ("import.skip_bad", f"imp:skip:{preview.pending_id}")
-        if report.errors
-        else ("import.confirm", f"imp:ok:{preview.pending_id}")
+    async with call.deps.db.read() as session:
+        # A secretary without a branch is refused now, not after the file was read.
+        await roster.scope_for(session, call.actor)
+    # The job downloads, parses and checks the whole file, compares it with the roster and sends
+    # the preview with its buttons.
+    queued = await queue(
+        call,
+        "roster_preview",
+        {"file_id": document.file_id, "file_name": name},
+        document.file_unique_id,
     )
-    await call.reply(
-        text, keyboard(call.lang, [[first, ("import.cancel", f"imp:no:{preview.pending_id}")]])
-    )
+    if queued:
+        await call.reply(call.t("import.reading", file=name))
+    else:
+        kind = call.t("background.kind.roster_preview")
+        await call.reply(call.t("background.already", what=kind))
 
 
 async def import_button(call: Call) -> str | None:
@@ -220,26 +179,24 @@ async def import_button(call: Call) -> str | None:
             await roster.cancel_upload(session, pending_id, call.actor.member_id)
             result: str = call.t("import.cancelled")
         else:
-            scope = await roster.scope_for(session, call.actor)
-            report = await roster.confirm_upload(
+            await roster.scope_for(session, call.actor)
+            # Taken for applying and queued in one transaction: a second tap finds it settled.
+            await roster.begin_apply(session, pending_id, call.actor.member_id)
+            chat = call.update.effective_chat
+            assert chat is not None
+            await background.submit(
                 session,
-                deps.org_id,
-                pending_id,
-                scope,
-                invite_days=deps.config.invites.valid_days,
-                skip_bad_rows=verb == "skip",
+                background.Request(
+                    "roster_apply",
+                    {"pending_id": pending_id, "skip": verb == "skip"},
+                    call.actor.member_id,
+                    chat.id,
+                    call.lang,
+                    background.same_request("roster_apply", call.actor.member_id, pending_id),
+                ),
+                now=deps.now(),
             )
-            if not report.applied:
-                # The roster changed since the preview and the file no longer applies cleanly.
-                result = "\n".join([call.t("import.refused"), *_errors_block(call, report)])
-            else:
-                result = call.t(
-                    "import.done",
-                    created=len(report.created),
-                    updated=len(report.updated),
-                    unchanged=report.unchanged,
-                    skipped=len(report.errors),
-                )
+            result = call.t("import.applying")
     query = call.update.callback_query
     if query is not None and query.message is not None:
         # Replace the buttons with the outcome so the same choice cannot be made twice.

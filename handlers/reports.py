@@ -1,16 +1,18 @@
 """Reports in chat: /export (the ledger as XLSX), /stats (rates and a chart), /summary (a draft
-half-year or annual report)."""
+half-year or annual report).
+
+The request is checked here (role, period, branch) and answered at once; the files are made in
+the background (bot/background.py) and arrive when ready. /stats answers its figures at once
+(they are running tallies); only its chart is drawn in the background."""
 
 from __future__ import annotations
 
-import asyncio
-
-from telegram import InputFile
 from telegram.ext import CommandHandler, filters
 
-from bot.services import charts, export_files, ledger, stats, summary
+from bot.services import ledger, stats, summary
 from bot.texts import Raw
 from handlers.common import App, Call, Deps, guarded
+from handlers.queued import UPLOAD_DOCUMENT, UPLOAD_PHOTO, acknowledge, queue
 
 SHOW_OVERDUE = 10
 
@@ -30,24 +32,38 @@ async def export(call: Call) -> None:
     if parsed is None:
         await call.reply(call.t("export.usage"))
         return
+    scope, period = await _checked(call, *parsed)
+    queued = await queue(call, "export", _params(period, parsed[1]), period.key, scope.label)
+    text = call.t(
+        "export.queued",
+        scope=scope.label or call.t("export.everyone"),
+        period=period.label(call.lang),
+    )
+    await acknowledge(call, queued, "export", text, UPLOAD_DOCUMENT)
+
+
+async def _checked(
+    call: Call, period_text: str | None, branch_name: str | None
+) -> tuple[ledger.Scope, ledger.ReportPeriod]:
+    """The request refused here as the report would refuse it, before anything is queued."""
+    assert call.actor is not None
     deps = call.deps
     async with deps.db.read() as session:
-        found = await ledger.open_ledger(
-            session, deps.org_id, deps.config.organisation.tz, call.actor, *parsed, now=deps.now()
+        return await ledger.resolve_request(
+            session,
+            deps.org_id,
+            deps.config.organisation.tz,
+            call.actor,
+            period_text,
+            branch_name,
+            now=deps.now(),
         )
-        data, rows = await export_files.xlsx_from(found.sheets)
-    chat = call.update.effective_chat
-    assert chat is not None
-    await call.context.bot.send_document(
-        chat.id,
-        InputFile(data, filename=f"{ledger.file_stem(found.scope, found.period)}.xlsx"),
-        caption=call.t(
-            "export.caption",
-            scope=found.scope.label or call.t("export.everyone"),
-            period=found.period.label(call.lang),
-            rows=rows,
-        ),
-    )
+
+
+def _params(period: ledger.ReportPeriod, branch_name: str | None) -> dict[str, str | None]:
+    # The period as resolved now ("this quarter" stays the quarter it was asked in); the branch
+    # as named, resolved again (with the requester's role) when the work is done.
+    return {"period": period.key, "branch": branch_name}
 
 
 def rate_text(call: Call, rate: stats.Rate) -> Raw:
@@ -106,12 +122,12 @@ async def stats_command(call: Call) -> None:
     async with deps.db.read() as session:
         result = await stats.build(session, deps.meetings, call.actor, *parsed, now=deps.now())
     await call.reply_long(stats_lines(call, result))
-    chat = call.update.effective_chat
-    assert chat is not None
-    titles = charts.titles_for(call.lang, result.period.key)
-    await call.context.bot.send_photo(
-        chat.id, await asyncio.to_thread(charts.stats_png, result, titles)
-    )
+    # The chart follows from the background; a repeat while one is on its way adds none.
+    params = _params(result.period, parsed[1])
+    if await queue(call, "stats_chart", params, result.period.key, result.scope.label):
+        chat = call.update.effective_chat
+        assert chat is not None
+        await call.context.bot.send_chat_action(chat.id, UPLOAD_PHOTO)
 
 
 async def summary_command(call: Call) -> None:
@@ -120,27 +136,15 @@ async def summary_command(call: Call) -> None:
     if parsed is None or parsed[0] is None:
         await call.reply(call.t("summary.usage"))
         return
-    deps = call.deps
-    async with deps.db.read() as session:
-        scope, period, draft = await summary.summary_for(
-            session,
-            deps.meetings,
-            call.actor,
-            *parsed,
-            deps.config.organisation.name,
-            now=deps.now(),
-        )
-    chat = call.update.effective_chat
-    assert chat is not None
-    stem = summary.file_stem(scope, period)
-    await call.context.bot.send_document(
-        chat.id,
-        InputFile(await asyncio.to_thread(summary.docx_bytes, draft), filename=f"{stem}.docx"),
-        caption=call.t("summary.caption", title=draft.title),
+    scope, period = await _checked(call, *parsed)
+    summary.check_period(period)
+    queued = await queue(call, "summary", _params(period, parsed[1]), period.key, scope.label)
+    text = call.t(
+        "summary.queued",
+        scope=scope.label or call.t("export.everyone"),
+        period=period.label(call.lang),
     )
-    await call.context.bot.send_document(
-        chat.id, InputFile(summary.markdown(draft).encode(), filename=f"{stem}.md")
-    )
+    await acknowledge(call, queued, "summary", text, UPLOAD_DOCUMENT)
 
 
 def register(app: App, deps: Deps) -> None:

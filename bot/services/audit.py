@@ -10,6 +10,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import AuditEntry
 
 
+def entry(
+    *,
+    action: str,
+    entity: str,
+    entity_id: int | None,
+    actor_member_id: int | None = None,
+    source: str = "bot",
+    **details: Any,
+) -> dict[str, Any]:
+    """One row's values, for a bulk insert of many (a roster import's batch)."""
+    return {
+        "actor_member_id": actor_member_id,
+        "source": source,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
+        "details": json.dumps(details, ensure_ascii=False, sort_keys=True, default=str),
+    }
+
+
 def record(
     session: AsyncSession,
     *,
@@ -22,11 +42,13 @@ def record(
 ) -> None:
     session.add(
         AuditEntry(
-            actor_member_id=actor_member_id,
-            source=source,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            details=json.dumps(details, ensure_ascii=False, sort_keys=True, default=str),
+            **entry(
+                action=action,
+                entity=entity,
+                entity_id=entity_id,
+                actor_member_id=actor_member_id,
+                source=source,
+                **details,
+            )
         )
     )

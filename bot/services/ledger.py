@@ -7,7 +7,6 @@ branch or (for an admin) the whole organisation.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -21,7 +20,7 @@ from sqlalchemy.orm import aliased
 
 from bot.auth import Actor, can_manage_branch
 from bot.errors import Denied, Invalid, NotFound
-from bot.services import items, money
+from bot.services import items, money, periods
 from bot.texts import plain, t
 from storage.models import (
     Activity,
@@ -38,12 +37,6 @@ from storage.models import (
     Task,
     TaskEvent,
 )
-
-_MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
-_QUARTER = re.compile(r"^(\d{4})-?q([1-4])$")
-_HALF = re.compile(r"^(\d{4})-?h([12])$")
-_YEAR = re.compile(r"^(\d{4})$")
-_YEARS = (2000, 2100)
 
 
 @dataclass(frozen=True)
@@ -80,28 +73,14 @@ def _add_months(day: date, months: int) -> date:
 
 
 def parse_report_period(text: str | None, today: date) -> ReportPeriod:
-    """`YYYY-MM`, `YYYY-Qn`, `YYYY-H1`, `YYYY-H2` or `YYYY`; nothing means this quarter."""
-    word = (text or "").strip().lower().replace("/", "-")
-    if not word:
-        q = (today.month - 1) // 3 + 1
-        word = f"{today.year}-q{q}"
-    if (m := _MONTH.match(word)) and 1 <= int(m[2]) <= 12:
-        start = date(int(m[1]), int(m[2]), 1)
-        period = ReportPeriod(f"{start.year}-{start.month:02d}", start, _add_months(start, 1))
-    elif m := _QUARTER.match(word):
-        start = date(int(m[1]), 3 * int(m[2]) - 2, 1)
-        period = ReportPeriod(f"{m[1]}-Q{m[2]}", start, _add_months(start, 3))
-    elif m := _HALF.match(word):
-        start = date(int(m[1]), 1 if m[2] == "1" else 7, 1)
-        period = ReportPeriod(f"{m[1]}-H{m[2]}", start, _add_months(start, 6))
-    elif m := _YEAR.match(word):
-        start = date(int(m[1]), 1, 1)
-        period = ReportPeriod(m[1], start, date(start.year + 1, 1, 1))
-    else:
-        raise Invalid("period.usage", value=(text or "").strip())
-    if not _YEARS[0] <= period.start.year <= _YEARS[1]:
-        raise Invalid("period.usage", value=(text or "").strip())
-    return period
+    """`YYYY-MM`, `YYYY-Qn`, `YYYY-H1`, `YYYY-H2` or `YYYY`, as bot.services.periods reads them
+    for chat, the command line and the API alike; nothing means this quarter. A year outside
+    2000–2100 is refused with `date.year_range`, anything else unreadable with `period.usage`."""
+    typed = (text or "").strip()
+    span = periods.parse_span(typed) if typed else periods.span_of(periods.QUARTER, today)
+    if span is None:
+        raise Invalid("period.usage", value=typed)
+    return ReportPeriod(span.key, span.start, span.end)
 
 
 @dataclass(frozen=True)
@@ -311,7 +290,9 @@ MEMBER_HEADERS = (
 )
 
 
-def _members_sheet(session: AsyncSession, scope: Scope, names: Names) -> Sheet:
+def _members_sheet(
+    session: AsyncSession, scope: Scope, names: Names, *, offset: int = 0, limit: int | None = None
+) -> Sheet:
     query = (
         select(
             Member.id,
@@ -326,8 +307,11 @@ def _members_sheet(session: AsyncSession, scope: Scope, names: Names) -> Sheet:
             Member.dues_cents,
         )
         .where(Member.branch_id.in_(scope.branch_ids))
-        .order_by(Member.branch_id, Member.group_id, Member.name)
+        # The id last: one order every time, so the dashboard's pages neither repeat nor skip.
+        .order_by(Member.branch_id, Member.group_id, Member.name, Member.id)
     )
+    if limit is not None:
+        query = query.offset(offset).limit(limit)
 
     def shape(m: Any) -> Row:
         # Unpacked by position: a row's attributes by name cost several times as much, and
@@ -348,9 +332,21 @@ def _members_sheet(session: AsyncSession, scope: Scope, names: Names) -> Sheet:
     return Sheet("members", "党员", MEMBER_HEADERS, _rows(session, query, shape))
 
 
-async def member_rows(session: AsyncSession, scope: Scope) -> Table:
-    """Only the members sheet, for the dashboard's member list."""
-    return await _members_sheet(session, scope, await Names.of(session, scope)).read()
+async def member_rows(
+    session: AsyncSession, scope: Scope, *, offset: int = 0, limit: int | None = None
+) -> Table:
+    """Only the members sheet (or `limit` of its rows from `offset`), for the dashboard's member
+    list."""
+    names = await Names.of(session, scope)
+    return await _members_sheet(session, scope, names, offset=offset, limit=limit).read()
+
+
+async def member_count(session: AsyncSession, scope: Scope) -> int:
+    """How many rows the members sheet has."""
+    counted = await session.scalar(
+        select(func.count()).select_from(Member).where(Member.branch_id.in_(scope.branch_ids))
+    )
+    return int(counted or 0)
 
 
 ITEM_HEADERS = (
@@ -781,9 +777,28 @@ async def open_ledger(
 ) -> Ledger:
     """The ledger a person (or the command line) asked for, within what they may see, with its
     sheets ready to be read while the session is open."""
+    scope, period = await resolve_request(
+        session, org_id, tz, actor, period_text, branch_name, now=now
+    )
+    return Ledger(scope, period, await sheets(session, org_id, tz, scope, period, now=now))
+
+
+async def resolve_request(
+    session: AsyncSession,
+    org_id: int,
+    tz: ZoneInfo,
+    actor: Actor,
+    period_text: str | None,
+    branch_name: str | None,
+    *,
+    now: datetime,
+) -> tuple[Scope, ReportPeriod]:
+    """The period and the branches of a report request, refused as the report itself would be
+    (a period it cannot read, a branch out of the caller's scope): cheap, so a handler checks
+    before it queues the report."""
     period = parse_report_period(period_text, now.astimezone(tz).date())
     scope = await resolve_scope(session, org_id, actor, branch_name)
-    return Ledger(scope, period, await sheets(session, org_id, tz, scope, period, now=now))
+    return scope, period
 
 
 async def build(

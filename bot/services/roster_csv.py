@@ -14,7 +14,12 @@ from bot.errors import Invalid
 from bot.services.money import parse_amount
 from storage.models import Role
 
-MAX_ROSTER_BYTES = 2 * 1024 * 1024
+# The most rows one file may have: 100,000 members at the most, in one go. Bigger rosters are
+# imported in several files (by branch, for example).
+MAX_ROSTER_ROWS = 100_000
+# Room for MAX_ROSTER_ROWS rows with every column filled (about 80 bytes a row), and under the
+# 20 MB a bot may download from Telegram.
+MAX_ROSTER_BYTES = 16 * 1024 * 1024
 MAX_NAME_LENGTH = 100
 
 # Header aliases, compared after stripping and lower-casing.
@@ -154,6 +159,7 @@ def parse_roster(text: str, *, default_branch: str | None = None) -> ParsedRoste
     rows: list[RosterRow] = []
     errors: list[RowError] = []
     seen: dict[tuple[str, str], int] = {}
+    records = 0
 
     def cell(record: list[str], key: str) -> str:
         index = columns.get(key)
@@ -166,6 +172,9 @@ def parse_roster(text: str, *, default_branch: str | None = None) -> ParsedRoste
             line = reader.line_num
             if not any(c.strip() for c in record):
                 continue
+            records += 1
+            if records > MAX_ROSTER_ROWS:
+                raise RosterFileError("too_many_rows", str(MAX_ROSTER_ROWS))
             name = cell(record, "name")
             branch = cell(record, "branch") or (default_branch or "")
             group = cell(record, "group") or None

@@ -12,6 +12,7 @@ TEXTS: dict[str, str] = {
     "export.usage": "Usage: /export [period] [#branch], e.g. /export 2026-H2 or /export 2026-12 #branch",
     "export.everyone": "all branches",
     "export.caption": "📒 Ledger: {scope}, {period}, {rows} rows.",
+    "export.queued": "⏳ Preparing the ledger ({scope}, {period})… it will arrive when ready.",
     "stats.usage": "Usage: /stats [period] [#branch], e.g. /stats 2026-H2",
     "stats.rate": "{done}/{total} ({percent}%)",
     "stats.rate_none": "—",
@@ -31,4 +32,5 @@ TEXTS: dict[str, str] = {
     "stats.chart_hours": "Volunteer hours",
     "summary.usage": "Usage: /summary &lt;YYYY-H1|YYYY-H2|YYYY&gt; [#branch], e.g. /summary 2026-H2",
     "summary.caption": "📝 {title}: the figures are filled in from the records; please complete the text.",
+    "summary.queued": "⏳ Preparing the draft work report ({scope}, {period})… it will arrive when ready.",
 }

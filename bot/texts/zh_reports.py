@@ -12,6 +12,7 @@ TEXTS: dict[str, str] = {
     "export.usage": "用法：/export [期间] [#支部]，例如 /export 2026-H2 或 /export 2026-12 #机关第一支部",
     "export.everyone": "全部支部",
     "export.caption": "📒 台账：{scope}，{period}，共 {rows} 行。",
+    "export.queued": "⏳ 正在生成台账（{scope}，{period}）…完成后自动发给您。",
     "stats.usage": "用法：/stats [期间] [#支部]，例如 /stats 2026-H2",
     "stats.rate": "{done}/{total}（{percent}%）",
     "stats.rate_none": "—",
@@ -31,4 +32,5 @@ TEXTS: dict[str, str] = {
     "stats.chart_hours": "志愿服务时长（小时）",
     "summary.usage": "用法：/summary &lt;YYYY-H1|YYYY-H2|YYYY&gt; [#支部]，例如 /summary 2026-H2",
     "summary.caption": "📝 {title}：数字已按记录填好，请补充文字后使用。",
+    "summary.queued": "⏳ 正在生成工作总结初稿（{scope}，{period}）…完成后自动发给您。",
 }

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import tempfile
 from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,9 +21,10 @@ import segno
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from bot import background
 from bot.auth import Actor, authorize
-from bot.errors import Denied, DomainError, NotFound
-from bot.services import charts, dashboard_links, export_files, items, ledger, stats, summary
+from bot.errors import Denied, DomainError, Invalid, NotFound
+from bot.services import dashboard_sessions, items
 from bot.texts import plain, t
 from bot.web import views
 from bot.web.openapi import openapi_document
@@ -28,16 +33,44 @@ from handlers.common import Deps
 
 KINDS = ("meeting", "activity")
 
+# On every dashboard and API response. The pages load their style and script from
+# /dashboard/static/ (no inline script or style), are never framed, and nothing with members'
+# names or phone numbers is kept in a cache. Referrer-Policy is same-origin, not no-referrer:
+# with no-referrer a browser sends `Origin: null` on our own form posts, which the CSRF check
+# would refuse.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+STATIC = {
+    "dashboard.css": "text/css",
+    "checkin.css": "text/css",
+    "checkin.js": "text/javascript",
+}
+
 Page = Callable[[web.Request, Actor, Signed], Awaitable[web.StreamResponse]]
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ApiHandler = Callable[[web.Request, Actor], Awaitable[Any]]
 
 
 class Dashboard:
-    def __init__(self, deps: Deps, bot_username: str) -> None:
+    def __init__(
+        self, deps: Deps, bot_username: str, *, pool: background.Executor | None = None
+    ) -> None:
         self.deps = deps
         self.bot_username = bot_username
+        # The chart and the downloads are made in worker processes, never on the event loop:
+        # by default the process's pool, shared with the background runner.
+        self.pool = pool or background.shared_pool(deps.config.background.workers)
         self.sessions = Sessions(deps)
+        folder = resources.files("bot.web").joinpath("static")
+        self.static = {name: folder.joinpath(name).read_bytes() for name in STATIC}
         self.templates = Environment(
             loader=PackageLoader("bot.web", "templates"),
             autoescape=select_autoescape(["html"]),
@@ -193,25 +226,61 @@ async def login(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="cross-site request refused")
     form = await request.post()
     token = str(form.get("t", ""))
+    deps = board.deps
     try:
-        async with board.deps.db.write() as session:
-            member_id = await dashboard_links.redeem(session, token, now=board.deps.now())
+        async with deps.db.write() as session:
+            opened = await dashboard_sessions.log_in(
+                session,
+                token,
+                deps.default_language,
+                hours=deps.config.dashboard.session_hours,
+                now=deps.now(),
+            )
     except DomainError as exc:
         response = board.render("message.html", None, None, key=exc.key)
         response.set_status(403)
         return response
     response = web.HTTPSeeOther("/dashboard")
-    board.sessions.start(response, member_id)
+    board.sessions.start(response, opened.token)
     raise response
 
 
 @page(None)
 async def logout(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    """Ends this session on the server: a copy of the cookie stops working too."""
     board = _dashboard(request)
     await board.sessions.check_post(request, signed)
+    async with board.deps.db.write() as session:
+        await dashboard_sessions.end(session, signed.token)
     response = board.render("message.html", None, None, key="dashboard.logged_out")
     board.sessions.end(response)
     return response
+
+
+@page(None)
+async def logout_everywhere(
+    request: web.Request, actor: Actor, signed: Signed
+) -> web.StreamResponse:
+    """Ends every session of the member, in every browser (as /logout in chat does)."""
+    board = _dashboard(request)
+    await board.sessions.check_post(request, signed)
+    async with board.deps.db.write() as session:
+        ended = await dashboard_sessions.end_member(
+            session, actor.member_id, by=actor.member_id, source="web"
+        )
+    response = board.render(
+        "message.html", None, None, key="dashboard.logged_out_everywhere", params={"count": ended}
+    )
+    board.sessions.end(response)
+    return response
+
+
+async def static(request: web.Request) -> web.StreamResponse:
+    """The pages' style sheets and the check-in screen's script (the CSP allows no inline)."""
+    name = request.match_info["name"]
+    if name not in STATIC:
+        raise web.HTTPNotFound()
+    return web.Response(body=_dashboard(request).static[name], content_type=STATIC[name])
 
 
 # ---------------------------------------------------------------- pages
@@ -283,11 +352,32 @@ async def activity_page(request: web.Request, actor: Actor, signed: Signed) -> w
     return board.render("activity.html", actor, signed, activity=data)
 
 
+def _number(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdecimal() or len(raw) > 9:
+        raise Invalid("dashboard.bad_page", max=views.MAX_PAGE)
+    return int(raw)
+
+
+async def _members(request: web.Request, actor: Actor) -> dict[str, Any]:
+    return await views.member_list(
+        _dashboard(request).deps,
+        actor,
+        _query(request, "branch"),
+        page=_number(request, "page", 1),
+        limit=_number(request, "limit", views.DEFAULT_PAGE),
+    )
+
+
 @page("export")
 async def members_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
     board = _dashboard(request)
-    data = await views.member_list(board.deps, actor, _query(request, "branch"))
-    return board.render("members.html", actor, signed, m=data)
+    data = await _members(request, actor)
+    return board.render(
+        "members.html", actor, signed, m=data, branch=_query(request, "branch") or ""
+    )
 
 
 def _checkin_target(request: web.Request, actor: Actor) -> tuple[str, int, str]:
@@ -320,23 +410,36 @@ async def checkin_page(request: web.Request, actor: Actor, signed: Signed) -> we
     )
 
 
-@page("stats")
-async def chart(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+async def _made(request: web.Request, actor: Actor, kind: str) -> tuple[str, bytes]:
+    """The file of background work `kind` for the page's period and branch, made in the pool
+    (the worker re-reads nothing about the caller: the page checked the session's role)."""
     board = _dashboard(request)
     deps = board.deps
-    async with deps.db.read() as session:
-        result = await stats.build(
-            session,
-            deps.meetings,
-            actor,
-            _query(request, "period"),
-            _query(request, "branch"),
+    workdir = await asyncio.to_thread(tempfile.mkdtemp, prefix="branchbot-web-")
+    try:
+        work = background.Work.of(
+            deps.db,
+            deps.config,
+            deps.org_id,
+            kind,
+            {"period": _query(request, "period"), "branch": _query(request, "branch")},
+            language=actor.language,
             now=deps.now(),
+            workdir=workdir,
+            actor=actor,
         )
-    titles = charts.titles_for(actor.language, result.period.key)
-    return web.Response(
-        body=await asyncio.to_thread(charts.stats_png, result, titles), content_type="image/png"
-    )
+        made = (await board.pool.run(work)).outputs[0]
+        assert not isinstance(made, background.Message)
+        name = made.filename if isinstance(made, background.Document) else "chart.png"
+        return name, await asyncio.to_thread(Path(made.path).read_bytes)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, workdir, True)
+
+
+@page("stats")
+async def chart(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    _, data = await _made(request, actor, "stats_chart")
+    return web.Response(body=data, content_type="image/png")
 
 
 def _download(data: bytes, name: str, content_type: str) -> web.Response:
@@ -354,42 +457,17 @@ def _download(data: bytes, name: str, content_type: str) -> web.Response:
 
 @page("export")
 async def export_xlsx(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
-    deps = _dashboard(request).deps
-    async with deps.db.read() as session:
-        found = await ledger.open_ledger(
-            session,
-            deps.org_id,
-            deps.config.organisation.tz,
-            actor,
-            _query(request, "period"),
-            _query(request, "branch"),
-            now=deps.now(),
-        )
-        data, _ = await export_files.xlsx_from(found.sheets)
+    name, data = await _made(request, actor, "export")
     return _download(
-        data,
-        f"{ledger.file_stem(found.scope, found.period)}.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        data, name, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     )
 
 
 @page("summary")
 async def summary_docx(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
-    deps = _dashboard(request).deps
-    async with deps.db.read() as session:
-        scope, period, draft = await summary.summary_for(
-            session,
-            deps.meetings,
-            actor,
-            _query(request, "period"),
-            _query(request, "branch"),
-            deps.config.organisation.name,
-            now=deps.now(),
-        )
+    name, data = await _made(request, actor, "summary")
     return _download(
-        await asyncio.to_thread(summary.docx_bytes, draft),
-        f"{summary.file_stem(scope, period)}.docx",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        data, name, "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
     )
 
 
@@ -440,7 +518,7 @@ async def api_activity(request: web.Request, actor: Actor) -> Any:
 
 @api("export")
 async def api_members(request: web.Request, actor: Actor) -> Any:
-    return await views.member_list(_dashboard(request).deps, actor, _query(request, "branch"))
+    return await _members(request, actor)
 
 
 @api(None)
@@ -453,11 +531,28 @@ async def api_document(request: web.Request) -> web.StreamResponse:
     return web.json_response(openapi_document(), dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
 
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    # Every answer under /dashboard and /api, refusals and redirects included; the webhook and
+    # /healthz on the same server are left as they are.
+    if request.path == "/dashboard" or request.path.startswith(("/dashboard/", "/api/")):
+        response.headers.update(SECURITY_HEADERS)
+
+
+async def _prune_at_start(app: web.Application) -> None:
+    deps = app[DASHBOARD_KEY].deps
+    async with deps.db.write() as session:
+        await dashboard_sessions.prune(session, now=deps.now())
+
+
 def add_routes(app: web.Application, board: Dashboard) -> None:
     app[DASHBOARD_KEY] = board
+    app.on_response_prepare.append(_security_headers)
+    app.on_startup.append(_prune_at_start)
+    app.router.add_get("/dashboard/static/{name}", static)
     app.router.add_get("/dashboard/login", login_page, allow_head=False)
     app.router.add_post("/dashboard/login", login)
     app.router.add_post("/dashboard/logout", logout)
+    app.router.add_post("/dashboard/logout/everywhere", logout_everywhere)
     app.router.add_get("/dashboard", home)
     app.router.add_get("/dashboard/items", items_page)
     app.router.add_get("/dashboard/items/{id}", item_page)

@@ -32,9 +32,14 @@ async def onboard_and_check_roles(sb: BotApiSandbox) -> None:
     """Import a roster, bind two members, and check /help, /me and /members per role."""
     before = len(sb.messages_to(ADMIN_ID))
     await sb.user_document(ADMIN_ID, "r.csv", ROSTER.encode("utf-8-sig"))
-    preview = await sb.wait_for_message(ADMIN_ID, after=before, timeout=10)
+    # Answered at once; the preview follows from a worker process.
+    reading = await sb.wait_for_message(ADMIN_ID, after=before, timeout=10)
+    assert "正在检查" in (reading.text or "")
+    preview = await sb.wait_for_message(ADMIN_ID, after=before + 1, timeout=20)
     await sb.press_button(ADMIN_ID, preview.message_id, sb.button_data(preview, "确认导入"))
-    done = await sb.wait_for_message(ADMIN_ID, after=before + 1, timeout=10)
+    applying = await sb.wait_for_message(ADMIN_ID, after=before + 2, timeout=10)
+    assert "正在导入" in (applying.text or "")
+    done = await sb.wait_for_message(ADMIN_ID, after=before + 3, timeout=20)
     assert "新增 2 人" in (done.text or "")
 
     invites = await converse(sb, ADMIN_ID, "/invites")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from telegram import Update
 
+from bot import background
 from bot.app import build_application, make_scheduler, make_sender, prepare_database
 from bot.config import Config, parse_config
 from bot.sandbox import BotApiSandbox, SandboxBotApi, SandboxRequest, SentMessage
@@ -62,6 +63,27 @@ class Harness:
         moment = now or self.deps.now()
         sender.clock = lambda: moment
         return await sender.run_once()
+
+    def runner(
+        self, now: datetime | None = None, executor: background.Executor | None = None
+    ) -> background.Runner:
+        """The background runner, doing the work in-process (a thread) unless told otherwise."""
+        moment = now or self.deps.now()
+        return background.Runner(
+            self.deps.db,
+            self.deps.config,
+            self.deps.org_id,
+            self.app.bot,
+            executor or background.InProcess(),
+            clock=lambda: moment,
+        )
+
+    async def run_jobs(
+        self, now: datetime | None = None, executor: background.Executor | None = None
+    ) -> int:
+        """Do the queued background work due by `now` (default: the bot's clock), as the
+        runner would, and send its results; returns how many jobs were taken."""
+        return await self.runner(now, executor).run_once()
 
     async def fire_jobs(self, now: datetime) -> int:
         scheduler = make_scheduler(self.deps)

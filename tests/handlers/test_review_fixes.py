@@ -22,7 +22,10 @@ async def test_secretary_roster_cannot_change_an_admin(harness: Harness) -> None
     await branch(harness)
     await harness.org.member("老王", role=Role.ADMIN, telegram_id=5)
     assert "不能授予或更改" in await harness.say(SECRETARY, "/setrole 老王 member")
-    [preview] = await harness.upload(SECRETARY, "r.csv", "姓名,角色\n老王,党员\n".encode())
+    await harness.upload(SECRETARY, "r.csv", "姓名,角色\n老王,党员\n".encode())
+    # The preview comes from the background job.
+    assert await harness.run_jobs() == 1
+    preview = harness.sandbox.messages_to(SECRETARY)[-1]
     assert "无权修改管理员（老王）" in (preview.text or "")
     async with harness.deps.db.read() as session:
         wang = await session.scalar(select(Member).where(Member.name == "老王"))
@@ -90,8 +93,10 @@ async def test_study_limits_and_deadline_order(harness: Harness) -> None:
 
 async def test_oversized_roster_cells_keep_the_preview_readable(harness: Harness) -> None:
     rows = "".join(f"成员{i},第一支部,{'1' * 400}\n" for i in range(20))
-    [preview] = await harness.upload(ADMIN_ID, "r.csv", ("姓名,支部,电话\n" + rows).encode())
-    text = preview.text or ""
+    await harness.upload(ADMIN_ID, "r.csv", ("姓名,支部,电话\n" + rows).encode())
+    # The preview comes from the background job.
+    assert await harness.run_jobs() == 1
+    text = harness.sandbox.messages_to(ADMIN_ID)[-1].text or ""
     assert "有 20 行有误" in text and len(text) < 4096
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import pytest
 from aiohttp import web
 
+from bot import background
 from bot.services import dashboard_links
 from bot.web.dashboard import Dashboard, add_routes
 from handlers.common import Deps
@@ -39,12 +40,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class RecordingPool:
+    """The real worker processes, noting what the dashboard had them make."""
+
+    def __init__(self) -> None:
+        self.pool = background.ProcessPool(1)
+        self.kinds: list[str] = []
+
+    async def run(self, work: background.Work) -> background.Outcome:
+        self.kinds.append(work.kind)
+        return await self.pool.run(work)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
 @dataclass
 class Site:
     url: str
     deps: Deps
     scenario: Scenario
     harness: Harness
+    pool: RecordingPool
 
     async def link(self, who: Person, *, minutes: int = 10, issued_minutes_ago: int = 0) -> str:
         from datetime import timedelta
@@ -72,11 +89,13 @@ async def site(harness: Harness) -> AsyncIterator[Site]:  # noqa: F811 (the fixt
     # The harness's own Deps, with the dashboard on: one clock and one database for both.
     object.__setattr__(base, "config", config)
     app = web.Application()
-    add_routes(app, Dashboard(base, "branchbot_test_bot"))
+    pool = RecordingPool()
+    add_routes(app, Dashboard(base, "branchbot_test_bot", pool=pool))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        yield Site(url, base, scenario, harness)
+        yield Site(url, base, scenario, harness, pool)
     finally:
         await runner.cleanup()
+        pool.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from urllib.parse import unquote
 
 import pytest
 from aiohttp import ClientSession, CookieJar
@@ -190,3 +191,25 @@ async def test_the_check_in_screen_code_works_in_chat(site: Site, browser: Brows
     async with deps.db.read() as session:
         view = await meetings.attendance(session, s.secretary.actor(), scheduled.meeting_id)
     assert {r.name: r.checked_in_at is not None for r in view.rows}["张三"]
+
+
+async def test_the_downloads_are_made_in_the_worker_processes(site: Site) -> None:
+    """The chart, the ledger and the report are made by the pool, never on the event loop; a
+    refusal made there still comes back as the page's own refusal."""
+    token = (await site.link(site.scenario.secretary)).split("t=")[1]
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as client:
+        login = await client.post(f"{site.url}/dashboard/login", data={"t": token})
+        assert login.status == 200
+        ledger = await client.get(f"{site.url}/dashboard/export.xlsx?period=2026-H2")
+        assert ledger.status == 200
+        assert "台账-第一支部-2026-H2.xlsx" in unquote(ledger.headers["Content-Disposition"])
+        assert (await ledger.read()).startswith(b"PK")
+        report = await client.get(f"{site.url}/dashboard/summary.docx?period=2026")
+        assert report.status == 200 and (await report.read()).startswith(b"PK")
+        chart = await client.get(f"{site.url}/dashboard/chart.png?period=2026-H2")
+        assert (await chart.read()).startswith(b"\x89PNG")
+        refused = await client.get(f"{site.url}/dashboard/export.xlsx?branch=第二支部")
+        assert refused.status == 403
+        wrong = await client.get(f"{site.url}/dashboard/summary.docx?period=2026-Q4")
+        assert wrong.status == 400 and "用法" in await wrong.text()
+    assert site.pool.kinds == ["export", "summary", "stats_chart", "export", "summary"]
