@@ -33,7 +33,7 @@ from bot.services.members import get_actor
 from handlers.common import Deps
 from storage import migrate
 from storage.db import Database
-from storage.models import Branch, Member, Role
+from storage.models import Branch, Member, Role, utcnow
 
 
 async def make_updates(
@@ -141,7 +141,8 @@ async def floors(url: str, rounds: int = 2000) -> tuple[float, float]:
         started = time.perf_counter()
         for n in range(rounds):
             async with db.write() as session:
-                await updates.first_time(session, 9_000_000 + n)
+                now = utcnow()
+                await updates.admit(session, [{"update_id": 9_000_000 + n}], now, now)
                 await session.commit()
         write = (time.perf_counter() - started) / rounds * 1e6
         return read, write
