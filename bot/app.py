@@ -16,8 +16,10 @@ from telegram.ext import ApplicationBuilder, Defaults
 from telegram.request import BaseRequest
 
 from bot.auth import COMMANDS, Access
+from bot.background import start_runner
 from bot.config import Config, require_token
 from bot.delivery import BotApi, QuietHours, Sender
+from bot.inbound import MemberLanes, Poller
 from bot.jobs import FIRE_LATE, job_handlers, skip_targets
 from bot.scheduler import Clock, Scheduler
 from bot.services import compliance as compliance_service
@@ -88,14 +90,19 @@ def build_application(deps: Deps, *, request: BaseRequest | None = None) -> App:
         builder = builder.request(request).get_updates_request(request)
     else:
         # Sends and long polls get separate pools, so a broadcast never starves getUpdates.
-        pool = max(cfg.delivery.concurrency * 2, 16)
+        # Replies come from up to `telegram.concurrency` updates at once.
+        pool = max(cfg.telegram.concurrency, cfg.delivery.concurrency * 2, 16)
         builder = builder.request(AiohttpRequest(connection_pool_size=pool)).get_updates_request(
             AiohttpRequest(connection_pool_size=2)
         )
-    if cfg.telegram.mode == "webhook":
-        builder = builder.updater(None)
+    # Every update goes through the inbound path: kept, then handled in its chat's lane.
+    builder = builder.updater(None).concurrent_updates(
+        MemberLanes(deps.inbound, cfg.telegram.concurrency)
+    )
     application: App = builder.build()
-    # Order matters: de-duplication first (group -1), then features, then the fallbacks that
+    deps.inbound.attach(application)
+    deps.inbound.flood_text = plain(t(cfg.organisation.language, "flood.wait"))
+    # Order matters: repeats and edits stop first (group -1), then features, then the fallbacks that
     # only answer what no feature handler matched.
     system.register_first(application, deps)
     # An open dialog takes the member's next message before any feature sees it.
@@ -140,7 +147,10 @@ async def running(
 ) -> AsyncIterator[tuple[App, Deps]]:
     """Start the bot (polling or webhook) and stop it cleanly when the block exits."""
     require_token(config)
-    db = Database(config.database.url)
+    db = Database(
+        config.database.url,
+        pool_size=config.database.pool_for(config.telegram.concurrency),
+    )
     try:
         org_id = await prepare_database(config, db, clock())
         deps = Deps(config, db, org_id, clock=clock)
@@ -149,12 +159,17 @@ async def running(
             await register_menu(application)
             await application.start()
             workers: Workers | Standby = start_workers(deps) or Standby(deps)
-            runner = await _start_transport(application, deps)
+            # Heavy work (exports, reports, roster imports) in worker processes, off the lanes.
+            heavy = start_runner(db, config, org_id, application.bot, clock=clock)
+            inbound = InboundTasks(application, deps)
+            runner = await _start_transport(application, deps, inbound)
             try:
                 yield application, deps
             finally:
                 await deps.cancel_tasks()
-                await _stop_transport(application, runner)
+                await _stop_transport(runner)
+                await inbound.stop()
+                await heavy.stop()
                 await workers.stop()
                 await application.stop()
     finally:
@@ -254,16 +269,40 @@ def start_workers(deps: Deps, *, announce: bool = True) -> Workers | None:
     return Workers(make_scheduler(deps), make_sender(deps, api), api, lock)
 
 
-async def _start_transport(application: App, deps: Deps) -> web.AppRunner | None:
+class InboundTasks:
+    """Recovery of interrupted updates, and in polling mode the poller."""
+
+    def __init__(self, application: App, deps: Deps) -> None:
+        self._stop = asyncio.Event()
+        every = max(1.0, deps.config.telegram.update_lease_seconds / 2)
+        self._tasks = [
+            asyncio.create_task(deps.inbound.run(self._stop, every), name="inbox-recovery")
+        ]
+        self.poller = Poller(application.bot, deps.inbound)
+
+    def start_polling(self) -> None:
+        self._tasks.append(asyncio.create_task(self.poller.run(self._stop), name="poller"))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            # A long poll would otherwise hold shutdown for its whole timeout.
+            if task.get_name() == "poller":
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _start_transport(
+    application: App, deps: Deps, inbound: InboundTasks
+) -> web.AppRunner | None:
     """Webhook mode serves the update route, /healthz and (when on) the dashboard; polling mode
     serves only the dashboard, and only when it is on."""
     cfg = deps.config
     board = Dashboard(deps, application.bot.username) if cfg.dashboard.enabled else None
     if cfg.telegram.mode == "polling":
-        assert application.updater is not None
         # A webhook left over from an earlier deployment would make getUpdates fail.
         await application.bot.delete_webhook()
-        await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        inbound.start_polling()
         log.info("branchbot is running (polling)")
         if board is None:
             return None
@@ -275,7 +314,11 @@ async def _start_transport(application: App, deps: Deps) -> web.AppRunner | None
         log.info("dashboard on %s:%s", cfg.dashboard.listen, cfg.dashboard.port)
         return runner
     web_app = make_web_app(
-        application, deps.db, path=cfg.webhook.path, secret_token=cfg.webhook.secret_token
+        deps.inbound.receive,
+        application.bot,
+        deps.db,
+        path=cfg.webhook.path,
+        secret_token=cfg.webhook.secret_token,
     )
     if board is not None:
         add_dashboard(web_app, board)
@@ -291,9 +334,7 @@ async def _start_transport(application: App, deps: Deps) -> web.AppRunner | None
     return runner
 
 
-async def _stop_transport(application: App, runner: web.AppRunner | None) -> None:
-    if application.updater is not None and application.updater.running:
-        await application.updater.stop()
+async def _stop_transport(runner: web.AppRunner | None) -> None:
     if runner is not None:
         await runner.cleanup()
 

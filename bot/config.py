@@ -11,10 +11,12 @@ import re
 import tomllib
 import typing
 from dataclasses import dataclass, field, fields, replace
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.services.periods import MAX_YEAR, MIN_YEAR
 
 TelegramMode = Literal["polling", "webhook"]
 # How often a meeting kind is required ("off": not tracked) and who it invites by default.
@@ -47,6 +49,17 @@ class TelegramConfig:
     mode: TelegramMode = "polling"
     # Optional: saves a getMe call when printing invite links from the command line.
     bot_username: str = ""
+    # Members' updates handled at once (each chat's own updates always in order).
+    concurrency: int = 64
+    # What one member may send: `member_burst` updates at once, then `member_per_minute` a
+    # minute; the excess is dropped with one "please wait". Strangers (not joined) get less.
+    member_burst: int = 20
+    member_per_minute: int = 60
+    stranger_burst: int = 8
+    stranger_per_minute: int = 12
+    # An update whose handling has not finished this long after it was received (a crash) is
+    # handled again, by this process after a restart or by another instance.
+    update_lease_seconds: int = 60
 
     @property
     def file_url(self) -> str:
@@ -70,6 +83,14 @@ class WebhookConfig:
 @dataclass(frozen=True)
 class DatabaseConfig:
     url: str = "sqlite+aiosqlite:///branchbot.db"
+    # Connections kept open; 0: sized from telegram.concurrency (PostgreSQL) or 8 (SQLite,
+    # where one writer at a time is all the file allows).
+    pool_size: int = 0
+
+    def pool_for(self, concurrency: int) -> int:
+        if self.pool_size:
+            return self.pool_size
+        return 8 if self.url.startswith("sqlite") else min(concurrency, 32)
 
 
 @dataclass(frozen=True)
@@ -150,9 +171,19 @@ class MeetingsConfig:
     code_grace_seconds: int = 20
     # Non-voters of a time poll are reminded this long after it opens (0: never).
     poll_remind_hours: int = 24
+    # The organiser's 「提醒未投票」 works once per poll in this many hours (0: no cooldown).
+    poll_remind_cooldown_hours: int = 6
     # Secretaries hear this many days before a month or quarter ends that a meeting is missing.
     compliance_remind_days: int = 5
     compliance_remind_time: str = "09:00"
+    # "YYYY-MM-DD": meetings are owed from the month or quarter of this day (a unit that came
+    # later, from its own). Empty: each branch and group from the period it came into being.
+    count_from: str = ""
+
+    @property
+    def count_from_date(self) -> date | None:
+        """`count_from` as a date (validated with the config), or None when empty."""
+        return date.fromisoformat(self.count_from) if self.count_from else None
 
 
 @dataclass(frozen=True)
@@ -198,10 +229,18 @@ class DashboardConfig:
     # Where a browser reaches it (behind the proxy): the login links start with this.
     public_url: str = "http://127.0.0.1:8080"
     # Signs the session cookies; BRANCHBOT_DASHBOARD_SECRET overrides. Empty: a random key per
-    # start, so sessions end with a restart.
+    # start, so sessions end with a restart. Given, at least 32 characters.
     secret_key: str = ""
     link_minutes: int = 10
     session_hours: int = 8
+
+
+@dataclass(frozen=True)
+class BackgroundConfig:
+    """Heavy work (exports, reports, charts, roster imports) runs in worker processes."""
+
+    # Worker processes at once; each takes one job (or dashboard download) at a time.
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -219,6 +258,7 @@ class Config:
     dues: DuesConfig = field(default_factory=DuesConfig)
     tasks: TasksConfig = field(default_factory=TasksConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    background: BackgroundConfig = field(default_factory=BackgroundConfig)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -235,6 +275,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "dues": DuesConfig,
     "tasks": TasksConfig,
     "dashboard": DashboardConfig,
+    "background": BackgroundConfig,
 }
 
 
@@ -339,12 +380,19 @@ def _validate(cfg: Config) -> None:
         ("delivery.max_attempts", d.max_attempts),
         ("delivery.lease_seconds", d.lease_seconds),
         ("delivery.concurrency", d.concurrency),
+        ("telegram.concurrency", cfg.telegram.concurrency),
+        ("telegram.member_burst", cfg.telegram.member_burst),
+        ("telegram.member_per_minute", cfg.telegram.member_per_minute),
+        ("telegram.stranger_burst", cfg.telegram.stranger_burst),
+        ("telegram.stranger_per_minute", cfg.telegram.stranger_per_minute),
+        ("telegram.update_lease_seconds", cfg.telegram.update_lease_seconds),
         ("scheduler.tick_seconds", cfg.scheduler.tick_seconds),
     ):
         if number <= 0:
             raise ConfigError(key, "must be greater than 0")
     for key, number in (
         ("delivery.per_chat_interval_seconds", d.per_chat_interval_seconds),
+        ("database.pool_size", cfg.database.pool_size),
         ("scheduler.grace_hours", cfg.scheduler.grace_hours),
         ("followup.daily_cap", cfg.followup.daily_cap),
         ("followup.second_after_hours", cfg.followup.second_after_hours),
@@ -367,6 +415,14 @@ def _validate(cfg: Config) -> None:
     for key in ("link_minutes", "session_hours"):
         if getattr(dash, key) < 1:
             raise ConfigError(f"dashboard.{key}", "must be at least 1")
+    if dash.enabled and dash.secret_key and len(dash.secret_key) < 32:
+        raise ConfigError(
+            "dashboard.secret_key",
+            f"must be at least 32 characters, got {len(dash.secret_key)} (from the file or "
+            f"{ENV_DASHBOARD_SECRET}); leave it empty for a random key at every start",
+        )
+    if cfg.background.workers < 1:
+        raise ConfigError("background.workers", "must be at least 1")
     if cfg.telegram.mode == "webhook":
         if not cfg.webhook.secret_token:
             raise ConfigError("webhook.secret_token", "required when telegram.mode = 'webhook'")
@@ -389,6 +445,7 @@ def _validate_meetings(m: MeetingsConfig) -> None:
         "checkin_after_minutes",
         "code_grace_seconds",
         "poll_remind_hours",
+        "poll_remind_cooldown_hours",
         "compliance_remind_days",
     ):
         if getattr(m, key) < 0:
@@ -404,6 +461,19 @@ def _validate_meetings(m: MeetingsConfig) -> None:
             "meetings.compliance_remind_time",
             f"expected a time like '09:00', got {m.compliance_remind_time!r}",
         )
+    if m.count_from:
+        try:
+            day = date.fromisoformat(m.count_from) if len(m.count_from) == 10 else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise ConfigError(
+                "meetings.count_from", f"expected a date like '2027-01-01', got {m.count_from!r}"
+            )
+        if not MIN_YEAR <= day.year <= MAX_YEAR:
+            raise ConfigError(
+                "meetings.count_from", f"the year must be from {MIN_YEAR} to {MAX_YEAR}"
+            )
 
 
 def _validate_volunteers(v: VolunteersConfig) -> None:

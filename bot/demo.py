@@ -115,8 +115,14 @@ class Scene:
 async def onboarding_scene(scene: Scene) -> dict[str, str]:
     scene.say("\n—— 1. 管理员导入花名册 / The admin imports the roster ——")
     await scene.send(ADMIN, "/start")
-    preview = await scene.upload(ADMIN, "花名册.csv", DEMO_ROSTER.encode("gbk"))
+    # The upload is answered at once; the preview, and then the import, come from the
+    # background (a worker process).
+    before = scene.count(ADMIN)
+    await scene.upload(ADMIN, "花名册.csv", DEMO_ROSTER.encode("gbk"))
+    preview = await scene.expect(ADMIN, before, "花名册预览")
+    before = scene.count(ADMIN)
     await scene.tap(ADMIN, preview, "确认导入")
+    await scene.expect(ADMIN, before, "已导入")
     invites = await scene.send(ADMIN, "/invites")
     codes = dict(_INVITE_LINE.findall(invites.text or ""))
 
@@ -333,6 +339,8 @@ async def run_demo(
                         "token": sandbox.token,
                         "api_base_url": f"{base}/bot",
                         "mode": "polling",
+                        # The demo plays a week's work in half a minute.
+                        "member_burst": 200,
                     },
                     "database": {"url": f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}"},
                     "organisation": {"name": "示范局机关党委", "admins": [ADMIN[0]]},

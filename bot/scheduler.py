@@ -151,6 +151,7 @@ class Scheduler:
     async def _fire_next(self) -> bool:
         """Fire one due job, if any, in one transaction. Returns False when nothing was due."""
         now = self.clock()
+        failed: int | None = None
         async with self.db.write() as session:
             job = await session.scalar(
                 select(Job)
@@ -190,13 +191,12 @@ class Scheduler:
                     log.exception(
                         "job %s (%s) failed; retrying in %s", job.id, job.kind, RETRY_FAILED_AFTER
                     )
-                    job_id = job.id  # the rollback expires the ORM object
+                    failed = job.id  # the rollback expires the ORM object
                     await session.rollback()
-                    await self._postpone(job_id, now + RETRY_FAILED_AFTER)
-                    return True
-                job.last_run_at = now
-                job.runs += 1
-            if job.active:
+                if failed is None:
+                    job.last_run_at = now
+                    job.runs += 1
+            if failed is None and job.active:
                 if next_at is None and job.rule:
                     # From now, not from the missed time: a backlog fires once, not once per miss.
                     next_at = next_occurrence(
@@ -204,8 +204,14 @@ class Scheduler:
                     )
                 job.next_run_at = next_at
                 job.active = next_at is not None
-            await session.commit()
-            return True
+            if failed is None:
+                await session.commit()
+                return True
+        # After the failed transaction has ended: a second write session inside it would wait
+        # for the first (SQLite has one writer).
+        assert failed is not None
+        await self._postpone(failed, now + RETRY_FAILED_AFTER)
+        return True
 
     async def _postpone(self, job_id: int, until: datetime) -> None:
         # A failing job must neither block the ones behind it nor fire in a tight loop.

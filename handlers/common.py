@@ -4,6 +4,7 @@ applies authorization to every command and button in one place."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -14,13 +15,14 @@ from functools import cached_property
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot.auth import Actor, authorize
 from bot.config import Config
 from bot.delivery import QuietHours
 from bot.errors import DomainError
+from bot.inbound import Fairness, FairnessSettings, Inbound, Inbox
 from bot.services.dues import DuesSettings
 from bot.services.items import PushSettings
 from bot.services.meetings import MeetingSettings
@@ -40,27 +42,6 @@ Context = ContextTypes.DEFAULT_TYPE
 App = Application[Any, Any, Any, Any, Any, Any]
 
 
-class Callers:
-    """Update id -> the caller (None: a stranger), read once per update and taken once by its
-    handler. Bounded: an update no handler took (no handler matched) does not stay."""
-
-    KEEP = 1000
-
-    def __init__(self) -> None:
-        self._by_update: dict[int, Actor | None] = {}
-
-    def remember(self, update_id: int, actor: Actor | None) -> None:
-        if len(self._by_update) >= self.KEEP:
-            # Oldest first: dicts keep insertion order.
-            del self._by_update[next(iter(self._by_update))]
-        self._by_update[update_id] = actor
-
-    def take(self, update_id: int) -> tuple[bool, Actor | None]:
-        if update_id in self._by_update:
-            return True, self._by_update.pop(update_id)
-        return False, None
-
-
 @dataclass(frozen=True)
 class Deps:
     """What handlers need, built once by the composition root."""
@@ -74,8 +55,6 @@ class Deps:
     clock: Callable[[], datetime] = utcnow
     # Work that outlives one update (a check-in screen kept fresh); cancelled at shutdown.
     background: set[asyncio.Task[None]] = field(default_factory=set)
-    # The caller of each update as de-duplication read it, for the update's handler.
-    callers: Callers = field(default_factory=Callers)
 
     @property
     def default_language(self) -> str:
@@ -92,6 +71,23 @@ class Deps:
             quiet=QuietHours.from_config(self.config.delivery, tz),
             followup=self.config.followup,
         )
+
+    @cached_property
+    def inbox(self) -> Inbox:
+        return Inbox(self.db, self.config.telegram.update_lease_seconds, clock=utcnow)
+
+    @cached_property
+    def fairness(self) -> Fairness:
+        tg = self.config.telegram
+        return Fairness(
+            FairnessSettings(
+                tg.member_burst, tg.member_per_minute, tg.stranger_burst, tg.stranger_per_minute
+            )
+        )
+
+    @cached_property
+    def inbound(self) -> Inbound:
+        return Inbound(self.inbox, self.fairness)
 
     @cached_property
     def meetings(self) -> MeetingSettings:
@@ -115,7 +111,8 @@ class Deps:
         return self.clock()
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(work)
+        # A fresh context: work that outlives the update must not commit as part of it.
+        task = asyncio.get_running_loop().create_task(work, context=contextvars.Context())
         self.background.add(task)
         task.add_done_callback(self._finished)
         return task
@@ -141,6 +138,9 @@ class Call:
     deps: Deps
     actor: Actor | None
     lang: str
+    # Work for after a pressed button is answered (redrawing its message): the member's spinner
+    # stops first.
+    after_answer: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def t(self, key: str, /, **params: Any) -> Raw:
         return t(self.lang, key, **params)
@@ -217,10 +217,14 @@ async def mark_buttons(call: Call, markup: dict[str, Any], *, only_for: str = ""
         ]
         if any(not str(data).endswith(only_for) for data in datas):
             return
-    with suppress(TelegramError):
-        await query.edit_message_reply_markup(
-            InlineKeyboardMarkup.de_json(markup, call.context.bot)
-        )
+
+    async def redraw() -> None:
+        with suppress(TelegramError):
+            await query.edit_message_reply_markup(
+                InlineKeyboardMarkup.de_json(markup, call.context.bot)
+            )
+
+    call.after_answer.append(redraw)
 
 
 def keyboard(lang: str, rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup:
@@ -232,10 +236,18 @@ async def _load_call(update: Update, context: Context, deps: Deps) -> Call | Non
     user = update.effective_user
     if user is None or update.effective_chat is None:
         return None
-    found, actor = deps.callers.take(update.update_id)
-    if not found:
-        async with deps.db.read() as session:
-            actor = await get_actor(session, user.id, deps.default_language)
+    async with deps.db.lookup() as conn:
+        actor = await get_actor(conn, user.id, deps.default_language)
+    if actor is None:
+        # Someone who has not joined gets a smaller allowance than members.
+        allowed, tell = await deps.fairness.take(user.id, stranger=True)
+        if not allowed:
+            notice = t(deps.default_language, "flood.wait")
+            if update.callback_query is not None:
+                await update.callback_query.answer(plain(notice))
+            elif tell:
+                await context.bot.send_message(update.effective_chat.id, notice)
+            return None
     lang = actor.language if actor else deps.default_language
     return Call(update, context, deps, actor, lang)
 
@@ -275,8 +287,12 @@ def guarded_button(deps: Deps, command: str, handler: ButtonHandler) -> PTBCallb
             with suppress(Exception):
                 await query.answer()
             raise
-        # Always answer, or the client keeps showing a spinner on the button.
-        await query.answer(plain(notice)[:200] if notice else None)
+        # Always answer, or the client keeps showing a spinner on the button. A query too old
+        # to answer (handled again after a restart) changes nothing: the result is stored.
+        with suppress(BadRequest):
+            await query.answer(plain(notice)[:200] if notice else None)
+        for work in call.after_answer:
+            await work()
 
     return callback
 

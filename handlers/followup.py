@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from telegram import InlineKeyboardMarkup
-from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.errors import Denied
 from bot.services import dues, items, money, tasks
 from bot.texts import join_names
-from handlers.common import App, Call, Deps, callback_id, guarded, guarded_button, parse_id
+from handlers.common import (
+    App,
+    Call,
+    Deps,
+    callback_id,
+    guarded,
+    guarded_button,
+    mark_buttons,
+    parse_id,
+)
 from handlers.dialogs import open_dialog
 
 SHOW_NAMES = 60
@@ -38,13 +45,9 @@ async def item_button(call: Call) -> str | None:
         raise Denied("not_your_button")
     async with deps.db.write() as session:
         result = await items.confirm(session, deps.push, call.actor, item_id, now=deps.now())
-    query = call.update.callback_query
-    if result.first_time and query is not None and query.message is not None:
+    if result.first_time:
         # The message may be too old to edit; the confirmation is recorded all the same.
-        with suppress(BadRequest):
-            await query.edit_message_reply_markup(
-                InlineKeyboardMarkup.de_json(result.markup, call.context.bot)
-            )
+        await mark_buttons(call, result.markup)
     return call.t("item.confirmed" if result.first_time else "item.already")
 
 

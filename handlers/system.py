@@ -1,4 +1,5 @@
-"""Cross-cutting handlers: dropping redelivered updates, fallbacks, and the error handler."""
+"""Cross-cutting handlers: dropping redelivered and edited updates, fallbacks, the error
+handler."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
@@ -17,35 +19,42 @@ from telegram.ext import (
 )
 
 from bot.errors import Denied
+from bot.inbound import AlreadyApplied, current_attempt
 from bot.services import updates
-from bot.services.members import get_actor
 from bot.texts import t
 from handlers.common import App, Call, Context, Deps, guarded, guarded_button
 
 log = logging.getLogger(__name__)
 
-# Runs before every feature handler (group -1), so a repeat stops here.
-DEDUPE_GROUP = -1
-PRUNE_EVERY = 500
+# Runs before every feature handler (group -1), so a repeat or an edit stops here.
+FIRST_GROUP = -1
 
 
-def dedupe(deps: Deps) -> TypeHandler[Update, Context, None]:
+def first_look(deps: Deps) -> TypeHandler[Update, Context, None]:
     async def callback(update: Update, context: Context) -> None:
-        async with deps.db.write() as session:
-            user = update.effective_user
-            user_id = user.id if user is not None else None
-            if not await updates.first_time(session, update.update_id, user_id):
+        if current_attempt.get() is None:
+            # Fed to the application directly, not through the inbound path (the handler
+            # tests do this): record the update here, so a repeat is still dropped.
+            async with deps.db.write() as session:
+                new = await updates.record_handled(session, update.to_dict())
+                await session.commit()
+            if not new:
                 log.info("dropping redelivered update %s", update.update_id)
                 raise ApplicationHandlerStop
-            # The caller, read in the same transaction, for the handler that runs next: one
-            # round trip to the database fewer for every update.
-            if user_id is not None:
-                deps.callers.remember(
-                    update.update_id, await get_actor(session, user_id, deps.default_language)
+        edited = update.edited_message
+        if edited is not None:
+            # An edit arrives as a new update: running it would repeat the command (a second
+            # study item, a second meeting). Say once per edit that edits are not read.
+            if edited.chat.type == ChatType.PRIVATE and (edited.text or edited.caption):
+                await context.bot.send_message(
+                    edited.chat.id,
+                    t(deps.default_language, "edit.ignored"),
+                    reply_to_message_id=edited.message_id,
+                    allow_sending_without_reply=True,
                 )
-            await session.commit()
-            if update.update_id % PRUNE_EVERY == 0:
-                await updates.prune(session)
+            raise ApplicationHandlerStop
+        if update.edited_channel_post is not None or update.edited_business_message is not None:
+            raise ApplicationHandlerStop
 
     return TypeHandler(Update, callback)
 
@@ -69,6 +78,10 @@ async def stale_button(call: Call) -> str | None:
 def error_handler(deps: Deps) -> Callable[[object, Context], Coroutine[Any, Any, None]]:
     async def on_error(update: object, context: Context) -> None:
         """Log first with a reference, then tell the user briefly; never show them the trace."""
+        if isinstance(context.error, AlreadyApplied):
+            # A second copy of an update that another attempt applied: nothing to tell.
+            log.info("%s; this attempt was rolled back", context.error)
+            return
         ref = secrets.token_hex(4)
         log.error(
             "update %s failed (ref %s): %r",
@@ -88,7 +101,7 @@ def error_handler(deps: Deps) -> Callable[[object, Context], Coroutine[Any, Any,
 
 
 def register_first(app: App, deps: Deps) -> None:
-    app.add_handler(dedupe(deps), group=DEDUPE_GROUP)
+    app.add_handler(first_look(deps), group=FIRST_GROUP)
     app.add_error_handler(error_handler(deps))
 
 

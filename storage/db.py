@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -16,8 +20,30 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
-SQLITE_BUSY_TIMEOUT_MS = 5000
+from storage.sqlite_loop import BUSY_WAIT_MS
+from storage.sqlite_loop import connect as connect_on_loop
+
+# Statements run on the event loop (storage.sqlite_loop): one may wait this long for another
+# process's lock before the wait goes on asynchronously. Writers of this process queue on the
+# write gate instead (see Database.write).
+SQLITE_BUSY_TIMEOUT_MS = BUSY_WAIT_MS
 _READ_ONLY = "branchbot_read_only"
+
+CommitGuard = Callable[[AsyncSession], Awaitable[None]]
+# Run inside every commit of a write session opened while it is set, before the COMMIT: the
+# inbound path uses it to record "this update is applied" in the same transaction as the
+# update's own writes. Unset (None) outside update handling.
+commit_guard: ContextVar[CommitGuard | None] = ContextVar("commit_guard", default=None)
+
+
+class GuardedSession(AsyncSession):
+    """An AsyncSession whose commit runs the context's commit guard first."""
+
+    async def commit(self) -> None:
+        guard = commit_guard.get()
+        if guard is not None:
+            await guard(self)
+        await super().commit()
 
 
 def is_sqlite(url: str) -> bool:
@@ -46,17 +72,34 @@ def _sqlite_on_begin(conn: Connection) -> None:
 class Database:
     """Owns one engine and hands out sessions: `write()` for use cases, `read()` for lookups."""
 
-    def __init__(self, url: str, *, echo: bool = False, **engine_kwargs: Any) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 0, **engine_kwargs: Any
+    ) -> None:
         self.url = url
-        self.engine_kwargs = engine_kwargs
+        self.engine_kwargs = dict(engine_kwargs)
+        if pool_size > 0:
+            # Sized to the updates handled at once, plus room for the scheduler, the sender,
+            # background work and the dashboard.
+            engine_kwargs.setdefault("pool_size", pool_size)
+            engine_kwargs.setdefault("max_overflow", max(8, pool_size // 2))
+        self.pool_size = pool_size
+        if is_sqlite(url):
+            path = make_url(url).database or ":memory:"
+            engine_kwargs.setdefault("async_creator", partial(connect_on_loop, path))
         self.engine: AsyncEngine = create_async_engine(url, echo=echo, **engine_kwargs)
         if is_sqlite(url):
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_on_begin)
-        self._writer = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._reader = async_sessionmaker(
-            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+        # SQLite has one writer. Writers of this process wait here, in order, instead of each
+        # holding a pooled connection and polling the file lock (the busy handler sleeps, and
+        # gives up with "database is locked"); readers never wait for it (WAL).
+        self._write_gate: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._gate_owner: asyncio.Task[Any] | None = None
+        self._writer = async_sessionmaker(
+            self.engine, class_=GuardedSession, expire_on_commit=False
         )
+        self._lookup_engine = self.engine.execution_options(**{_READ_ONLY: True})
+        self._reader = async_sessionmaker(self._lookup_engine, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -65,13 +108,41 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session for one use case; the service commits, anything unfinished rolls back."""
-        async with self._writer() as session:
-            yield session
+        if not self.is_sqlite:
+            async with self._writer() as session:
+                yield session
+            return
+        gate = self._gate()
+        task = asyncio.current_task()
+        if gate.locked() and self._gate_owner is task:
+            # It would wait for itself forever: fail loudly instead.
+            raise RuntimeError("a write session opened inside another one of the same task")
+        async with gate:
+            self._gate_owner = task
+            try:
+                async with self._writer() as session:
+                    yield session
+            finally:
+                self._gate_owner = None
+
+    def _gate(self) -> asyncio.Lock:
+        # One per event loop: a command-line run may use the same Database in several loops.
+        loop = asyncio.get_running_loop()
+        if self._write_gate is None or self._write_gate[0] is not loop:
+            self._write_gate = (loop, asyncio.Lock())
+        return self._write_gate[1]
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self._reader() as session:
             yield session
+
+    @asynccontextmanager
+    async def lookup(self) -> AsyncIterator[AsyncConnection]:
+        """A plain connection for one read of prebuilt Core statements on the hot path (the
+        caller of every update): no ORM session to set up and tear down."""
+        async with self._lookup_engine.connect() as conn:
+            yield conn
 
     async def ping(self) -> bool:
         try:
@@ -83,7 +154,7 @@ class Database:
 
     def reopen(self) -> Database:
         """Another engine on the same database, as a second process would have."""
-        return Database(self.url, **self.engine_kwargs)
+        return Database(self.url, pool_size=self.pool_size, **self.engine_kwargs)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -182,13 +182,26 @@ class PendingImport(Base):
     status: Mapped[str] = mapped_column(String(12), default="pending")
 
 
-class ProcessedUpdate(Base):
-    """Telegram update ids already handled: updates are delivered at least once."""
+class InboxUpdate(Base):
+    """Every update received from Telegram, kept before Telegram is told it arrived.
 
-    __tablename__ = "processed_updates"
+    `done_at` and `attempt` are set in the same transaction as the update's effects (or on their
+    own when it has none): a row without `done_at` is work a crash interrupted, taken again once
+    its lease runs out; a second copy of the update finds the row and is dropped."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_pending", "done_at", "lease_until"),)
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # The lane the update is processed in (a chat, else its sender); None for neither.
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The update as received, so a restart can process it again.
+    payload: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The processing attempt that applied it: later commits of the same attempt may pass.
+    attempt: Mapped[str | None] = mapped_column(String(32))
 
 
 class Job(Base):
@@ -578,3 +591,57 @@ class SendPace(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     # Seconds since the epoch, by the database's clock (the one clock all instances share).
     next_at: Mapped[float] = mapped_column(Float(precision=53))
+
+
+class BackgroundJob(Base):
+    """Heavy work (an export, a report, a chart, a roster preview or import) kept off the path
+    that answers taps: a handler queues it, a runner claims it with a lease, a worker process
+    does it, and the result goes to the requester's chat.
+
+    pending -> running (leased) -> done | failed. A crash leaves the row running with a lease
+    that runs out; it is then claimed again. A done or failed row is never claimed."""
+
+    __tablename__ = "background_jobs"
+    __table_args__ = (Index("ix_background_jobs_due", "status", "run_after"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # export | summary | stats_chart | roster_preview | roster_apply
+    kind: Mapped[str] = mapped_column(String(20))
+    # The request as JSON (period, branch, file id, upload id ...).
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    # The same request while one is not finished shares it (a second /export queues nothing);
+    # cleared when it finishes, so the request can be made again.
+    dedupe_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    requester_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    # Not claimed before this (a retry waits a little).
+    run_after: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who holds the lease: writes of an attempt that lost it are refused.
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # What the committed part of an interrupted attempt did (a roster import's batches).
+    progress: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DashboardSession(Base):
+    """A web dashboard session. The browser's cookie carries a random id; only its SHA-256 is
+    kept, with the member and the role the session was opened with. Logging out deletes the
+    row (so a copy of the cookie stops working at once), "log out everywhere" deletes the
+    member's rows, and a request whose member now has another role, or is no longer active,
+    ends its session."""
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    # Role.value at login.
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.auth import Actor, can_grant, can_manage_branch, can_see_group
 from bot.errors import Denied, Invalid, NotFound
@@ -15,6 +16,50 @@ from bot.services import audit
 from storage.models import Branch, Group, Member, Role
 
 LANGUAGES = ("zh", "en")
+
+# Prebuilt Core statements for the lookups every update makes: the columns alone, no ORM entity,
+# and SQLAlchemy builds their SQL and cache key once.
+_members = Member.__table__
+_branches = Branch.__table__
+_groups = Group.__table__
+_ACTOR_COLUMNS = (
+    _members.c.id,
+    _members.c.name,
+    _members.c.role,
+    _members.c.branch_id,
+    _members.c.group_id,
+    _members.c.language,
+)
+_ACTOR_BY_TELEGRAM_ID = select(*_ACTOR_COLUMNS).where(
+    _members.c.telegram_user_id == bindparam("telegram_user_id"), _members.c.active.is_(True)
+)
+_ACTOR_BY_ID = select(*_ACTOR_COLUMNS).where(
+    _members.c.id == bindparam("member_id"),
+    _members.c.active.is_(True),
+    _members.c.telegram_user_id.is_not(None),
+)
+# A member's record with their branch's and group's names: what /me and /start show.
+_MY_RECORD = (
+    select(
+        _members.c.id,
+        _members.c.name,
+        _members.c.role,
+        _branches.c.name.label("branch_name"),
+        _groups.c.name.label("group_name"),
+        _members.c.phone,
+        _members.c.language,
+        _members.c.telegram_user_id,
+        _members.c.bound_at,
+        _members.c.active,
+        _members.c.committee,
+    )
+    .select_from(
+        _members.outerjoin(_branches, _branches.c.id == _members.c.branch_id).outerjoin(
+            _groups, _groups.c.id == _members.c.group_id
+        )
+    )
+    .where(_members.c.id == bindparam("member_id"))
+)
 
 
 @dataclass(frozen=True)
@@ -77,45 +122,53 @@ async def member_view(session: AsyncSession, member: Member) -> MemberView:
 
 
 async def get_actor(
-    session: AsyncSession, telegram_user_id: int, default_language: str
+    session: AsyncSession | AsyncConnection, telegram_user_id: int, default_language: str
 ) -> Actor | None:
-    """The active member bound to this account, or None for a stranger."""
-    member = await session.scalar(
-        select(Member).where(Member.telegram_user_id == telegram_user_id, Member.active.is_(True))
-    )
-    return _actor_of(member, default_language)
+    """The active member bound to this account, or None for a stranger. Runs for every update:
+    one prebuilt statement."""
+    row = (
+        await session.execute(_ACTOR_BY_TELEGRAM_ID, {"telegram_user_id": telegram_user_id})
+    ).first()
+    return _actor_of(row, default_language)
 
 
 async def actor_by_id(session: AsyncSession, member_id: int, default_language: str) -> Actor | None:
     """The active, bound member with this roster number (a dashboard session's), or None."""
-    member = await session.scalar(
-        select(Member).where(
-            Member.id == member_id,
-            Member.active.is_(True),
-            Member.telegram_user_id.is_not(None),
-        )
-    )
-    return _actor_of(member, default_language)
+    row = (await session.execute(_ACTOR_BY_ID, {"member_id": member_id})).first()
+    return _actor_of(row, default_language)
 
 
-def _actor_of(member: Member | None, default_language: str) -> Actor | None:
-    if member is None:
+def _actor_of(row: Row[*tuple[Any, ...]] | None, default_language: str) -> Actor | None:
+    if row is None:
         return None
     return Actor(
-        member_id=member.id,
-        name=member.name,
-        role=member.role,
-        branch_id=member.branch_id,
-        group_id=member.group_id,
-        language=member.language or default_language,
+        member_id=row.id,
+        name=row.name,
+        role=row.role,
+        branch_id=row.branch_id,
+        group_id=row.group_id,
+        language=row.language or default_language,
     )
 
 
 async def my_record(session: AsyncSession, actor: Actor) -> MemberView:
-    member = await session.get(Member, actor.member_id)
-    if member is None:
+    """The caller's own record with their branch and group names, in one statement."""
+    row = (await session.execute(_MY_RECORD, {"member_id": actor.member_id})).first()
+    if row is None:
         raise NotFound("not_registered")
-    return await member_view(session, member)
+    return MemberView(
+        id=row.id,
+        name=row.name,
+        role=row.role,
+        branch=row.branch_name or "",
+        group=row.group_name or "",
+        phone=row.phone,
+        language=row.language,
+        bound=row.telegram_user_id is not None,
+        bound_at=row.bound_at,
+        active=row.active,
+        committee=row.committee,
+    )
 
 
 async def set_language(session: AsyncSession, actor: Actor, language: str) -> str:

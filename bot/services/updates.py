@@ -1,51 +1,146 @@
-"""Remembering handled Telegram updates, so a redelivered one is not applied twice."""
+"""The inbox table: updates kept as received, each applied once (see bot/inbound.py)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Member, ProcessedUpdate, utcnow
+from storage.models import InboxUpdate, Member, utcnow
 
 # Telegram keeps undelivered updates for at most 24 hours; twice that is a safe horizon.
 KEEP_FOR = timedelta(hours=48)
 
 
-async def first_time(
-    session: AsyncSession, update_id: int, telegram_user_id: int | None = None
-) -> bool:
-    """Record the update id; False if it was already recorded (a redelivery). The caller
-    commits, with whatever else it reads or writes for the update in the same transaction.
+def _chat_of(data: dict[str, Any]) -> int | None:
+    for value in data.values():
+        if isinstance(value, dict):
+            chat = value.get("chat") or (value.get("message") or {}).get("chat")
+            if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+                return int(chat["id"])
+            sender = value.get("from")
+            if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+                return int(sender["id"])
+    return None
 
-    A member who writes to the bot can be reached again, whatever a failed push recorded.
-    """
-    # One statement decides: a copy arriving at once on another instance waits for this row's
-    # lock and then inserts nothing.
+
+def _sender_of(data: dict[str, Any]) -> int | None:
+    for value in data.values():
+        if isinstance(value, dict):
+            sender = value.get("from")
+            if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+                return int(sender["id"])
+    return None
+
+
+async def admit(
+    session: AsyncSession,
+    payloads: Sequence[dict[str, Any]],
+    now: datetime,
+    lease_until: datetime,
+    *,
+    done: bool = False,
+) -> set[int]:
+    """Insert the updates not seen before; returns their ids. The caller commits.
+
+    One statement decides: a copy arriving at once on another instance waits for the row's
+    lock and then inserts nothing. With `done`, they are recorded as handled already.
+    Members who write to the bot can be reached again, whatever a failed push recorded."""
+    if not payloads:
+        return set()
+    rows = [
+        {
+            "update_id": int(data["update_id"]),
+            "chat_id": _chat_of(data),
+            "payload": "" if done else json.dumps(data, ensure_ascii=False),
+            "received_at": now,
+            "lease_until": None if done else lease_until,
+            "done_at": now if done else None,
+        }
+        for data in payloads
+    ]
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    recorded = await session.execute(
-        insert(ProcessedUpdate)
-        .values(update_id=update_id, processed_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["update_id"])
+    fresh = set(
+        await session.scalars(
+            insert(InboxUpdate)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["update_id"])
+            .returning(InboxUpdate.update_id)
+        )
     )
-    if getattr(recorded, "rowcount", 0) != 1:
-        await session.rollback()
-        return False
-    if telegram_user_id is not None:
+    senders = {
+        sender
+        for data in payloads
+        if int(data["update_id"]) in fresh and (sender := _sender_of(data)) is not None
+    }
+    if senders:
         await session.execute(
             update(Member)
-            .where(Member.telegram_user_id == telegram_user_id, Member.unreachable_at.is_not(None))
+            .where(Member.telegram_user_id.in_(senders), Member.unreachable_at.is_not(None))
             .values(unreachable_at=None)
         )
-    return True
+    return fresh
+
+
+async def finish(session: AsyncSession, update_ids: Sequence[int], now: datetime) -> None:
+    """Mark updates done that were handled without writing anything (or dropped)."""
+    await session.execute(
+        update(InboxUpdate)
+        .where(InboxUpdate.update_id.in_(update_ids), InboxUpdate.done_at.is_(None))
+        .values(done_at=now)
+    )
+
+
+async def reclaim(
+    session: AsyncSession, now: datetime, lease_until: datetime, skip: set[int], limit: int
+) -> list[dict[str, Any]]:
+    """Lease again the unfinished updates whose lease ran out, oldest first. The caller commits."""
+    stale = (
+        select(InboxUpdate.update_id)
+        .where(
+            InboxUpdate.done_at.is_(None),
+            or_(InboxUpdate.lease_until.is_(None), InboxUpdate.lease_until < now),
+        )
+        .order_by(InboxUpdate.update_id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stale = stale.with_for_update(skip_locked=True)
+    ids = [i for i in await session.scalars(stale) if i not in skip]
+    if not ids:
+        return []
+    claimed = await session.execute(
+        update(InboxUpdate)
+        .where(
+            InboxUpdate.update_id.in_(ids),
+            InboxUpdate.done_at.is_(None),
+            or_(InboxUpdate.lease_until.is_(None), InboxUpdate.lease_until < now),
+        )
+        .values(lease_until=lease_until)
+        .returning(InboxUpdate.update_id, InboxUpdate.payload)
+    )
+    found = [(update_id, payload) for update_id, payload in claimed if payload]
+    return [json.loads(payload) for _, payload in sorted(found)]
+
+
+async def record_handled(session: AsyncSession, data: dict[str, Any]) -> bool:
+    """For an update handled outside the inbound path (tests, tools): record it as handled;
+    False when it was already recorded. The caller commits."""
+    now = utcnow()
+    return bool(await admit(session, [data], now, now, done=True))
 
 
 async def prune(session: AsyncSession) -> int:
     result = await session.execute(
-        delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < utcnow() - KEEP_FOR)
+        delete(InboxUpdate).where(
+            InboxUpdate.received_at < utcnow() - KEEP_FOR, InboxUpdate.done_at.is_not(None)
+        )
     )
     await session.commit()
     return int(getattr(result, "rowcount", 0) or 0)

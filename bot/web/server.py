@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -18,13 +19,16 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Real updates are a few kilobytes; a larger body is not from Telegram.
 MAX_BODY_BYTES = 1024 * 1024
 
-APPLICATION_KEY: web.AppKey[Any] = web.AppKey("application", object)
+# Keeps updates and queues the new ones (bot.inbound.Inbound.receive); raises when it could not.
+Receive = Callable[[Sequence[dict[str, Any]], Sequence[Update]], Awaitable[int]]
+
+BOT_KEY: web.AppKey[Any] = web.AppKey("bot", object)
+RECEIVE_KEY: web.AppKey[Receive] = web.AppKey("receive", object)  # type: ignore[arg-type]
 DATABASE_KEY: web.AppKey[Database] = web.AppKey("database", Database)
 SECRET_KEY: web.AppKey[str] = web.AppKey("secret_token", str)
 
 
 async def telegram_update(request: web.Request) -> web.Response:
-    application = request.app[APPLICATION_KEY]
     secret = request.app[SECRET_KEY]
     given = request.headers.get(SECRET_HEADER, "")
     # Constant-time comparison: the secret is the only thing that tells Telegram from anyone.
@@ -36,14 +40,19 @@ async def telegram_update(request: web.Request) -> web.Response:
         data = json.loads(body)
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             raise ValueError("not an update")
-        update = Update.de_json(data, application.bot)
+        update = Update.de_json(data, request.app[BOT_KEY])
     except web.HTTPRequestEntityTooLarge:
         raise
     except Exception:
         log.warning("webhook body is not a valid update")
         return web.json_response({"ok": False, "error": "bad update"}, status=400)
-    # Acknowledge at once; the application processes from its queue.
-    await application.update_queue.put(update)
+    # Acknowledge only once the update is kept: an update lost in a crash before this point is
+    # delivered again by Telegram. Handling goes on after the answer, from the queue.
+    try:
+        await request.app[RECEIVE_KEY]([data], [update])
+    except Exception:
+        log.exception("could not keep update %s; Telegram will deliver it again", data["update_id"])
+        return web.json_response({"ok": False, "error": "try again"}, status=503)
     return web.json_response({"ok": True})
 
 
@@ -56,10 +65,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def make_web_app(
-    application: Any, db: Database, *, path: str, secret_token: str
+    receive: Receive, bot: Any, db: Database, *, path: str, secret_token: str
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
-    app[APPLICATION_KEY] = application
+    app[RECEIVE_KEY] = receive
+    app[BOT_KEY] = bot
     app[DATABASE_KEY] = db
     app[SECRET_KEY] = secret_token
     app.router.add_get("/healthz", healthz)

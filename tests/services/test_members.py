@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.auth import Access, Actor, allowed, authorize, commands_for
+from bot.auth import Access, allowed, authorize, commands_for
 from bot.errors import Denied, Invalid, NotFound
+from bot.inbound import Fairness, FairnessSettings
 from bot.services import invites, members, organisation, updates
-from handlers.common import Callers
 from storage.db import Database
-from storage.models import AuditEntry, InviteCode, Member, Role, utcnow
+from storage.models import AuditEntry, InboxUpdate, InviteCode, Member, Role, utcnow
 from tests.conftest import OrgBuilder
 
 
@@ -241,19 +241,72 @@ def test_role_by_command_matrix() -> None:
     assert all(c.access <= Access.MEMBER for c in commands_for(actor(Role.MEMBER)))
 
 
-async def test_update_ids_are_recorded_once(db: Database) -> None:
+def _update(update_id: int, user: int = 5) -> dict[str, object]:
+    chat = {"id": user, "type": "private"}
+    sender = {"id": user, "is_bot": False, "first_name": "x"}
+    return {
+        "update_id": update_id,
+        "message": {"message_id": 1, "date": 0, "chat": chat, "from": sender},
+    }
+
+
+async def test_update_ids_are_kept_once(db: Database) -> None:
+    now = utcnow()
     async with db.write() as session:
-        assert await updates.first_time(session, 42)
+        assert await updates.admit(session, [_update(42)], now, now) == {42}
         await session.commit()
     async with db.write() as session:
-        assert not await updates.first_time(session, 42)
+        assert await updates.admit(session, [_update(42), _update(44)], now, now) == {44}
     async with db.write() as session:
-        # Not committed: as if the process died before the update was handled.
-        assert await updates.first_time(session, 43)
-    async with db.write() as session:
-        assert await updates.first_time(session, 43)
+        # Not committed: as if the process died before the update was kept; kept again.
+        assert await updates.admit(session, [_update(44)], now, now) == {44}
     async with db.write() as session:
         assert await updates.prune(session) == 0
+
+
+async def test_kept_updates_remember_their_lane_and_payload(db: Database) -> None:
+    now = utcnow()
+    async with db.write() as session:
+        await updates.admit(session, [_update(7, user=99)], now, now)
+        await session.commit()
+    async with db.read() as session:
+        row = await session.get(InboxUpdate, 7)
+    assert row is not None and row.chat_id == 99 and row.done_at is None
+    assert '"update_id": 7' in row.payload
+
+
+async def test_an_unfinished_update_is_taken_back_once_its_lease_runs_out(db: Database) -> None:
+    now = utcnow()
+    async with db.write() as session:
+        await updates.admit(session, [_update(1), _update(2)], now, now + timedelta(seconds=60))
+        await updates.finish(session, [2], now)
+        await session.commit()
+    later = now + timedelta(seconds=61)
+    async with db.write() as session:
+        # Still leased: nothing to take back yet.
+        assert await updates.reclaim(session, now, now, set(), 10) == []
+        taken = await updates.reclaim(session, later, later + timedelta(seconds=60), set(), 10)
+        await session.commit()
+    assert [u["update_id"] for u in taken] == [1]
+    async with db.write() as session:
+        # Leased again by the one who took it back.
+        assert await updates.reclaim(session, later, later, set(), 10) == []
+
+
+async def test_a_member_who_writes_is_reachable_again(db: Database, org: OrgBuilder) -> None:
+    zhang = await org.member("张三", telegram_id=5)
+    async with db.write() as session:
+        await session.execute(
+            update(Member).where(Member.id == zhang.member_id).values(unreachable_at=utcnow())
+        )
+        await session.commit()
+    now = utcnow()
+    async with db.write() as session:
+        await updates.admit(session, [_update(1, user=5)], now, now)
+        await session.commit()
+    async with db.read() as session:
+        member = await session.get(Member, zhang.member_id)
+    assert member is not None and member.unreachable_at is None
 
 
 async def test_invites_list_reuses_codes_and_replaces_expired(
@@ -288,16 +341,20 @@ async def test_renaming_the_organisation_keeps_its_records(
     assert "张三" in names
 
 
-def test_the_caller_read_by_deduplication_is_taken_once_and_not_kept() -> None:
-    callers = Callers()
-    zhang = Actor(1, "张三", Role.MEMBER, 1, None, "zh")
-    callers.remember(7, zhang)
-    callers.remember(8, None)  # a stranger is remembered too: no second lookup for them
-    assert callers.take(7) == (True, zhang)
-    assert callers.take(7) == (False, None)  # the handler looks the caller up itself
-    assert callers.take(8) == (True, None)
-    for update_id in range(100, 100 + Callers.KEEP + 5):
-        callers.remember(update_id, zhang)
-    # Updates no handler took do not pile up: the oldest go first.
-    assert callers.take(100) == (False, None)
-    assert callers.take(100 + Callers.KEEP + 4) == (True, zhang)
+async def test_a_member_over_the_allowance_is_refused_and_told_once() -> None:
+    fairness = Fairness(FairnessSettings(burst=3, per_minute=60, stranger_burst=1))
+    results = [await fairness.take(7) for _ in range(5)]
+    assert results == [(True, False)] * 3 + [(False, True), (False, False)]
+    # Another member has their own allowance; a stranger gets the smaller one.
+    assert await fairness.take(8) == (True, False)
+    assert [await fairness.take(9, stranger=True) for _ in range(2)] == [
+        (True, False),
+        (False, True),
+    ]
+
+
+async def test_the_allowance_comes_back_with_time() -> None:
+    fairness = Fairness(FairnessSettings(burst=2, per_minute=6000))
+    assert [(await fairness.take(7))[0] for _ in range(3)] == [True, True, False]
+    await asyncio.sleep(0.05)  # 100 a second: the bucket has drained
+    assert await fairness.take(7) == (True, False)

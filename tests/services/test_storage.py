@@ -29,7 +29,7 @@ async def test_sqlite_connection_settings(tmp_path) -> None:
             journal = (await conn.execute(text("PRAGMA journal_mode"))).scalar()
             busy = (await conn.execute(text("PRAGMA busy_timeout"))).scalar()
             fks = (await conn.execute(text("PRAGMA foreign_keys"))).scalar()
-        assert (journal, busy, fks) == ("wal", 5000, 1)
+        assert (journal, busy, fks) == ("wal", 20, 1)
     finally:
         await db.dispose()
 
