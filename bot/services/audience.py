@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor, can_manage_branch
 from bot.errors import Denied, Invalid, NotFound
+from bot.services.names import normalise_name
 from storage.models import Branch, Group, Invitation, Meeting, Member, Role
 
 # A make-up item (补学) goes to those on leave or absent from one meeting.
@@ -45,8 +46,9 @@ async def resolve_audience(
     """`#第一支部`, `#第一党小组` or `#第一支部/第一党小组`; None means the default audience."""
     if ref is None or not ref.strip().lstrip("#"):
         return await default_audience(session, actor)
-    name = ref.strip().lstrip("#").strip()
+    name = normalise_name(normalise_name(ref).lstrip("#"))
     branch_name, _, group_name = name.partition("/")
+    branch_name, group_name = normalise_name(branch_name), normalise_name(group_name)
     if group_name:
         rows = (
             await session.execute(
@@ -54,8 +56,8 @@ async def resolve_audience(
                 .join(Branch, Group.branch_id == Branch.id)
                 .where(
                     Branch.organisation_id == org_id,
-                    Branch.name == branch_name.strip(),
-                    Group.name == group_name.strip(),
+                    Branch.name == branch_name,
+                    Group.name == group_name,
                 )
             )
         ).all()

@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased
 from bot.auth import Actor, can_manage_branch
 from bot.errors import Denied, Invalid, NotFound
 from bot.services import items, money, periods
+from bot.services.names import normalise_name
 from bot.texts import plain, t
 from storage.models import (
     Activity,
@@ -95,7 +96,7 @@ async def resolve_scope(
     session: AsyncSession, org_id: int, actor: Actor, branch_name: str | None
 ) -> Scope:
     """A secretary: their branch (or, named, only their own); an admin: all, or the one named."""
-    name = (branch_name or "").strip().lstrip("#").strip()
+    name = normalise_name(normalise_name(branch_name or "").lstrip("#"))
     if name:
         branch = await session.scalar(
             select(Branch).where(Branch.organisation_id == org_id, Branch.name == name)

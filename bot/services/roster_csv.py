@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bot.errors import Invalid
 from bot.services.money import parse_amount
+from bot.services.names import MAX_MEMBER_NAME, MAX_UNIT_NAME, normalise_name
 from storage.models import Role
 
 # The most rows one file may have: 100,000 members at the most, in one go. Bigger rosters are
@@ -20,7 +21,13 @@ MAX_ROSTER_ROWS = 100_000
 # Room for MAX_ROSTER_ROWS rows with every column filled (about 80 bytes a row), and under the
 # 20 MB a bot may download from Telegram.
 MAX_ROSTER_BYTES = 16 * 1024 * 1024
-MAX_NAME_LENGTH = 100
+MAX_NAME_LENGTH = MAX_MEMBER_NAME
+# The longest cell read at all (csv's own default limit): a longer one makes its row a bad row.
+MAX_CELL_LENGTH = 131_072
+# csv's field limit is process-wide and, hit, ends the reader mid-file: raised to the largest
+# file accepted, so an oversized cell is only its row's error (see MAX_CELL_LENGTH).
+if csv.field_size_limit() < MAX_ROSTER_BYTES:
+    csv.field_size_limit(MAX_ROSTER_BYTES)
 
 # Header aliases, compared after stripping and lower-casing.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -134,7 +141,7 @@ def decode(data: bytes) -> str:
 def _header_map(header: list[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for index, raw in enumerate(header):
-        cell = raw.strip().lower()
+        cell = normalise_name(raw).lower()
         for key, aliases in COLUMNS.items():
             if cell in aliases and key not in found:
                 found[key] = index
@@ -167,62 +174,79 @@ def parse_roster(text: str, *, default_branch: str | None = None) -> ParsedRoste
             return ""
         return record[index].strip()
 
-    try:
-        for record in reader:
-            line = reader.line_num
-            if not any(c.strip() for c in record):
+    while True:
+        # A row csv cannot read is that row's error; reading goes on with the next one.
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.append(RowError(reader.line_num, "malformed", str(exc)))
+            continue
+        line = reader.line_num
+        if not any(c.strip() for c in record):
+            continue
+        records += 1
+        if records > MAX_ROSTER_ROWS:
+            raise RosterFileError("too_many_rows", str(MAX_ROSTER_ROWS))
+        if any(len(c) > MAX_CELL_LENGTH for c in record):
+            errors.append(RowError(line, "cell_too_long", str(MAX_CELL_LENGTH)))
+            continue
+        raw_branch = cell(record, "branch")
+        raw_group = cell(record, "group")
+        name = normalise_name(cell(record, "name"))
+        branch = normalise_name(raw_branch) or ("" if raw_branch else default_branch or "")
+        group = normalise_name(raw_group) or None
+        role_text = cell(record, "role")
+        phone = cell(record, "phone") or None
+        committee_text = cell(record, "committee")
+        dues_text = cell(record, "dues")
+        if not name:
+            errors.append(RowError(line, "no_name"))
+            continue
+        if len(name) > MAX_NAME_LENGTH:
+            errors.append(RowError(line, "name_too_long", name[:20]))
+            continue
+        if not branch:
+            errors.append(RowError(line, "no_branch", name))
+            continue
+        if len(branch) > MAX_UNIT_NAME:
+            errors.append(RowError(line, "branch_too_long", branch[:20]))
+            continue
+        if raw_group and group is None:
+            errors.append(RowError(line, "no_group", name))
+            continue
+        if group is not None and len(group) > MAX_UNIT_NAME:
+            errors.append(RowError(line, "group_too_long", group[:20]))
+            continue
+        role: Role | None = None
+        if "role" in columns:
+            role = ROLE_ALIASES.get(role_text.lower()) if role_text else Role.MEMBER
+            if role is None:
+                errors.append(RowError(line, "bad_role", role_text))
                 continue
-            records += 1
-            if records > MAX_ROSTER_ROWS:
-                raise RosterFileError("too_many_rows", str(MAX_ROSTER_ROWS))
-            name = cell(record, "name")
-            branch = cell(record, "branch") or (default_branch or "")
-            group = cell(record, "group") or None
-            role_text = cell(record, "role")
-            phone = cell(record, "phone") or None
-            committee_text = cell(record, "committee")
-            dues_text = cell(record, "dues")
-            if not name:
-                errors.append(RowError(line, "no_name"))
+        if phone is not None and not _PHONE_RE.match(phone):
+            errors.append(RowError(line, "bad_phone", phone))
+            continue
+        committee: bool | None = None
+        if "committee" in columns:
+            committee = COMMITTEE_VALUES.get(committee_text.lower()) if committee_text else False
+            if committee is None:
+                errors.append(RowError(line, "bad_committee", committee_text))
                 continue
-            if len(name) > MAX_NAME_LENGTH:
-                errors.append(RowError(line, "name_too_long", name[:20]))
+        dues_cents: int | None = None
+        if dues_text:
+            try:
+                dues_cents = parse_amount(dues_text)
+            except Invalid:
+                errors.append(RowError(line, "bad_dues", dues_text))
                 continue
-            if not branch:
-                errors.append(RowError(line, "no_branch", name))
-                continue
-            role: Role | None = None
-            if "role" in columns:
-                role = ROLE_ALIASES.get(role_text.lower()) if role_text else Role.MEMBER
-                if role is None:
-                    errors.append(RowError(line, "bad_role", role_text))
-                    continue
-            if phone is not None and not _PHONE_RE.match(phone):
-                errors.append(RowError(line, "bad_phone", phone))
-                continue
-            committee: bool | None = None
-            if "committee" in columns:
-                committee = (
-                    COMMITTEE_VALUES.get(committee_text.lower()) if committee_text else False
-                )
-                if committee is None:
-                    errors.append(RowError(line, "bad_committee", committee_text))
-                    continue
-            dues_cents: int | None = None
-            if dues_text:
-                try:
-                    dues_cents = parse_amount(dues_text)
-                except Invalid:
-                    errors.append(RowError(line, "bad_dues", dues_text))
-                    continue
-            key = (branch, name)
-            if key in seen:
-                errors.append(RowError(line, "duplicate", f"{name} ({seen[key]})"))
-                continue
-            seen[key] = line
-            rows.append(RosterRow(line, name, branch, group, role, phone, committee, dues_cents))
-    except csv.Error as exc:
-        errors.append(RowError(reader.line_num, "malformed", str(exc)))
+        key = (branch, name)
+        if key in seen:
+            errors.append(RowError(line, "duplicate", f"{name} ({seen[key]})"))
+            continue
+        seen[key] = line
+        rows.append(RosterRow(line, name, branch, group, role, phone, committee, dues_cents))
     return ParsedRoster(
         rows=rows,
         errors=errors,

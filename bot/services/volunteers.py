@@ -27,6 +27,7 @@ from bot.errors import Denied, Invalid, NotFound
 from bot.scheduler import Firing, add_job
 from bot.services import audit, items
 from bot.services.audience import Audience, audience_members, chat_of, may_manage
+from bot.services.names import normalise_name
 from bot.texts import plain, t
 from storage.models import Activity, Member, SignUp
 
@@ -677,7 +678,7 @@ def pick(
 ) -> tuple[SignUp, Member] | list[Member] | None:
     """The sign-up a name (or "#12", a member number) means; the candidates when a name is
     shared (an activity for the whole organisation may have two 王伟); None when nobody."""
-    ref = ref.strip()
+    ref = normalise_name(ref)
     number = re.fullmatch(r"#([0-9]{1,9})", ref)
     found = [(s, m) for s, m in rows if (m.id == int(number[1]) if number else m.name == ref)]
     if len(found) > 1:
