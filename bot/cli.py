@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import logging
 import sqlite3
 import sys
 import unicodedata
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.auth import operator_actor
-from bot.config import Config, ConfigError, load_config
-from bot.errors import DomainError
+from bot.config import ENV_TOKEN, Config, ConfigError, load_config
+from bot.errors import DomainError, Invalid
 from bot.services import export_files, invites, ledger, members, roster, summary
 from bot.services.roster import ImportScope
-from bot.services.roster_csv import RosterFileError, decode, parse_roster
+from bot.services.roster_csv import ParsedRoster, RosterFileError, decode, parse_roster
 from bot.texts import plain, t
+
+if TYPE_CHECKING:
+    from storage.db import Database
 
 DEFAULT_CONFIG = "branchbot.toml"
 
@@ -101,8 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING if args.command == "demo" else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # httpx logs every long-poll request at INFO: noise, not news.
+    # httpx logs every long-poll request at INFO: noise, not news. Alembic's INFO lines
+    # ("Context impl…", "Will assume…") are noise on the command line too.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         if args.command == "demo":
             from bot.demo import run_demo
@@ -110,6 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(serve_port=args.port if args.serve else None))
         config = load_config(args.config)
         if args.command == "config":
+            if not config.telegram.token:
+                # Valid for the other commands, but `run` would refuse it.
+                print(
+                    f"warning: telegram.token: empty; `branchbot run` needs it (or {ENV_TOKEN})",
+                    file=sys.stderr,
+                )
+                print(f"{args.config}: OK, except that `branchbot run` needs telegram.token")
+                return 0
             print(f"{args.config}: OK")
             return 0
         if args.command == "run":
@@ -129,13 +142,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "backup":
             return _backup(config, args.out)
         if args.command == "summary":
+            if not _summary_period_ok(args.period):
+                print(
+                    "usage: branchbot summary --period YYYY-H1|YYYY-H2|YYYY [--branch NAME] "
+                    "--out FILE.docx\n"
+                    f"branchbot summary: error: --period must be a half-year or a year "
+                    f"(e.g. 2026-H2 or 2026), got {args.period!r}",
+                    file=sys.stderr,
+                )
+                return 2
             drafted = asyncio.run(_summary(config, args.period, args.branch))
             return _write_summary(drafted, args.out) if drafted else 2
         if args.action == "import":
             return asyncio.run(_roster_import(config, args))
         return asyncio.run(_roster_invites(config, args.branch, args.format, sys.stdout))
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        # Every problem found, one a line, each naming its key.
+        for key, problem in exc.problems:
+            print(f"configuration error: {key}: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -166,9 +190,18 @@ async def _roster_import(config: Config, args: argparse.Namespace) -> int:
     from bot.app import prepare_database
     from storage.db import Database
 
+    if args.dry_run and _sqlite_file_missing(config.database.url):
+        # A dry run writes nothing, not even a new database file: the file is checked alone.
+        return _report_import(lang, args, _file_only_report(parsed), file_only=True)
     db = Database(config.database.url)
     try:
-        org_id = await prepare_database(config, db)
+        if args.dry_run:
+            stored = await _migrated_organisation(db)
+            if stored is None:
+                return _report_import(lang, args, _file_only_report(parsed), file_only=True)
+            org_id = stored
+        else:
+            org_id = await prepare_database(config, db)
         # The whole file is checked before anything is written, then applied in short
         # transactions: a running bot's writers are never locked out for long, and a run cut
         # short is finished by running the same command again.
@@ -184,23 +217,89 @@ async def _roster_import(config: Config, args: argparse.Namespace) -> int:
         )
     finally:
         await db.dispose()
+    return _report_import(lang, args, report)
+
+
+def _report_import(
+    lang: str, args: argparse.Namespace, report: roster.ImportReport, *, file_only: bool = False
+) -> int:
     for err in report.errors:
         reason = plain(t(lang, f"roster_err.{err.reason}", value=err.value))
         print(f"{args.file}:{err.line}: {reason}", file=sys.stderr)
-    verb = "would import" if args.dry_run else ("imported" if report.applied else "not imported")
+    verb = "would" if args.dry_run else ("imported" if report.applied else "not")
     print(
-        f"{verb}: {len(report.created)} new, {len(report.updated)} updated, "
-        f"{report.unchanged} unchanged, {len(report.deactivated)} deactivated, "
-        f"{len(report.errors)} bad rows"
+        plain(
+            t(
+                lang,
+                "cli.import_summary",
+                verb=t(lang, f"cli.verb_{verb}"),
+                created=len(report.created),
+                updated=len(report.updated),
+                unchanged=report.unchanged,
+                deactivated=len(report.deactivated),
+                errors=len(report.errors),
+            )
+        )
     )
+    if file_only:
+        print(plain(t(lang, "cli.dry_run_file_only")))
     if report.new_branches:
-        print("new branches: " + ", ".join(report.new_branches))
+        print(plain(t(lang, "cli.new_branches", names=", ".join(report.new_branches))))
     if report.new_groups:
-        print("new groups: " + ", ".join(report.new_groups))
+        print(plain(t(lang, "cli.new_groups", names=", ".join(report.new_groups))))
     if report.errors and not args.skip_bad_rows:
-        print("the file has bad rows: fix them, or pass --skip-bad-rows", file=sys.stderr)
+        print(plain(t(lang, "cli.bad_rows_hint")), file=sys.stderr)
         return 1
     return 0
+
+
+def _sqlite_file_missing(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite"):
+        return False
+    return (
+        not parsed.database or parsed.database == ":memory:" or not Path(parsed.database).exists()
+    )
+
+
+async def _migrated_organisation(db: Database) -> int | None:
+    """The organisation of a database already migrated to the newest revision, or None (read
+    only: a dry run neither migrates nor creates anything)."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import select
+
+    from storage import migrate
+    from storage.models import Organisation
+
+    head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+    if await migrate.current_revision(db) != head:
+        return None
+    async with db.read() as session:
+        return await session.scalar(select(Organisation.id).order_by(Organisation.id).limit(1))
+
+
+def _file_only_report(parsed: ParsedRoster) -> roster.ImportReport:
+    """What a dry run against an empty database would say: every good row is new."""
+    report = roster.ImportReport(errors=list(parsed.errors))
+    report.created = [row.name for row in parsed.rows]
+    report.new_branches = list(dict.fromkeys(row.branch for row in parsed.rows))
+    report.new_groups = list(
+        dict.fromkeys(f"{row.branch}/{row.group}" for row in parsed.rows if row.group)
+    )
+    return report
+
+
+def _summary_period_ok(period: str) -> bool:
+    """False for a period a summary does not cover (a month, a quarter): the service's own
+    message for that is the chat's `/summary` usage. An unreadable period is left to the
+    service, whose message suits both."""
+    try:
+        summary.check_period(ledger.parse_report_period(period, date.today()))
+    except Invalid as exc:
+        return exc.key != "summary.usage"
+    return True
 
 
 async def _export(config: Config, period: str, branch: str | None, fmt: str, out: Path) -> int:
@@ -351,20 +450,20 @@ async def _roster_invites(config: Config, branch: str | None, fmt: str, out: Tex
             )
     finally:
         await db.dispose()
+    if fmt == "csv":
+        # For Excel: a BOM, headers in the organisation's language, no cell read as a formula.
+        data = invites.invites_csv(lines, username, config.organisation.language)
+        out.write(data.decode("utf-8"))
+        return 0
     rows = [
         (line.name, line.branch, line.group, line.code, invites.deep_link(username, line.code))
         for line in lines
     ]
     header = ("name", "branch", "group", "code", "link")
-    if fmt == "csv":
-        writer = csv.writer(out)
-        writer.writerow(header)
-        writer.writerows(rows)
-    else:
-        widths = [max([_width(h), *(_width(r[i]) for r in rows)]) for i, h in enumerate(header)]
-        for row in (header, *rows):
-            cells = (cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(row))
-            out.write("  ".join(cells).rstrip() + "\n")
+    widths = [max([_width(h), *(_width(r[i]) for r in rows)]) for i, h in enumerate(header)]
+    for row in (header, *rows):
+        cells = (cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(row))
+        out.write("  ".join(cells).rstrip() + "\n")
     return 0
 
 

@@ -32,12 +32,33 @@ _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class ConfigError(Exception):
-    """A configuration problem; the message names the key."""
+    """A configuration problem; the message names the key.
 
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
+    Validation reports every problem at once: `problems` holds each (key, problem), one a line
+    in the message; `key` and `problem` are the first's."""
+
+    def __init__(self, key: str, problem: str, *more: tuple[str, str]) -> None:
+        self.problems: tuple[tuple[str, str], ...] = ((key, problem), *more)
+        super().__init__("\n".join(f"{k}: {p}" for k, p in self.problems))
         self.key = key
         self.problem = problem
+
+
+class _Problems:
+    """What validation found, collected so that one run names every bad key."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str]] = []
+
+    def add(self, key: str, problem: str) -> None:
+        self.found.append((key, problem))
+
+    def error(self, exc: ConfigError) -> None:
+        self.found.extend(exc.problems)
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise ConfigError(*self.found[0], *self.found[1:])
 
 
 @dataclass(frozen=True)
@@ -324,14 +345,23 @@ def _convert(key: str, expected: Any, value: Any) -> Any:
     return value
 
 
-def _section(name: str, cls: type[Any], raw: Any) -> Any:
+def _section(name: str, cls: type[Any], raw: Any, problems: _Problems) -> Any:
+    """The section's dataclass; a bad key is reported and left at its default."""
     if not isinstance(raw, dict):
-        raise ConfigError(name, "expected a table, e.g. [" + name + "]")
+        problems.add(name, "expected a table, e.g. [" + name + "]")
+        return cls()
     resolved = _resolved_types(cls)
     unknown = sorted(set(raw) - {f.name for f in fields(cls)})
-    if unknown:
-        raise ConfigError(f"{name}.{unknown[0]}", "unknown key")
-    values = {k: _convert(f"{name}.{k}", resolved[k], v) for k, v in raw.items()}
+    for key in unknown:
+        problems.add(f"{name}.{key}", "unknown key")
+    values = {}
+    for k, v in raw.items():
+        if k in unknown:
+            continue
+        try:
+            values[k] = _convert(f"{name}.{k}", resolved[k], v)
+        except ConfigError as exc:
+            problems.error(exc)
     return cls(**values)
 
 
@@ -340,40 +370,36 @@ def _resolved_types(cls: type[Any]) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _validate(cfg: Config) -> None:
+def _validate(cfg: Config, problems: _Problems) -> None:
     try:
         ZoneInfo(cfg.organisation.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
+        problems.add(
             "organisation.timezone",
             f"unknown time zone {cfg.organisation.timezone!r} (use an IANA name such as "
             "'Asia/Shanghai')",
-        ) from None
+        )
     if not cfg.organisation.name.strip():
-        raise ConfigError("organisation.name", "must not be empty")
+        problems.add("organisation.name", "must not be empty")
     if not cfg.telegram.api_base_url.startswith(("http://", "https://")):
-        raise ConfigError("telegram.api_base_url", "must start with http:// or https://")
+        problems.add("telegram.api_base_url", "must start with http:// or https://")
     if not 1 <= cfg.webhook.port <= 65535:
-        raise ConfigError("webhook.port", f"must be between 1 and 65535, got {cfg.webhook.port}")
+        problems.add("webhook.port", f"must be between 1 and 65535, got {cfg.webhook.port}")
     if not cfg.webhook.path.startswith("/"):
-        raise ConfigError("webhook.path", "must start with '/'")
+        problems.add("webhook.path", "must start with '/'")
     if cfg.invites.valid_days < 1:
-        raise ConfigError("invites.valid_days", "must be at least 1")
+        problems.add("invites.valid_days", "must be at least 1")
     if not cfg.database.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-        raise ConfigError(
-            "database.url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
-        )
+        problems.add("database.url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
     if cfg.webhook.secret_token and not _SECRET_TOKEN_RE.match(cfg.webhook.secret_token):
-        raise ConfigError(
-            "webhook.secret_token", "1-256 characters of A-Z, a-z, 0-9, '_' and '-' only"
-        )
+        problems.add("webhook.secret_token", "1-256 characters of A-Z, a-z, 0-9, '_' and '-' only")
     d = cfg.delivery
     for key, value in (
         ("delivery.quiet_start", d.quiet_start),
         ("delivery.quiet_end", d.quiet_end),
     ):
         if parse_hhmm(value) is None:
-            raise ConfigError(key, f"expected a time like '22:00', got {value!r}")
+            problems.add(key, f"expected a time like '22:00', got {value!r}")
     for key, number in (
         ("delivery.rate_per_second", d.rate_per_second),
         ("delivery.paid_rate_per_second", d.paid_rate_per_second),
@@ -389,7 +415,7 @@ def _validate(cfg: Config) -> None:
         ("scheduler.tick_seconds", cfg.scheduler.tick_seconds),
     ):
         if number <= 0:
-            raise ConfigError(key, "must be greater than 0")
+            problems.add(key, "must be greater than 0")
     for key, number in (
         ("delivery.per_chat_interval_seconds", d.per_chat_interval_seconds),
         ("database.pool_size", cfg.database.pool_size),
@@ -403,43 +429,43 @@ def _validate(cfg: Config) -> None:
         ("delivery.backoff_max_seconds", d.backoff_max_seconds),
     ):
         if number < 0:
-            raise ConfigError(key, "must not be negative")
-    _validate_meetings(cfg.meetings)
-    _validate_volunteers(cfg.volunteers)
-    _validate_dues_and_tasks(cfg.dues, cfg.tasks)
+            problems.add(key, "must not be negative")
+    _validate_meetings(cfg.meetings, problems)
+    _validate_volunteers(cfg.volunteers, problems)
+    _validate_dues_and_tasks(cfg.dues, cfg.tasks, problems)
     dash = cfg.dashboard
     if not dash.public_url.startswith(("http://", "https://")):
-        raise ConfigError("dashboard.public_url", "must start with http:// or https://")
+        problems.add("dashboard.public_url", "must start with http:// or https://")
     if not 1 <= dash.port <= 65535:
-        raise ConfigError("dashboard.port", f"must be between 1 and 65535, got {dash.port}")
+        problems.add("dashboard.port", f"must be between 1 and 65535, got {dash.port}")
     for key in ("link_minutes", "session_hours"):
         if getattr(dash, key) < 1:
-            raise ConfigError(f"dashboard.{key}", "must be at least 1")
+            problems.add(f"dashboard.{key}", "must be at least 1")
     if dash.enabled and dash.secret_key and len(dash.secret_key) < 32:
-        raise ConfigError(
+        problems.add(
             "dashboard.secret_key",
             f"must be at least 32 characters, got {len(dash.secret_key)} (from the file or "
             f"{ENV_DASHBOARD_SECRET}); leave it empty for a random key at every start",
         )
     if cfg.background.workers < 1:
-        raise ConfigError("background.workers", "must be at least 1")
+        problems.add("background.workers", "must be at least 1")
     if cfg.telegram.mode == "webhook":
         if not cfg.webhook.secret_token:
-            raise ConfigError("webhook.secret_token", "required when telegram.mode = 'webhook'")
+            problems.add("webhook.secret_token", "required when telegram.mode = 'webhook'")
         if not cfg.webhook.public_url.startswith("https://") and not _is_loopback(
             cfg.webhook.public_url
         ):
-            raise ConfigError(
+            problems.add(
                 "webhook.public_url", "required when telegram.mode = 'webhook' (an https:// URL)"
             )
 
 
-def _validate_meetings(m: MeetingsConfig) -> None:
+def _validate_meetings(m: MeetingsConfig, problems: _Problems) -> None:
     for kind in ("general", "committee", "group", "lecture"):
         if getattr(m, f"{kind}_times") < 1:
-            raise ConfigError(f"meetings.{kind}_times", "must be at least 1")
+            problems.add(f"meetings.{kind}_times", "must be at least 1")
     if any(h <= 0 for h in m.remind_before_hours):
-        raise ConfigError("meetings.remind_before_hours", "every entry must be greater than 0")
+        problems.add("meetings.remind_before_hours", "every entry must be greater than 0")
     for key in (
         "checkin_before_minutes",
         "checkin_after_minutes",
@@ -449,15 +475,13 @@ def _validate_meetings(m: MeetingsConfig) -> None:
         "compliance_remind_days",
     ):
         if getattr(m, key) < 0:
-            raise ConfigError(f"meetings.{key}", "must not be negative")
-    if m.checkin_after_minutes < 1:
-        raise ConfigError("meetings.checkin_after_minutes", "must be at least 1")
+            problems.add(f"meetings.{key}", "must not be negative")
+    if 0 <= m.checkin_after_minutes < 1:
+        problems.add("meetings.checkin_after_minutes", "must be at least 1")
     if m.code_grace_seconds >= 60:
-        raise ConfigError(
-            "meetings.code_grace_seconds", "must be under 60 (codes change each minute)"
-        )
+        problems.add("meetings.code_grace_seconds", "must be under 60 (codes change each minute)")
     if parse_hhmm(m.compliance_remind_time) is None:
-        raise ConfigError(
+        problems.add(
             "meetings.compliance_remind_time",
             f"expected a time like '09:00', got {m.compliance_remind_time!r}",
         )
@@ -467,33 +491,31 @@ def _validate_meetings(m: MeetingsConfig) -> None:
         except ValueError:
             day = None
         if day is None:
-            raise ConfigError(
+            problems.add(
                 "meetings.count_from", f"expected a date like '2027-01-01', got {m.count_from!r}"
             )
-        if not MIN_YEAR <= day.year <= MAX_YEAR:
-            raise ConfigError(
-                "meetings.count_from", f"the year must be from {MIN_YEAR} to {MAX_YEAR}"
-            )
+        elif not MIN_YEAR <= day.year <= MAX_YEAR:
+            problems.add("meetings.count_from", f"the year must be from {MIN_YEAR} to {MAX_YEAR}")
 
 
-def _validate_volunteers(v: VolunteersConfig) -> None:
+def _validate_volunteers(v: VolunteersConfig, problems: _Problems) -> None:
     if any(h <= 0 for h in v.remind_before_hours):
-        raise ConfigError("volunteers.remind_before_hours", "every entry must be greater than 0")
+        problems.add("volunteers.remind_before_hours", "every entry must be greater than 0")
     if v.offer_hours < 1:
-        raise ConfigError("volunteers.offer_hours", "must be at least 1")
+        problems.add("volunteers.offer_hours", "must be at least 1")
     for key in ("checkin_before_minutes", "checkout_after_minutes"):
         if getattr(v, key) < 0:
-            raise ConfigError(f"volunteers.{key}", "must not be negative")
+            problems.add(f"volunteers.{key}", "must not be negative")
 
 
-def _validate_dues_and_tasks(d: DuesConfig, t: TasksConfig) -> None:
+def _validate_dues_and_tasks(d: DuesConfig, t: TasksConfig, problems: _Problems) -> None:
     if not 0 <= d.remind_day <= 28:
-        raise ConfigError("dues.remind_day", "must be from 1 to 28 (every month has it), or 0: off")
+        problems.add("dues.remind_day", "must be from 1 to 28 (every month has it), or 0: off")
     if any(days <= 0 for days in t.remind_before_days):
-        raise ConfigError("tasks.remind_before_days", "every entry must be greater than 0")
+        problems.add("tasks.remind_before_days", "every entry must be greater than 0")
     for key, value in (("dues.remind_time", d.remind_time), ("tasks.remind_time", t.remind_time)):
         if parse_hhmm(value) is None:
-            raise ConfigError(key, f"expected a time like '09:00', got {value!r}")
+            problems.add(key, f"expected a time like '09:00', got {value!r}")
 
 
 def parse_hhmm(text: str) -> time | None:
@@ -509,10 +531,12 @@ def _is_loopback(url: str) -> bool:
 
 def parse_config(data: dict[str, Any], env: dict[str, str] | None = None) -> Config:
     """Build a Config from parsed TOML data and environment overrides."""
-    unknown = sorted(set(data) - set(_SECTIONS))
-    if unknown:
-        raise ConfigError(unknown[0], "unknown section")
-    sections = {name: _section(name, cls, data.get(name, {})) for name, cls in _SECTIONS.items()}
+    problems = _Problems()
+    for name in sorted(set(data) - set(_SECTIONS)):
+        problems.add(name, "unknown section")
+    sections = {
+        name: _section(name, cls, data.get(name, {}), problems) for name, cls in _SECTIONS.items()
+    }
     cfg = Config(**sections)
     env = dict(os.environ) if env is None else env
     if env.get(ENV_TOKEN):
@@ -521,7 +545,8 @@ def parse_config(data: dict[str, Any], env: dict[str, str] | None = None) -> Con
         cfg = replace(cfg, database=replace(cfg.database, url=env[ENV_DATABASE_URL]))
     if env.get(ENV_DASHBOARD_SECRET):
         cfg = replace(cfg, dashboard=replace(cfg.dashboard, secret_key=env[ENV_DASHBOARD_SECRET]))
-    _validate(cfg)
+    _validate(cfg, problems)
+    problems.raise_any()
     return cfg
 
 

@@ -6,9 +6,6 @@ once; the preview with its buttons, and the outcome, follow."""
 
 from __future__ import annotations
 
-import csv
-import io
-
 from telegram import InputFile
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
@@ -92,18 +89,13 @@ async def invites_command(call: Call) -> None:
 
 
 async def _send_invites_csv(call: Call, lines: list[invites.InviteLine], username: str) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["姓名/name", "支部/branch", "党小组/group", "邀请码/code", "链接/link"])
-    for line in lines:
-        writer.writerow(
-            [line.name, line.branch, line.group, line.code, invites.deep_link(username, line.code)]
-        )
+    # The file is for the office's Excel: headers in the organisation's language.
+    data = invites.invites_csv(lines, username, call.deps.config.organisation.language)
     chat = call.update.effective_chat
     assert chat is not None
     await call.context.bot.send_document(
         chat.id,
-        InputFile(buffer.getvalue().encode("utf-8-sig"), filename="invites.csv"),
+        InputFile(data, filename="invites.csv"),
         caption=call.t("invites.file_caption", count=len(lines)),
     )
 

@@ -145,6 +145,11 @@ def _csv_rows(out: IO[str], rows: Iterable[Row]) -> None:
     )
 
 
+def write_csv_rows(out: IO[str], rows: Iterable[Row]) -> None:
+    """Rows written as CSV with the ledger's guard: no cell can be read as a formula."""
+    _csv_rows(out, rows)
+
+
 def csv_files(tables: Sequence[Table], stem: str) -> dict[str, bytes]:
     """File name -> contents: `<stem>-<table>.csv` for each table already read."""
     files: dict[str, bytes] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor, can_manage_branch
 from bot.errors import Denied, NotFound
-from bot.services import audit
+from bot.services import audit, export_files
 from bot.services.members import MemberView, find_branch, load_directory, member_view
+from bot.texts import plain, t
 from storage.models import InviteCode, Member, Role, utcnow
 
 # No 0/o, 1/l/i: codes are sometimes read out or typed from paper.
@@ -126,6 +128,24 @@ async def invites_in_scope(
 
 def deep_link(bot_username: str, code: str) -> str:
     return f"https://t.me/{bot_username}?start={code}"
+
+
+def invites_csv(lines: list[InviteLine], bot_username: str, language: str) -> bytes:
+    """The invites as a CSV file for Excel: UTF-8 with a BOM, headers in the organisation's
+    language, and the ledger's guard on every cell, so a name like `=HYPERLINK(…)` stays text."""
+    text = io.StringIO(newline="")
+    headers = plain(t(language, "invites.csv_headers")).split(",")
+    export_files.write_csv_rows(
+        text,
+        [
+            headers,
+            *(
+                [line.name, line.branch, line.group, line.code, deep_link(bot_username, line.code)]
+                for line in lines
+            ),
+        ],
+    )
+    return text.getvalue().encode("utf-8-sig")
 
 
 @dataclass(frozen=True)

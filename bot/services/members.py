@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.auth import Actor, can_grant, can_manage_branch, can_see_group
 from bot.errors import Denied, Invalid, NotFound
 from bot.services import audit
-from storage.models import Branch, Group, Member, Role
+from bot.services.names import normalise_name
+from storage.models import Branch, DashboardSession, Group, Member, Role
 
 LANGUAGES = ("zh", "en")
 
@@ -255,7 +256,7 @@ async def members_overview(
 
 async def find_branch(session: AsyncSession, org_id: int, name: str) -> Branch:
     branch = await session.scalar(
-        select(Branch).where(Branch.organisation_id == org_id, Branch.name == name.strip())
+        select(Branch).where(Branch.organisation_id == org_id, Branch.name == normalise_name(name))
     )
     if branch is None:
         raise NotFound("unknown_branch", name=name)
@@ -263,8 +264,9 @@ async def find_branch(session: AsyncSession, org_id: int, name: str) -> Branch:
 
 
 async def find_member(session: AsyncSession, org_id: int, actor: Actor, ref: str) -> Member:
-    """A member by roster number ("#12" or "12") or exact name, among those the actor manages."""
-    ref = ref.strip()
+    """A member by roster number ("#12" or "12") or exact name, among those the actor manages.
+    The name is normalised as roster names are (`张\u200b三` finds 张三)."""
+    ref = normalise_name(ref)
     match = re.fullmatch(r"#?([0-9]{1,9})", ref)
     if match:
         candidates = list(
@@ -318,6 +320,10 @@ async def set_role(
             actor_member_id=actor.member_id,
             old=old.value,
             new=role.value,
+        )
+        # Dashboard sessions opened under the old role end with it.
+        await session.execute(
+            delete(DashboardSession).where(DashboardSession.member_id == member.id)
         )
         await session.commit()
     return RoleChange(await member_view(session, member), old, role)

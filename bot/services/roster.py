@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor
@@ -35,6 +35,7 @@ from storage.db import Database
 from storage.models import (
     AuditEntry,
     Branch,
+    DashboardSession,
     Group,
     InviteCode,
     Member,
@@ -450,6 +451,10 @@ async def _deactivate_batch(
     now = utcnow()
     await session.execute(
         update(Member), [{"id": m.id, "active": False, "updated_at": now} for m in stale]
+    )
+    # A deactivated member's dashboard sessions end with it.
+    await session.execute(
+        delete(DashboardSession).where(DashboardSession.member_id.in_([m.id for m in stale]))
     )
     await session.execute(
         insert(AuditEntry),

@@ -158,13 +158,14 @@ def test_cli_roster_import_and_invites(tmp_path: Path, capsys: pytest.CaptureFix
     roster = tmp_path / "r.csv"
     roster.write_bytes(ROSTER.encode("gbk"))
     assert main(["roster", "import", str(roster), "--config", str(cfg), "--dry-run"]) == 0
-    assert "would import: 2 new" in capsys.readouterr().out
+    # The organisation's language (zh by default) for the summaries and the CSV's headers.
+    assert "将导入：新增 2 人" in capsys.readouterr().out
     assert main(["roster", "invites", "--config", str(cfg), "--format", "csv"]) == 0
-    assert capsys.readouterr().out.strip() == "name,branch,group,code,link"
+    assert capsys.readouterr().out.strip() == "\ufeff姓名,支部,党小组,邀请码,链接"
     assert main(["roster", "import", str(roster), "--config", str(cfg)]) == 0
-    assert "imported: 2 new" in capsys.readouterr().out
+    assert "已导入：新增 2 人" in capsys.readouterr().out
     assert main(["roster", "import", str(roster), "--config", str(cfg)]) == 0
-    assert "imported: 0 new, 0 updated, 2 unchanged" in capsys.readouterr().out
+    assert "已导入：新增 0 人，更新 0 人，不变 2 人" in capsys.readouterr().out
     assert main(["roster", "invites", "--config", str(cfg), "--branch", "第一支部"]) == 0
     table = capsys.readouterr().out
     assert "张三" in table and "https://t.me/demo_bot?start=" in table

@@ -210,12 +210,17 @@ async def test_secretary_without_branch_sees_no_invites(harness: Harness) -> Non
 async def test_long_invite_list_comes_as_a_csv_file(harness: Harness) -> None:
     for i in range(20):
         await harness.org.member(f"成员{i:02d}")
+    await harness.org.member('=HYPERLINK("http://evil.example")')
     [reply] = await harness.send(ADMIN_ID, "/invites")
     assert reply.document_name == "invites.csv"
     assert reply.document_bytes is not None
+    # UTF-8 with a BOM, the organisation's language in the headers, no live formula.
+    assert reply.document_bytes.startswith(b"\xef\xbb\xbf")
     text = reply.document_bytes.decode("utf-8-sig")
-    assert text.splitlines()[0].startswith("姓名/name")
-    assert len(text.splitlines()) == 21
+    assert text.splitlines()[0] == "姓名,支部,党小组,邀请码,链接"
+    assert len(text.splitlines()) == 22
+    assert not any(line.startswith("=") for line in text.splitlines())
+    assert '"\'=HYPERLINK(""http://evil.example"")"' in text
 
 
 async def test_upload_preview_names_who_joins_and_leaves_the_committee(harness: Harness) -> None:

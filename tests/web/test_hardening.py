@@ -129,6 +129,15 @@ async def test_a_role_change_ends_the_session_for_good(site: Site) -> None:
     assert (await get(site, await login(site, secretary), "/api/members"))[0] == 200
 
 
+async def test_a_role_changed_and_restored_unseen_still_ends_the_session(site: Site) -> None:
+    """No request between the demotion and the restoration: the change itself ends it."""
+    secretary = site.scenario.secretary
+    cookies = await login(site, secretary)
+    await site.harness.say(ADMIN_ID, "/setrole 书记 member")
+    await site.harness.say(ADMIN_ID, "/setrole 书记 secretary")
+    assert (await get(site, cookies, "/api/members"))[0] == 401
+
+
 async def test_a_deactivation_ends_the_session_for_good(site: Site) -> None:
     secretary = site.scenario.secretary
     cookies = await login(site, secretary)
