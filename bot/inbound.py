@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -82,7 +81,6 @@ class Inbox:
         self.clock = clock
         self._waiting: list[_Waiting] = []
         self._flusher: asyncio.Task[None] | None = None
-        self.commits = 0
 
     async def admit(self, payloads: Sequence[dict[str, Any]]) -> list[bool]:
         """Keep these updates; for each, True when it is new (and now durable, leased to this
@@ -142,7 +140,6 @@ class Inbox:
             if finished:
                 await inbox_rows.finish(session, finished, now)
             await session.commit()
-        self.commits += 1
         results: list[list[bool]] = []
         for waiting in batch:
             flags = []
@@ -251,9 +248,6 @@ class Fairness:
         return False, True
 
 
-Notify = Callable[[Update], Awaitable[None]]
-
-
 class MemberLanes(BaseUpdateProcessor):
     """python-telegram-bot's update processor: per-chat order, bounded concurrency, fairness."""
 
@@ -273,10 +267,6 @@ class MemberLanes(BaseUpdateProcessor):
 
     async def shutdown(self) -> None:
         return None
-
-    @property
-    def busy_lanes(self) -> int:
-        return len(self._lanes)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         if not isinstance(update, Update):
@@ -311,7 +301,6 @@ class Inbound:
         self.fairness = fairness
         self.queue: asyncio.Queue[object] = asyncio.Queue()
         self.bot: Any = None
-        self.on_flood: Notify | None = None
         # Updates this process has queued and not finished: recovery leaves them alone.
         self.in_flight: set[int] = set()
         self.background: set[asyncio.Task[None]] = set()
@@ -320,15 +309,14 @@ class Inbound:
         """Feed this application's queue; tell flooding members through its bot."""
         self.queue = application.update_queue
         self.bot = application.bot
-        self.on_flood = self._tell_to_wait
 
-    async def _tell_to_wait(self, update: Update) -> None:
+    async def tell_to_wait(self, update: Update, *, tell: bool) -> None:
+        """A refused button press always gets the notice as its answer (or it would spin); a
+        refused message only when `tell` (the first of a flood)."""
         text = self.flood_text
         if update.callback_query is not None:
-            await update.callback_query.get_bot().answer_callback_query(
-                update.callback_query.id, text
-            )
-        elif update.effective_chat is not None:
+            await self.bot.answer_callback_query(update.callback_query.id, text)
+        elif tell and update.effective_chat is not None:
             await self.bot.send_message(update.effective_chat.id, text)
 
     # Plain text (also a callback answer); set by the composition root in the default language.
@@ -400,8 +388,8 @@ class Inbound:
 
     async def dropped(self, update: Update, *, tell: bool) -> None:
         log.info("dropping update %s: its sender is over the rate limit", update.update_id)
-        if self.on_flood is not None and (tell or update.callback_query is not None):
-            self._spawn(self.on_flood(update))
+        if self.bot is not None:
+            self._spawn(self.tell_to_wait(update, tell=tell))
         try:
             await self.inbox.finish(update.update_id)
         finally:
@@ -417,10 +405,6 @@ class Inbound:
         task = asyncio.get_running_loop().create_task(run(), context=contextvars.Context())
         self.background.add(task)
         task.add_done_callback(self.background.discard)
-
-
-def dumps(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
 class Poller:

@@ -242,11 +242,7 @@ async def _load_call(update: Update, context: Context, deps: Deps) -> Call | Non
         # Someone who has not joined gets a smaller allowance than members.
         allowed, tell = await deps.fairness.take(user.id, stranger=True)
         if not allowed:
-            notice = t(deps.default_language, "flood.wait")
-            if update.callback_query is not None:
-                await update.callback_query.answer(plain(notice))
-            elif tell:
-                await context.bot.send_message(update.effective_chat.id, notice)
+            await deps.inbound.tell_to_wait(update, tell=tell)
             return None
     lang = actor.language if actor else deps.default_language
     return Call(update, context, deps, actor, lang)

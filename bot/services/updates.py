@@ -18,18 +18,6 @@ from storage.models import InboxUpdate, Member, utcnow
 KEEP_FOR = timedelta(hours=48)
 
 
-def _chat_of(data: dict[str, Any]) -> int | None:
-    for value in data.values():
-        if isinstance(value, dict):
-            chat = value.get("chat") or (value.get("message") or {}).get("chat")
-            if isinstance(chat, dict) and isinstance(chat.get("id"), int):
-                return int(chat["id"])
-            sender = value.get("from")
-            if isinstance(sender, dict) and isinstance(sender.get("id"), int):
-                return int(sender["id"])
-    return None
-
-
 def _sender_of(data: dict[str, Any]) -> int | None:
     for value in data.values():
         if isinstance(value, dict):
@@ -37,6 +25,16 @@ def _sender_of(data: dict[str, Any]) -> int | None:
             if isinstance(sender, dict) and isinstance(sender.get("id"), int):
                 return int(sender["id"])
     return None
+
+
+def _chat_of(data: dict[str, Any]) -> int | None:
+    """The update's lane: its chat, else its sender (as bot.inbound.lane_of)."""
+    for value in data.values():
+        if isinstance(value, dict):
+            chat = value.get("chat") or (value.get("message") or {}).get("chat")
+            if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+                return int(chat["id"])
+    return _sender_of(data)
 
 
 async def admit(

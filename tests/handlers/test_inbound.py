@@ -21,7 +21,7 @@ from handlers.common import App, Deps
 from storage.db import Database
 from storage.models import InboxUpdate, Item, Receipt, Role
 from tests.conftest import OrgBuilder
-from tests.handlers.conftest import make_config
+from tests.handlers.conftest import Harness, make_config
 
 
 class Live:
@@ -267,3 +267,18 @@ async def test_an_edited_command_creates_nothing(live: Live) -> None:
         after = await session.scalar(select(func.count()).select_from(Item))
     assert after == before == 1
     assert live.texts_to(500)[-1] == "修改后的消息不会被重新处理。如需更改，请发送一条新消息。"
+
+
+async def test_a_stranger_over_the_smaller_allowance_is_told_on_the_button(
+    harness: Harness,
+) -> None:
+    burst = harness.deps.config.telegram.stranger_burst
+    answers = []
+    for _ in range(burst + 2):
+        update = await harness.sandbox.press_button(77, 1, "it:ok:1")
+        await harness.app.process_update(Update.de_json(update, harness.app.bot))
+        answers.append(harness.answer_for(update).get("text"))
+    # Within the allowance the stale button is refused as such; past it, every press still
+    # gets an answer (no spinner), and it says to wait.
+    assert answers[-2:] == ["您发送得太快了，请稍后再试。"] * 2
+    assert "您发送得太快了，请稍后再试。" not in answers[:burst]
