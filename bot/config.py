@@ -104,14 +104,16 @@ class WebhookConfig:
 @dataclass(frozen=True)
 class DatabaseConfig:
     url: str = "sqlite+aiosqlite:///branchbot.db"
-    # Connections kept open; 0: sized from telegram.concurrency (PostgreSQL) or 8 (SQLite,
-    # where one writer at a time is all the file allows).
+    # Connections kept open; 0: sized from telegram.concurrency (PostgreSQL at most 32). On
+    # SQLite every update handled at once reads through its own connection (WAL lets readers run
+    # beside the one writer); a pool smaller than that would close and reopen connections, and
+    # each opening runs the PRAGMAs again.
     pool_size: int = 0
 
     def pool_for(self, concurrency: int) -> int:
         if self.pool_size:
             return self.pool_size
-        return 8 if self.url.startswith("sqlite") else min(concurrency, 32)
+        return concurrency if self.url.startswith("sqlite") else min(concurrency, 32)
 
 
 @dataclass(frozen=True)

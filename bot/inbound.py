@@ -10,7 +10,7 @@ concurrently across chats and in order within one chat, and applied exactly once
   in order), a bounded number of lanes at work at once, and a per-member token bucket in front,
   so one member flooding fills only their own lane.
 - Exactly once: while an update is handled, every write session's commit first marks the
-  update done in the same transaction (`storage.db.commit_guard`). A second attempt at the same
+  update done in the same transaction (`storage.fast.commit_guard`). A second attempt at the same
   update (a copy handled by another instance, or a retry after a crash) finds it done by
   another attempt and its transaction is rolled back (`AlreadyApplied`). An update whose handler
   wrote nothing is marked done afterwards, batched.
@@ -29,14 +29,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
 from bot.services import updates as inbox_rows
-from storage.db import Database, commit_guard
+from storage.db import Database
+from storage.fast import Prepared, Tx, commit_guard
 from storage.models import InboxUpdate, utcnow
 
 log = logging.getLogger(__name__)
@@ -135,11 +135,18 @@ class Inbox:
             for data in waiting.payloads:
                 rows.setdefault(int(data["update_id"]), data)
         finished = [w.finished for w in batch if w.finished is not None]
-        async with self.db.write() as session:
-            fresh = await inbox_rows.admit(session, list(rows.values()), now, now + self.lease)
-            if finished:
-                await inbox_rows.finish(session, finished, now)
-            await session.commit()
+        if self.db.prepared_on_driver:
+            async with self.db.transaction() as tx:
+                fresh = await inbox_rows.admit(tx, list(rows.values()), now, now + self.lease)
+                if finished:
+                    await inbox_rows.finish(tx, finished, now)
+                await tx.commit()
+        else:
+            async with self.db.write() as session:
+                fresh = await inbox_rows.admit(session, list(rows.values()), now, now + self.lease)
+                if finished:
+                    await inbox_rows.finish(session, finished, now)
+                await session.commit()
         results: list[list[bool]] = []
         for waiting in batch:
             flags = []
@@ -161,6 +168,18 @@ class Inbox:
         return found
 
 
+_inbox = InboxUpdate.metadata.tables[InboxUpdate.__tablename__]
+# Run in the transaction of an update's first commit: it is done, by this attempt.
+_MARK_DONE = Prepared(
+    update(_inbox)
+    .where(
+        _inbox.c.update_id == bindparam("of_update"),
+        or_(_inbox.c.done_at.is_(None), _inbox.c.attempt == bindparam("token")),
+    )
+    .values(done_at=bindparam("at"), attempt=bindparam("token"))
+)
+
+
 class Attempt:
     """One handling of one update: its commits mark the update done, once."""
 
@@ -170,18 +189,13 @@ class Attempt:
         self.clock = clock
         self.marked = False
 
-    async def guard(self, session: AsyncSession) -> None:
+    async def guard(self, tx: Tx) -> None:
         if self.marked:
             return
-        result = await session.execute(
-            update(InboxUpdate)
-            .where(
-                InboxUpdate.update_id == self.update_id,
-                or_(InboxUpdate.done_at.is_(None), InboxUpdate.attempt == self.token),
-            )
-            .values(done_at=self.clock(), attempt=self.token)
+        changed = await tx.run(
+            _MARK_DONE, {"of_update": self.update_id, "token": self.token, "at": self.clock()}
         )
-        if getattr(result, "rowcount", 0) != 1:
+        if changed != 1:
             raise AlreadyApplied(self.update_id)
         self.marked = True
 

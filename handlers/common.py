@@ -26,7 +26,7 @@ from bot.inbound import Fairness, FairnessSettings, Inbound, Inbox
 from bot.services.dues import DuesSettings
 from bot.services.items import PushSettings
 from bot.services.meetings import MeetingSettings
-from bot.services.members import get_actor
+from bot.services.members import find_actor
 from bot.services.tasks import TaskSettings
 from bot.services.volunteers import VolunteerSettings
 from bot.texts import Raw, plain, t
@@ -236,8 +236,7 @@ async def _load_call(update: Update, context: Context, deps: Deps) -> Call | Non
     user = update.effective_user
     if user is None or update.effective_chat is None:
         return None
-    async with deps.db.lookup() as conn:
-        actor = await get_actor(conn, user.id, deps.default_language)
+    actor = await find_actor(deps.db, user.id, deps.default_language)
     if actor is None:
         # Someone who has not joined gets a smaller allowance than members.
         allowed, tell = await deps.fairness.take(user.id, stranger=True)

@@ -43,8 +43,7 @@ async def item_button(call: Call) -> str | None:
         return None
     if verb != "ok":
         raise Denied("not_your_button")
-    async with deps.db.write() as session:
-        result = await items.confirm(session, deps.push, call.actor, item_id, now=deps.now())
+    result = await items.confirm(deps.db, deps.push, call.actor, item_id, now=deps.now())
     if result.first_time:
         # The message may be too old to edit; the confirmation is recorded all the same.
         await mark_buttons(call, result.markup)

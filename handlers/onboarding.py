@@ -83,8 +83,7 @@ async def help_command(call: Call) -> None:
 
 async def me(call: Call) -> None:
     assert call.actor is not None
-    async with call.deps.db.read() as session:
-        card = await profile.my_card(session, call.deps.push, call.actor, call.deps.now())
+    card = await profile.my_card(call.deps.db, call.deps.push, call.actor, call.deps.now())
     view, attendance, served = card.record, card.attendance, card.minutes
     none = call.t("none")
     s, r = card.counts.study, card.counts.reminders

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from functools import partial
 from typing import Any
 
@@ -20,6 +19,17 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from storage.fast import (
+    AsyncpgStatements,
+    AsyncpgTx,
+    Prepared,
+    SessionTx,
+    SqliteStatements,
+    SqliteTx,
+    Tx,
+    begin,
+    commit_guard,
+)
 from storage.sqlite_loop import BUSY_WAIT_MS
 from storage.sqlite_loop import connect as connect_on_loop
 
@@ -29,12 +39,6 @@ from storage.sqlite_loop import connect as connect_on_loop
 SQLITE_BUSY_TIMEOUT_MS = BUSY_WAIT_MS
 _READ_ONLY = "branchbot_read_only"
 
-CommitGuard = Callable[[AsyncSession], Awaitable[None]]
-# Run inside every commit of a write session opened while it is set, before the COMMIT: the
-# inbound path uses it to record "this update is applied" in the same transaction as the
-# update's own writes. Unset (None) outside update handling.
-commit_guard: ContextVar[CommitGuard | None] = ContextVar("commit_guard", default=None)
-
 
 class GuardedSession(AsyncSession):
     """An AsyncSession whose commit runs the context's commit guard first."""
@@ -42,7 +46,7 @@ class GuardedSession(AsyncSession):
     async def commit(self) -> None:
         guard = commit_guard.get()
         if guard is not None:
-            await guard(self)
+            await guard(SessionTx(self))
         await super().commit()
 
 
@@ -50,7 +54,7 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry | None) -> None:
     # Let SQLAlchemy's "begin" hook below issue BEGIN itself; the driver's implicit,
     # deferred BEGIN would fail at once with SQLITE_BUSY when a read upgrades to a write.
     dbapi_connection.isolation_level = None
@@ -86,10 +90,23 @@ class Database:
         if is_sqlite(url):
             path = make_url(url).database or ":memory:"
             engine_kwargs.setdefault("async_creator", partial(connect_on_loop, path))
+        # A database error's message would quote the statement's values (what a member wrote,
+        # a message to them) into the log; the statement itself is still shown.
+        engine_kwargs.setdefault("hide_parameters", True)
         self.engine: AsyncEngine = create_async_engine(url, echo=echo, **engine_kwargs)
+        # Prepared statements on the driver's own connections (storage.fast): SQLite files only;
+        # a second connection to an in-memory database would open another, empty one.
+        self._statements: SqliteStatements | None = None
+        self._asyncpg: AsyncpgStatements | None = None
+        if self.engine.dialect.driver == "asyncpg":
+            self._asyncpg = AsyncpgStatements(self.engine)
         if is_sqlite(url):
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_on_begin)
+            if path not in ("", ":memory:") and "mode=memory" not in url:
+                self._statements = SqliteStatements(
+                    path, self.engine.dialect, partial(_sqlite_on_connect, _record=None)
+                )
         # SQLite has one writer. Writers of this process wait here, in order, instead of each
         # holding a pooled connection and polling the file lock (the busy handler sleeps, and
         # gives up with "database is locked"); readers never wait for it (WAL).
@@ -112,6 +129,73 @@ class Database:
             async with self._writer() as session:
                 yield session
             return
+        async with self._gated(), self._writer() as session:
+            yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """A transaction for prepared statements (storage.fast): on a SQLite file, on their
+        own writer connection, behind the same gate as write sessions; on asyncpg, on its own
+        connection; else a write session. The service commits; anything uncommitted rolls
+        back."""
+        if self._statements is not None:
+            async with self._gated():
+                await begin(self._statements)
+                tx = SqliteTx(self._statements, commit_guard.get())
+                try:
+                    yield tx
+                finally:
+                    tx.rollback()
+            return
+        if self._asyncpg is not None:
+            async with self._asyncpg.connection() as (conn, driver):
+                transaction = driver.transaction()
+                await transaction.start()
+                pg_tx = AsyncpgTx(self._asyncpg, driver, transaction, commit_guard.get())
+                try:
+                    yield pg_tx
+                finally:
+                    if not pg_tx.finished:
+                        try:
+                            await transaction.rollback()
+                        except BaseException:
+                            # Never hand the pool a connection left inside a transaction.
+                            await conn.invalidate()
+                            raise
+            return
+        async with self.write() as session:
+            yield SessionTx(session)
+
+    async def first(self, query: Prepared, params: Mapping[str, Any]) -> Any | None:
+        """One read of a prepared statement, in a snapshot of its own; its first row."""
+        rows = await self.all(query, params)
+        return rows[0] if rows else None
+
+    async def all(self, query: Prepared, params: Mapping[str, Any]) -> list[Any]:
+        if self._statements is not None:
+            return await self._statements.fetch(self._statements.reader, query, params)
+        if self._asyncpg is not None:
+            async with self._asyncpg.connection() as (_, driver):
+                return await self._asyncpg.fetch(driver, query, params)
+        async with self.lookup() as conn:
+            return list(await conn.execute(query.statement, dict(params)))
+
+    @property
+    def prepared_on_driver(self) -> bool:
+        """Whether prepared statements run on SQLite's own connections, where a statement
+        costs microseconds (so a batch may well be a statement a row)."""
+        return self._statements is not None
+
+    def listen_to_prepared(self, listener: Callable[[str], None] | None) -> None:
+        """Tell `listener` the SQL of each prepared statement run on the driver's own connections
+        (for tests that count statements; the others reach SQLAlchemy's events)."""
+        if self._statements is not None:
+            self._statements.listener = listener
+        if self._asyncpg is not None:
+            self._asyncpg.listener = listener
+
+    @asynccontextmanager
+    async def _gated(self) -> AsyncIterator[None]:
         gate = self._gate()
         task = asyncio.current_task()
         if gate.locked() and self._gate_owner is task:
@@ -120,8 +204,7 @@ class Database:
         async with gate:
             self._gate_owner = task
             try:
-                async with self._writer() as session:
-                    yield session
+                yield
             finally:
                 self._gate_owner = None
 
@@ -157,4 +240,6 @@ class Database:
         return Database(self.url, pool_size=self.pool_size, **self.engine_kwargs)
 
     async def dispose(self) -> None:
+        if self._statements is not None:
+            self._statements.close()
         await self.engine.dispose()

@@ -32,6 +32,27 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
     return "database is locked" in str(exc) or "database is busy" in str(exc)
 
 
+async def patiently(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a sqlite3 call on this thread; while another process holds the lock, try again after
+    asynchronous pauses, up to BUSY_GIVE_UP_SECONDS."""
+    deadline = 0.0
+    pause = 0.005
+    while True:
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            # A statement that failed with SQLITE_BUSY changed nothing: trying it again is
+            # what the busy handler itself would do.
+            if not _busy(exc):
+                raise
+            now = time.monotonic()
+            deadline = deadline or now + BUSY_GIVE_UP_SECONDS
+            if now >= deadline:
+                raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+
 class _RunAtOnce:
     """Stands in for aiosqlite's queue to its worker thread (SQLAlchemy's adapter puts a call on
     it directly to set the isolation level): runs the call and settles its future."""
@@ -67,22 +88,7 @@ class LoopConnection(aiosqlite.Connection):
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
-        deadline = 0.0
-        pause = 0.005
-        while True:
-            try:
-                return fn(*args, **kwargs)
-            except sqlite3.OperationalError as exc:
-                # A statement that failed with SQLITE_BUSY changed nothing: trying it again is
-                # what the busy handler itself would do.
-                if not _busy(exc):
-                    raise
-                now = time.monotonic()
-                deadline = deadline or now + BUSY_GIVE_UP_SECONDS
-                if now >= deadline:
-                    raise
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 0.2)
+        return await patiently(fn, *args, **kwargs)
 
     def stop(self) -> None:
         self._running = False

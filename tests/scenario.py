@@ -98,13 +98,9 @@ async def build_scenario(db: Database, org_id: int) -> Scenario:
         await items.save_reflection(
             session, zhang.actor(), study_id, "联系实际抓落实", now=at("2026-10-11 20:00")
         )
-    async with db.write() as session:
-        await items.confirm(session, deps.push, li.actor(), study_id, now=at("2026-10-12 08:00"))
+    await items.confirm(db, deps.push, li.actor(), study_id, now=at("2026-10-12 08:00"))
     reminder_id = await post(items.KIND_REMINDER, "节前廉政提醒", "2026-11-01 09:00")
-    async with db.write() as session:
-        await items.confirm(
-            session, deps.push, zhang.actor(), reminder_id, now=at("2026-11-01 10:00")
-        )
+    await items.confirm(db, deps.push, zhang.actor(), reminder_id, now=at("2026-11-01 10:00"))
 
     start = at("2026-11-20 14:30")
     async with db.write() as session:
@@ -154,8 +150,7 @@ async def build_scenario(db: Database, org_id: int) -> Scenario:
         meeting = await session.get(Meeting, meeting_id)
         assert meeting is not None and meeting.makeup_item_id is not None
         makeup_id = meeting.makeup_item_id
-    async with db.write() as session:
-        await items.confirm(session, deps.push, wang.actor(), makeup_id, now=at("2026-11-22 10:00"))
+    await items.confirm(db, deps.push, wang.actor(), makeup_id, now=at("2026-11-22 10:00"))
 
     async with db.write() as session:
         created = await volunteers.create_activity(

@@ -5,9 +5,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import AuditEntry
+from storage.fast import Prepared, Tx
+from storage.models import AuditEntry, utcnow
+
+_audit_log = AuditEntry.metadata.tables[AuditEntry.__tablename__]
+_ADD = Prepared(
+    insert(_audit_log),
+    keys=("at", "actor_member_id", "source", "action", "entity", "entity_id", "details"),
+)
 
 
 def entry(
@@ -52,3 +60,25 @@ def record(
             )
         )
     )
+
+
+async def add(
+    tx: Tx,
+    *,
+    action: str,
+    entity: str,
+    entity_id: int | None,
+    actor_member_id: int | None = None,
+    source: str = "bot",
+    **details: Any,
+) -> None:
+    """`record` for a transaction of prepared statements (storage.fast)."""
+    values = entry(
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        actor_member_id=actor_member_id,
+        source=source,
+        **details,
+    )
+    await tx.run(_ADD, {**values, "at": utcnow()})

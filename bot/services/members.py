@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.auth import Actor, can_grant, can_manage_branch, can_see_group
 from bot.errors import Denied, Invalid, NotFound
 from bot.services import audit
 from bot.services.names import normalise_name
+from storage.fast import Prepared, Reader, reader_of
 from storage.models import Branch, DashboardSession, Group, Member, Role
 
 LANGUAGES = ("zh", "en")
@@ -40,7 +41,7 @@ _ACTOR_BY_ID = select(*_ACTOR_COLUMNS).where(
     _members.c.telegram_user_id.is_not(None),
 )
 # A member's record with their branch's and group's names: what /me and /start show.
-_MY_RECORD = (
+_MY_RECORD = Prepared(
     select(
         _members.c.id,
         _members.c.name,
@@ -133,13 +134,23 @@ async def get_actor(
     return _actor_of(row, default_language)
 
 
+_FIND_ACTOR = Prepared(_ACTOR_BY_TELEGRAM_ID)
+
+
+async def find_actor(reader: Reader, telegram_user_id: int, default_language: str) -> Actor | None:
+    """get_actor on a prepared statement (storage.fast): the caller of every update, read
+    outside any session."""
+    row = await reader.first(_FIND_ACTOR, {"telegram_user_id": telegram_user_id})
+    return _actor_of(row, default_language)
+
+
 async def actor_by_id(session: AsyncSession, member_id: int, default_language: str) -> Actor | None:
     """The active, bound member with this roster number (a dashboard session's), or None."""
     row = (await session.execute(_ACTOR_BY_ID, {"member_id": member_id})).first()
     return _actor_of(row, default_language)
 
 
-def _actor_of(row: Row[*tuple[Any, ...]] | None, default_language: str) -> Actor | None:
+def _actor_of(row: Any, default_language: str) -> Actor | None:
     if row is None:
         return None
     return Actor(
@@ -152,9 +163,9 @@ def _actor_of(row: Row[*tuple[Any, ...]] | None, default_language: str) -> Actor
     )
 
 
-async def my_record(session: AsyncSession, actor: Actor) -> MemberView:
+async def my_record(source: AsyncSession | Reader, actor: Actor) -> MemberView:
     """The caller's own record with their branch and group names, in one statement."""
-    row = (await session.execute(_MY_RECORD, {"member_id": actor.member_id})).first()
+    row = await reader_of(source).first(_MY_RECORD, {"member_id": actor.member_id})
     if row is None:
         raise NotFound("not_registered")
     return MemberView(

@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import FromClause, Select, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor
 from bot.services import dues, items, meetings, members, tasks, volunteer_hours
 from bot.services.members import MemberView
+from storage.fast import Prepared, Reader
 
 
 def _side_by_side(*parts: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
@@ -31,12 +31,14 @@ def _side_by_side(*parts: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
 
 # Binds: member_id, month, quarter, year, since (the quarter's start), now, dues_month, and
 # tasks.mine_params's.
-_FIGURES = _side_by_side(
-    items.MY_CONFIRMED,
-    meetings.MY_ATTENDANCE,
-    volunteer_hours.MY_MINUTES,
-    dues.MY_DUES,
-    tasks.MY_TASK_COUNTS,
+_FIGURES = Prepared(
+    _side_by_side(
+        items.MY_CONFIRMED,
+        meetings.MY_ATTENDANCE,
+        volunteer_hours.MY_MINUTES,
+        dues.MY_DUES,
+        tasks.MY_TASK_COUNTS,
+    )
 )
 
 
@@ -54,23 +56,24 @@ class MyCard:
 
 
 async def my_card(
-    session: AsyncSession, settings: items.PushSettings, actor: Actor, now: datetime
+    reader: Reader, settings: items.PushSettings, actor: Actor, now: datetime
 ) -> MyCard:
-    record = await members.my_record(session, actor)
+    """What /me shows, in two prepared statements (the Database reads them outside any
+    session)."""
+    record = await members.my_record(reader, actor)
     periods = items.period_params(settings.tz, now)
     month = dues.month_of(settings.tz, now)
-    row = (
-        await session.execute(
-            _FIGURES,
-            {
-                **periods,
-                **tasks.mine_params(settings, actor, now),
-                "since": periods["quarter"],
-                "now": now,
-                "dues_month": month,
-            },
-        )
-    ).one()
+    row = await reader.first(
+        _FIGURES,
+        {
+            **periods,
+            **tasks.mine_params(settings, actor, now),
+            "since": periods["quarter"],
+            "now": now,
+            "dues_month": month,
+        },
+    )
+    assert row is not None  # aggregates: always one row
     return MyCard(
         record,
         items.counts_of(row),

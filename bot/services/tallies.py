@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storage.fast import Prepared, SessionTx, Tx
 from storage.models import Invitation, Item, ItemTally, Meeting, MeetingTally, Member, Receipt
 
 Unit = tuple[int | None, int | None]  # (branch_id, group_id)
@@ -26,13 +27,15 @@ Unit = tuple[int | None, int | None]  # (branch_id, group_id)
 # update() wants a Table, and a model's __table__ is typed as any FromClause.)
 _receipts = Receipt.metadata.tables[Receipt.__tablename__]
 _item_tallies = ItemTally.metadata.tables[ItemTally.__tablename__]
-_CONFIRM = (
+_CONFIRM = Prepared(
     update(_receipts)
     .where(_receipts.c.id == bindparam("receipt_id"), _receipts.c.confirmed_at.is_(None))
     .values(confirmed_at=bindparam("now"))
 )
-_CONFIRMED_AT = select(_receipts.c.confirmed_at).where(_receipts.c.id == bindparam("receipt_id"))
-_COUNT_DONE = (
+_CONFIRMED_AT = Prepared(
+    select(_receipts.c.confirmed_at).where(_receipts.c.id == bindparam("receipt_id"))
+)
+_COUNT_DONE = Prepared(
     update(_item_tallies)
     .where(
         # (An update's binds may not be named like the table's columns.)
@@ -58,27 +61,43 @@ async def add_receipts(session: AsyncSession, item_id: int, members: Iterable[Me
 
 
 async def confirm_receipt(
-    session: AsyncSession, receipt_id: int, item_id: int, unit: Unit, now: datetime
+    tx: Tx, receipt_id: int, item_id: int, unit: Unit, now: datetime
 ) -> tuple[bool, datetime]:
     """Confirm a receipt unless it is confirmed already, counting it if this call did it: a
     conditional update, so two presses racing on two instances count once. Returns whether
     this call confirmed it, and when it was confirmed."""
-    done = await session.execute(_CONFIRM, {"receipt_id": receipt_id, "now": now})
-    if getattr(done, "rowcount", 0) != 1:
+    first, confirmed_at = await claim_receipt(tx, receipt_id, now)
+    if first:
+        await count_confirmed(tx, item_id, unit)
+    return first, confirmed_at
+
+
+async def claim_receipt(tx: Tx, receipt_id: int, now: datetime) -> tuple[bool, datetime]:
+    """The receipt's half of confirm_receipt: whether this call confirmed it, and when it was
+    confirmed. The caller then counts it (count_confirmed) in the same transaction."""
+    if await tx.run(_CONFIRM, {"receipt_id": receipt_id, "now": now}) != 1:
         # Confirmed meanwhile by another transaction: the time that was stored.
-        stored = await session.scalar(_CONFIRMED_AT, {"receipt_id": receipt_id})
+        stored = await tx.first(_CONFIRMED_AT, {"receipt_id": receipt_id})
         assert stored is not None
-        return False, stored
-    await session.execute(
-        _COUNT_DONE, {"of_item": item_id, "of_branch": unit[0], "of_group": unit[1]}
-    )
+        return False, stored.confirmed_at
     return True, now
+
+
+async def count_confirmed(tx: Tx, item_id: int, unit: Unit) -> None:
+    """One more confirmation of the item in this unit. Every confirmation of an item in one
+    unit updates this one row, so a caller runs it last before committing (the row's lock is
+    then held briefly)."""
+    await tx.run(_COUNT_DONE, {"of_item": item_id, "of_branch": unit[0], "of_group": unit[1]})
 
 
 async def confirm_once(session: AsyncSession, receipt: Receipt, now: datetime) -> bool:
     """confirm_receipt for a loaded receipt, which then shows the stored time."""
     first, confirmed_at = await confirm_receipt(
-        session, receipt.id, receipt.item_id, (receipt.branch_id, receipt.group_id), now
+        SessionTx(session),
+        receipt.id,
+        receipt.item_id,
+        (receipt.branch_id, receipt.group_id),
+        now,
     )
     # What was stored, without reading it back into the entity.
     set_committed_value(receipt, "confirmed_at", confirmed_at)

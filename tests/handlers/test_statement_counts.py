@@ -46,10 +46,13 @@ def statements(harness: Harness) -> Iterator[list[str]]:
 
     engine = harness.deps.db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
+    # Prepared statements on SQLite run on the driver's own connections (storage.fast).
+    harness.deps.db.listen_to_prepared(lambda sql: record(None, None, sql))
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        harness.deps.db.listen_to_prepared(None)
 
 
 async def own(

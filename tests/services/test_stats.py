@@ -200,11 +200,10 @@ async def test_two_racing_confirmations_count_once(
         )
 
     async def press() -> bool:
-        async with deps.db.write() as session:
-            done = await items.confirm(
-                session, deps.push, scenario.zhang.actor(), posted.item_id, now=NOW
-            )
-            return done.first_time
+        done = await items.confirm(
+            deps.db, deps.push, scenario.zhang.actor(), posted.item_id, now=NOW
+        )
+        return done.first_time
 
     # Two instances handling two presses of the same button at once.
     firsts = await asyncio.gather(press(), press())
