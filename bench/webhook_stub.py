@@ -4,8 +4,9 @@
 
 Answers every Bot API method quickly (`--latency-ms` adds an asyncio.sleep to every call, never
 blocking the loop): the send and edit methods with a minimal Message and an increasing message
-id, getMe with a bot user, getFile with a file whose path is its id, and anything else with
-`true`. Files named by getFile are served from `--files` at `/file/bot<token>/<path>`.
+id, getMe with a bot user, getMyDescription and getMyShortDescription with empty texts, getFile
+with a file whose path is its id, and anything else with `true`. Files named by getFile are
+served from `--files` at `/file/bot<token>/<path>`.
 
 Every call is recorded as `[arrival (time.monotonic), method, chat_id, callback_query_id,
 message_id, the text's first 60 characters, whether it has buttons]`; `GET /_stats?since=N` returns
@@ -79,6 +80,10 @@ class Stub:
             }
         elif method == "getWebhookInfo":
             result = {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        elif method == "getMyDescription":
+            result = {"description": ""}
+        elif method == "getMyShortDescription":
+            result = {"short_description": ""}
         query = params.get("callback_query_id")
         snippet = str(params.get("text") or params.get("caption") or "")[:60]
         markup = bool(params.get("reply_markup"))
