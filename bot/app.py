@@ -10,12 +10,12 @@ from contextlib import asynccontextmanager, suppress
 from datetime import datetime, timedelta
 
 from aiohttp import web
-from telegram import BotCommand, BotCommandScopeDefault, Update
+from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import ApplicationBuilder, Defaults
 from telegram.request import BaseRequest
 
-from bot.auth import COMMANDS, Access
+from bot import menus
 from bot.background import start_runner
 from bot.config import Config, require_token
 from bot.delivery import BotApi, QuietHours, Sender
@@ -23,12 +23,16 @@ from bot.inbound import MemberLanes, Poller
 from bot.jobs import FIRE_LATE, job_handlers, skip_targets
 from bot.scheduler import Clock, Scheduler
 from bot.services import compliance as compliance_service
+from bot.services import dialogs as dialog_states
 from bot.services import dues as dues_service
+from bot.services import holiday_notices as holiday_notices_service
 from bot.services import organisation, updates
 from bot.telegram_http import AiohttpRequest, HttpBotApi
 from bot.texts import plain, t
 from bot.web.dashboard import Dashboard
 from bot.web.dashboard import add_routes as add_dashboard
+from bot.web.health import Loop, Monitor, bound_url, serve_health
+from bot.web.health import add_routes as add_health
 from bot.web.server import make_web_app
 from handlers import (
     admin,
@@ -38,6 +42,7 @@ from handlers import (
     dialogs,
     dues,
     followup,
+    holidays,
     meeting_records,
     meetings,
     onboarding,
@@ -73,7 +78,11 @@ async def prepare_database(config: Config, db: Database, now: datetime | None = 
     async with db.write() as session:
         await dues_service.ensure_job(session, org_id, config, now=now or utcnow())
     async with db.write() as session:
+        await holiday_notices_service.ensure_job(session, org_id, config, now=now or utcnow())
+    async with db.write() as session:
         await updates.prune(session)
+    async with db.write() as session:
+        await dialog_states.prune(session, now=now or utcnow())
     return org_id
 
 
@@ -92,9 +101,11 @@ def build_application(deps: Deps, *, request: BaseRequest | None = None) -> App:
         # Sends and long polls get separate pools, so a broadcast never starves getUpdates.
         # Replies come from up to `telegram.concurrency` updates at once.
         pool = max(cfg.telegram.concurrency, cfg.delivery.concurrency * 2, 16)
-        builder = builder.request(AiohttpRequest(connection_pool_size=pool)).get_updates_request(
-            AiohttpRequest(connection_pool_size=2)
-        )
+        # Both through telegram.proxy (or the environment's proxy) when there is one.
+        proxy = cfg.telegram.proxy
+        builder = builder.request(
+            AiohttpRequest(connection_pool_size=pool, proxy=proxy)
+        ).get_updates_request(AiohttpRequest(connection_pool_size=2, proxy=proxy))
     # Every update goes through the inbound path: kept, then handled in its chat's lane.
     builder = builder.updater(None).concurrent_updates(
         MemberLanes(deps.inbound, cfg.telegram.concurrency)
@@ -102,8 +113,10 @@ def build_application(deps: Deps, *, request: BaseRequest | None = None) -> App:
     application: App = builder.build()
     deps.inbound.attach(application)
     deps.inbound.flood_text = plain(t(cfg.organisation.language, "flood.wait"))
-    # Order matters: repeats and edits stop first (group -1), then features, then the fallbacks that
-    # only answer what no feature handler matched.
+    deps.inbound.metrics = deps.metrics
+    # Order matters: repeats and edits stop first (group -2), then an open dialog takes the
+    # member's next message (group -1), then features, then the fallbacks that only answer what
+    # no feature handler matched.
     system.register_first(application, deps)
     # An open dialog takes the member's next message before any feature sees it.
     dialogs.register(application, deps)
@@ -123,22 +136,9 @@ def build_application(deps: Deps, *, request: BaseRequest | None = None) -> App:
     tasks.register(application, deps)
     reports.register(application, deps)
     dashboard.register(application, deps)
+    holidays.register(application, deps)
     system.register_last(application, deps)
     return application
-
-
-async def register_menu(application: App) -> None:
-    """The command menu is a convenience: failing to set it must not stop the bot."""
-    member_commands = [c for c in COMMANDS if c.access <= Access.MEMBER and c.in_menu]
-    try:
-        for language, code in (("zh", None), ("en", "en")):
-            await application.bot.set_my_commands(
-                [BotCommand(c.name, plain(t(language, f"menu.{c.name}"))) for c in member_commands],
-                scope=BotCommandScopeDefault(),
-                language_code=code,
-            )
-    except Exception as exc:
-        log.warning("could not register the command menu: %s", exc)
 
 
 @asynccontextmanager
@@ -156,18 +156,22 @@ async def running(
         deps = Deps(config, db, org_id, clock=clock)
         application = build_application(deps, request=request)
         async with application:
-            await register_menu(application)
+            # Menus and the bot's description: a convenience, set beside the start-up.
+            deps.spawn(menus.set_up(application.bot, config, db))
             await application.start()
             workers: Workers | Standby = start_workers(deps) or Standby(deps)
             # Heavy work (exports, reports, roster imports) in worker processes, off the lanes.
             heavy = start_runner(db, config, org_id, application.bot, clock=clock)
             inbound = InboundTasks(application, deps)
-            runner = await _start_transport(application, deps, inbound)
+            monitor = Monitor(
+                db, deps.metrics, workers.loops, grace_seconds=config.health.grace_seconds
+            )
+            runners = await _start_transport(application, deps, inbound, monitor)
             try:
                 yield application, deps
             finally:
                 await deps.cancel_tasks()
-                await _stop_transport(runner)
+                await _stop_transport(runners)
                 await inbound.stop()
                 await heavy.stop()
                 await workers.stop()
@@ -193,6 +197,14 @@ class Workers:
             asyncio.create_task(scheduler.run(self._stop, on_fired=sender.wake), name="scheduler"),
             asyncio.create_task(sender.run(self._stop), name="sender"),
         ]
+        self._loops = (
+            Loop("scheduler", scheduler.heartbeat, self._tasks[0]),
+            Loop("sender", sender.heartbeat, self._tasks[1]),
+        )
+
+    def loops(self) -> tuple[Loop, ...]:
+        """What /healthz watches."""
+        return self._loops
 
     async def stop(self) -> None:
         self._stop.set()
@@ -221,6 +233,10 @@ class Standby:
             self.workers = start_workers(self.deps, announce=False)
         log.warning("took over the scheduler and sender for %s", self.deps.config.database.url)
 
+    def loops(self) -> tuple[Loop, ...] | None:
+        """None while standing by: another process runs them."""
+        return None if self.workers is None else self.workers.loops()
+
     async def stop(self) -> None:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
@@ -239,13 +255,22 @@ def make_scheduler(deps: Deps) -> Scheduler:
         fire_late=FIRE_LATE,
         skip_to=skip_targets(deps.push),
         clock=deps.clock,
+        metrics=deps.metrics,
     )
 
 
 def make_sender(deps: Deps, api: BotApi) -> Sender:
     cfg = deps.config
     quiet = QuietHours.from_config(cfg.delivery, cfg.organisation.tz)
-    return Sender(deps.db, api, cfg.delivery, quiet, wake=deps.outbox_ready, clock=deps.clock)
+    return Sender(
+        deps.db,
+        api,
+        cfg.delivery,
+        quiet,
+        wake=deps.outbox_ready,
+        clock=deps.clock,
+        metrics=deps.metrics,
+    )
 
 
 def start_workers(deps: Deps, *, announce: bool = True) -> Workers | None:
@@ -263,7 +288,10 @@ def start_workers(deps: Deps, *, announce: bool = True) -> Workers | None:
             )
         return None
     api = HttpBotApi(
-        cfg.telegram.api_base_url, cfg.telegram.token, pool_size=cfg.delivery.concurrency * 2
+        cfg.telegram.api_base_url,
+        cfg.telegram.token,
+        pool_size=cfg.delivery.concurrency * 2,
+        proxy=cfg.telegram.proxy,
     )
     lock = held if isinstance(held, SchedulerLock) else None
     return Workers(make_scheduler(deps), make_sender(deps, api), api, lock)
@@ -293,10 +321,11 @@ class InboundTasks:
 
 
 async def _start_transport(
-    application: App, deps: Deps, inbound: InboundTasks
-) -> web.AppRunner | None:
-    """Webhook mode serves the update route, /healthz and (when on) the dashboard; polling mode
-    serves only the dashboard, and only when it is on."""
+    application: App, deps: Deps, inbound: InboundTasks, monitor: Monitor
+) -> list[web.AppRunner]:
+    """Webhook mode serves the update route, /healthz and /metrics (when health is on) and the
+    dashboard (when on) on one server; polling mode serves the dashboard and the health check
+    each on its own address (one server when both name the same one)."""
     cfg = deps.config
     board = Dashboard(deps, application.bot.username) if cfg.dashboard.enabled else None
     if cfg.telegram.mode == "polling":
@@ -304,38 +333,66 @@ async def _start_transport(
         await application.bot.delete_webhook()
         inbound.start_polling()
         log.info("branchbot is running (polling)")
-        if board is None:
-            return None
-        web_app = web.Application()
-        add_dashboard(web_app, board)
-        runner = web.AppRunner(web_app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, cfg.dashboard.listen, cfg.dashboard.port).start()
-        log.info("dashboard on %s:%s", cfg.dashboard.listen, cfg.dashboard.port)
-        return runner
+        return await _serve_polling(deps, board, monitor)
     web_app = make_web_app(
         deps.inbound.receive,
         application.bot,
-        deps.db,
         path=cfg.webhook.path,
         secret_token=cfg.webhook.secret_token,
     )
     if board is not None:
         add_dashboard(web_app, board)
+    if cfg.health.enabled:
+        add_health(web_app, monitor)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, cfg.webhook.listen, cfg.webhook.port).start()
+    if cfg.health.enabled:
+        deps.metrics.served_at = bound_url(runner)
     await application.bot.set_webhook(
         url=cfg.webhook.public_url.rstrip("/") + cfg.webhook.path,
         secret_token=cfg.webhook.secret_token,
         allowed_updates=Update.ALL_TYPES,
     )
     log.info("branchbot is running (webhook on %s:%s)", cfg.webhook.listen, cfg.webhook.port)
-    return runner
+    return [runner]
 
 
-async def _stop_transport(runner: web.AppRunner | None) -> None:
-    if runner is not None:
+async def _serve_polling(
+    deps: Deps, board: Dashboard | None, monitor: Monitor
+) -> list[web.AppRunner]:
+    cfg = deps.config
+    dash_at = (cfg.dashboard.listen, cfg.dashboard.port)
+    health_at = (cfg.health.listen, cfg.health.port)
+    runners: list[web.AppRunner] = []
+    if board is not None:
+        web_app = web.Application()
+        add_dashboard(web_app, board)
+        # One server when both name the same address (a fixed port: 0 means one each).
+        shared = cfg.health.enabled and dash_at == health_at and cfg.health.port != 0
+        if shared:
+            add_health(web_app, monitor)
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, *dash_at).start()
+        runners.append(runner)
+        log.info("dashboard on %s:%s", *dash_at)
+        if shared:
+            deps.metrics.served_at = bound_url(runner)
+            return runners
+    if cfg.health.enabled:
+        health_app = web.Application()
+        add_health(health_app, monitor)
+        health_runner = await serve_health(health_app, cfg.health)
+        if health_runner is not None:
+            runners.append(health_runner)
+            deps.metrics.served_at = bound_url(health_runner)
+            log.info("/healthz and /metrics on %s", deps.metrics.served_at)
+    return runners
+
+
+async def _stop_transport(runners: list[web.AppRunner]) -> None:
+    for runner in reversed(runners):
         await runner.cleanup()
 
 

@@ -96,6 +96,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("reminders", Access.SECRETARY),
     Command("unremind", Access.SECRETARY),
     Command("holidaytext", Access.SECRETARY),
+    Command("holidays", Access.SECRETARY),
+    # `/holidays import`: loading the State Council's notice changes every branch's dates.
+    Command("holidays_import", Access.ADMIN, in_menu=False),
     Command("invites", Access.SECRETARY),
     Command("setrole", Access.SECRETARY),
     Command("import", Access.SECRETARY),
@@ -104,7 +107,11 @@ COMMANDS_BY_NAME = {c.name: c for c in COMMANDS}
 
 
 def access_of(actor: Actor | None) -> Access:
-    return Access.PUBLIC if actor is None else _ACCESS_OF_ROLE[actor.role]
+    return Access.PUBLIC if actor is None else access_of_role(actor.role)
+
+
+def access_of_role(role: Role) -> Access:
+    return _ACCESS_OF_ROLE[role]
 
 
 def allowed(actor: Actor | None, command: str) -> bool:
@@ -122,6 +129,16 @@ def authorize(actor: Actor | None, command: str) -> None:
 
 def commands_for(actor: Actor | None) -> list[Command]:
     return [c for c in COMMANDS if allowed(actor, c.name)]
+
+
+def menu_commands(access: Access) -> list[Command]:
+    """Telegram's command menu for a caller with this access, from the same table as /help:
+    strangers get /start and /help; a member has joined, so /start is left out."""
+    return [
+        c
+        for c in COMMANDS
+        if c.in_menu and c.access <= access and not (c.name == "start" and access > Access.PUBLIC)
+    ]
 
 
 def can_manage_branch(actor: Actor, branch_id: int | None) -> bool:

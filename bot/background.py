@@ -51,6 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup, InputFile
 from telegram.error import Forbidden, TelegramError
 
+from bot import logs, menus
 from bot.auth import Actor
 from bot.config import Config
 from bot.errors import DomainError
@@ -361,6 +362,9 @@ Output = Document | Photo | Message
 @dataclass(frozen=True)
 class Outcome:
     outputs: list[Output] = field(default_factory=list)
+    # Members whose role or activity the work changed (a roster import): their command menus
+    # are set again once the job is done.
+    menu_members: list[int] = field(default_factory=list)
 
 
 def perform(work: Work) -> Outcome:
@@ -388,7 +392,10 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def _worker_started() -> None:
+def _worker_started(log_setup: tuple[str, str] | None = None) -> None:
+    # The bot's [logging] level and format: a JSON log stays one object a line.
+    if log_setup is not None:
+        logs.configure(*log_setup)
     # Heavy work yields the CPU to the bot's own process when both want it.
     with suppress(OSError, AttributeError):
         os.nice(5)
@@ -410,6 +417,7 @@ class ProcessPool:
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_worker_started,
+                initargs=(logs.current(),),
             )
         return self._executor
 
@@ -560,6 +568,10 @@ class Runner:
             outcome = await self._leased(job, self._perform(job, workdir))
             await self._deliver(job.chat_id, outcome.outputs)
             await finish(self.db, job, now=self.clock())
+            if outcome.menu_members:
+                await menus.refresh_members(
+                    self.db, self.bot, outcome.menu_members, self.config.organisation.language
+                )
         except LeaseLost:
             log.warning("background job %s: another runner took it over", job.id)
         except DomainError as exc:

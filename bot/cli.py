@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import sqlite3
 import sys
@@ -13,24 +14,37 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from bot import cli_holidays
 from bot.auth import operator_actor
-from bot.config import ENV_TOKEN, Config, ConfigError, load_config
+from bot.config import ENV_TOKEN, Config, ConfigError, environment_warnings, load_config
 from bot.errors import DomainError, Invalid
+from bot.logs import configure as configure_logging
 from bot.services import export_files, invites, ledger, members, roster, summary
 from bot.services.roster import ImportScope
-from bot.services.roster_csv import ParsedRoster, RosterFileError, decode, parse_roster
+from bot.services.roster_csv import ParsedRoster, RosterFileError, parse_roster, roster_text
 from bot.texts import plain, t
 
 if TYPE_CHECKING:
+    from telegram import Bot
+
     from storage.db import Database
 
 DEFAULT_CONFIG = "branchbot.toml"
+
+
+def _version() -> str:
+    """The installed package's version (pyproject.toml's, as pip recorded it)."""
+    try:
+        return importlib.metadata.version("branchbot")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed: run pip install -e .)"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="branchbot", description="branchbot: a Telegram bot for a member organisation"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -49,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
     roster_p = sub.add_parser("roster", help="member roster")
     roster_sub = roster_p.add_subparsers(dest="action", required=True)
-    imp = with_config(roster_sub.add_parser("import", help="import a roster CSV"))
+    imp = with_config(roster_sub.add_parser("import", help="import a roster (CSV or XLSX)"))
     imp.add_argument("file", type=Path)
     imp.add_argument(
         "--dry-run", action="store_true", help="report what would change, change nothing"
@@ -83,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, required=True, help="the .docx file; a .md file is written beside it"
     )
 
+    cli_holidays.add_parsers(sub, with_config)
+
     backup = with_config(sub.add_parser("backup", help="copy the database while the bot runs"))
     backup.add_argument("--out", type=Path, required=True, help="the copy (SQLite)")
 
@@ -94,27 +110,37 @@ def _parser() -> argparse.ArgumentParser:
         help="keep running afterwards and print a dashboard login link (Ctrl+C stops)",
     )
     demo.add_argument("--port", type=int, default=8080, help="the dashboard's port with --serve")
+    demo.add_argument(
+        "--lang",
+        choices=("zh", "en"),
+        default="zh",
+        help="the language the organisation and its members use, names included (default: zh)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    # The demo's output is its transcript; elsewhere the log is the operator's view.
-    logging.basicConfig(
-        level=logging.WARNING if args.command == "demo" else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every long-poll request at INFO: noise, not news. Alembic's INFO lines
-    # ("Context impl…", "Will assume…") are noise on the command line too.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         if args.command == "demo":
+            # The demo's output is its transcript: only warnings are logged beside it.
+            configure_logging("WARNING")
             from bot.demo import run_demo
 
-            return asyncio.run(run_demo(serve_port=args.port if args.serve else None))
-        config = load_config(args.config)
+            return asyncio.run(
+                run_demo(serve_port=args.port if args.serve else None, lang=args.lang)
+            )
         if args.command == "config":
+            # A misspelt variable is ignored: say so before the file's own problems.
+            for warning in environment_warnings():
+                print(f"warning: {warning}", file=sys.stderr)
+        config = load_config(args.config)
+        # Elsewhere the log is the operator's view, at [logging]'s level and in its format.
+        configure_logging(config.logging.level, config.logging.format)
+        if args.command == "config":
+            # A year without the State Council's arrangement (installed or imported).
+            for warning in cli_holidays.check_warnings(config, args.config):
+                print(f"warning: holidays: {warning}", file=sys.stderr)
             if not config.telegram.token:
                 # Valid for the other commands, but `run` would refuse it.
                 print(
@@ -127,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "run":
             from bot.app import run_until_signalled
+
+            for warning in environment_warnings():
+                logging.getLogger(__name__).warning("%s", warning)
 
             asyncio.run(run_until_signalled(config))
             return 0
@@ -141,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_export(config, args.period, args.branch, args.format, args.out))
         if args.command == "backup":
             return _backup(config, args.out)
+        if args.command == "holidays":
+            return cli_holidays.run(config, args)
         if args.command == "summary":
             if not _summary_period_ok(args.period):
                 print(
@@ -179,7 +210,7 @@ async def _db_upgrade(config: Config) -> None:
 async def _roster_import(config: Config, args: argparse.Namespace) -> int:
     lang = config.organisation.language
     try:
-        text = decode(args.file.read_bytes())
+        text = roster_text(args.file.read_bytes(), args.file.name)
         parsed = parse_roster(text)
     except FileNotFoundError:
         print(f"no such file: {args.file}", file=sys.stderr)
@@ -215,9 +246,25 @@ async def _roster_import(config: Config, args: argparse.Namespace) -> int:
             skip_bad_rows=args.skip_bad_rows,
             deactivate_missing=args.deactivate_missing,
         )
+        if report.applied and report.access_changed:
+            await _refresh_menus(config, db, report.access_changed)
     finally:
         await db.dispose()
     return _report_import(lang, args, report)
+
+
+async def _refresh_menus(config: Config, db: Database, member_ids: list[int]) -> None:
+    """Members the import deactivated, made active again or gave another role get the command
+    menu that goes with it. Only with a token; a failure is a warning, the import stands."""
+    if not config.telegram.token:
+        return
+    from bot import menus
+
+    try:
+        async with _telegram(config) as tg:
+            await menus.refresh_members(db, tg, member_ids, config.organisation.language)
+    except Exception as exc:
+        logging.getLogger(__name__).warning("could not update the command menus: %s", exc)
 
 
 def _report_import(
@@ -423,10 +470,24 @@ async def bot_username(config: Config) -> str:
         return config.telegram.bot_username.lstrip("@")
     if not config.telegram.token:
         raise ConfigError("telegram.bot_username", "set it (or telegram.token) to print links")
+    async with _telegram(config) as tg:
+        return tg.username
+
+
+def _telegram(config: Config) -> Bot:
+    """A Bot for the command line's own Bot API calls, over the bot's transport and through
+    telegram.proxy (or the environment's proxy) as `branchbot run` reaches Telegram."""
     from telegram import Bot
 
-    async with Bot(config.telegram.token, base_url=config.telegram.api_base_url) as tg:
-        return tg.username
+    from bot.telegram_http import AiohttpRequest
+
+    request = AiohttpRequest(proxy=config.telegram.proxy)
+    return Bot(
+        config.telegram.token,
+        base_url=config.telegram.api_base_url,
+        request=request,
+        get_updates_request=request,
+    )
 
 
 async def _roster_invites(config: Config, branch: str | None, fmt: str, out: TextIO) -> int:

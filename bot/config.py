@@ -6,14 +6,18 @@ not the code.
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import os
 import re
 import tomllib
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.services.periods import MAX_YEAR, MIN_YEAR
@@ -23,6 +27,8 @@ TelegramMode = Literal["polling", "webhook"]
 MeetingEvery = Literal["month", "quarter", "off"]
 MeetingAudience = Literal["branch", "committee", "group"]
 Language = Literal["zh", "en"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["text", "json"]
 
 ENV_TOKEN = "BRANCHBOT_TELEGRAM_TOKEN"
 ENV_DATABASE_URL = "BRANCHBOT_DATABASE_URL"
@@ -81,6 +87,10 @@ class TelegramConfig:
     # An update whose handling has not finished this long after it was received (a crash) is
     # handled again, by this process after a restart or by another instance.
     update_lease_seconds: int = 60
+    # Every Bot API request goes through this proxy: http://, https:// or socks5:// (socks5h://),
+    # with optional user:password@. Empty: HTTPS_PROXY (HTTP_PROXY for an http:// api_base_url)
+    # or ALL_PROXY from the environment, unless NO_PROXY names the Bot API's host.
+    proxy: str = ""
 
     @property
     def file_url(self) -> str:
@@ -242,6 +252,16 @@ class TasksConfig:
 
 
 @dataclass(frozen=True)
+class HolidaysConfig:
+    """The official holiday arrangement: while next year's is missing (neither in the installed
+    calendar nor imported), admins are told in November and December, once a month."""
+
+    notice_reminder: bool = True
+    # Local time of the daily check (it says something only in November and December).
+    notice_reminder_time: str = "09:00"
+
+
+@dataclass(frozen=True)
 class DashboardConfig:
     """The secretaries' web dashboard, served by the bot's own aiohttp server."""
 
@@ -251,7 +271,8 @@ class DashboardConfig:
     port: int = 8080
     # Where a browser reaches it (behind the proxy): the login links start with this.
     public_url: str = "http://127.0.0.1:8080"
-    # Signs the session cookies; BRANCHBOT_DASHBOARD_SECRET overrides. Empty: a random key per
+    # Signs the session cookies; BRANCHBOT_DASHBOARD_SECRET_KEY (or the older
+    # BRANCHBOT_DASHBOARD_SECRET) overrides. Empty: a random key per
     # start, so sessions end with a restart. Given, at least 32 characters.
     secret_key: str = ""
     link_minutes: int = 10
@@ -264,6 +285,29 @@ class BackgroundConfig:
 
     # Worker processes at once; each takes one job (or dashboard download) at a time.
     workers: int = 1
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """What the log shows and how: text lines for a terminal, or one JSON object a line."""
+
+    # DEBUG may include what members sent; INFO and above never do.
+    level: LogLevel = "INFO"
+    format: LogFormat = "text"
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """GET /healthz and GET /metrics: beside the webhook in webhook mode, on their own server
+    (listen:port) in polling mode."""
+
+    enabled: bool = True
+    # Polling mode serves them here; 0 picks a free port (tests).
+    listen: str = "127.0.0.1"
+    port: int = 8081
+    # The scheduler or the sender is stale when its last completed cycle is older than three of
+    # its intervals (scheduler.tick_seconds; the sender's half second) plus this.
+    grace_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -280,8 +324,11 @@ class Config:
     volunteers: VolunteersConfig = field(default_factory=VolunteersConfig)
     dues: DuesConfig = field(default_factory=DuesConfig)
     tasks: TasksConfig = field(default_factory=TasksConfig)
+    holidays: HolidaysConfig = field(default_factory=HolidaysConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -297,8 +344,11 @@ _SECTIONS: dict[str, type[Any]] = {
     "volunteers": VolunteersConfig,
     "dues": DuesConfig,
     "tasks": TasksConfig,
+    "holidays": HolidaysConfig,
     "dashboard": DashboardConfig,
     "background": BackgroundConfig,
+    "health": HealthConfig,
+    "logging": LoggingConfig,
 }
 
 
@@ -385,6 +435,8 @@ def _validate(cfg: Config, problems: _Problems) -> None:
         problems.add("organisation.name", "must not be empty")
     if not cfg.telegram.api_base_url.startswith(("http://", "https://")):
         problems.add("telegram.api_base_url", "must start with http:// or https://")
+    if cfg.telegram.proxy and (proxy_problem := _proxy_problem(cfg.telegram.proxy)):
+        problems.add("telegram.proxy", proxy_problem)
     if not 1 <= cfg.webhook.port <= 65535:
         problems.add("webhook.port", f"must be between 1 and 65535, got {cfg.webhook.port}")
     if not cfg.webhook.path.startswith("/"):
@@ -435,6 +487,11 @@ def _validate(cfg: Config, problems: _Problems) -> None:
     _validate_meetings(cfg.meetings, problems)
     _validate_volunteers(cfg.volunteers, problems)
     _validate_dues_and_tasks(cfg.dues, cfg.tasks, problems)
+    if parse_hhmm(cfg.holidays.notice_reminder_time) is None:
+        problems.add(
+            "holidays.notice_reminder_time",
+            f"expected a time like '09:00', got {cfg.holidays.notice_reminder_time!r}",
+        )
     dash = cfg.dashboard
     if not dash.public_url.startswith(("http://", "https://")):
         problems.add("dashboard.public_url", "must start with http:// or https://")
@@ -446,11 +503,15 @@ def _validate(cfg: Config, problems: _Problems) -> None:
     if dash.enabled and dash.secret_key and len(dash.secret_key) < 32:
         problems.add(
             "dashboard.secret_key",
-            f"must be at least 32 characters, got {len(dash.secret_key)} (from the file or "
-            f"{ENV_DASHBOARD_SECRET}); leave it empty for a random key at every start",
+            f"must be at least 32 characters, got {len(dash.secret_key)}; leave it empty for a "
+            "random key at every start",
         )
     if cfg.background.workers < 1:
         problems.add("background.workers", "must be at least 1")
+    if not 0 <= cfg.health.port <= 65535:
+        problems.add("health.port", f"must be between 0 and 65535, got {cfg.health.port}")
+    if cfg.health.grace_seconds < 0:
+        problems.add("health.grace_seconds", "must not be negative")
     if cfg.telegram.mode == "webhook":
         if not cfg.webhook.secret_token:
             problems.add("webhook.secret_token", "required when telegram.mode = 'webhook'")
@@ -531,7 +592,183 @@ def _is_loopback(url: str) -> bool:
     return url.startswith(("http://127.", "http://localhost"))
 
 
-def parse_config(data: dict[str, Any], env: dict[str, str] | None = None) -> Config:
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+_PROXY_EXAMPLE = (
+    "a URL like 'http://127.0.0.1:7890' or 'socks5://user:password@127.0.0.1:1080' "
+    "(http, https or socks5)"
+)
+
+
+# A URL's user:password@, anywhere in a text (a URL, or an error message quoting one); the
+# password runs to the last @ before the host, so an unescaped @ in it is hidden too.
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@'\"]*:)[^\s/'\"]*@")
+
+
+def hide_password(text: str) -> str:
+    """`text` with the password of every URL's user:password@ part replaced by ***."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+def _proxy_problem(url: str) -> str | None:
+    shown = hide_password(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return f"expected {_PROXY_EXAMPLE}, got {shown!r}"
+    if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
+        return f"expected {_PROXY_EXAMPLE}, got {shown!r}"
+    if port is None and parts.scheme.startswith("socks"):
+        return f"a SOCKS proxy needs a port (e.g. socks5://127.0.0.1:1080), got {shown!r}"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return f"expected only scheme, host and port (no path), got {shown!r}"
+    return None
+
+
+def proxy_from_environment(api_base_url: str, env: Mapping[str, str]) -> tuple[str, str] | None:
+    """(variable, URL) of the proxy the environment gives for the Bot API, as curl and most
+    tools read it: https_proxy (http_proxy for an http:// endpoint), then all_proxy, either
+    case, unless no_proxy names the host. Like Go's net/http, a loopback endpoint (a local Bot
+    API server) never takes a proxy from the environment; telegram.proxy still applies to it."""
+    parts = urlsplit(api_base_url)
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or _is_loopback_ip(host):
+        return None
+    if _no_proxy_covers(host, env.get("no_proxy") or env.get("NO_PROXY") or ""):
+        return None
+    scheme = "http" if parts.scheme == "http" else "https"
+    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY"):
+        value = env.get(name, "").strip()
+        if value:
+            # "proxy.corp:3128" without a scheme is an HTTP proxy to curl and requests too.
+            return name, value if "://" in value else f"http://{value}"
+    return None
+
+
+def _no_proxy_covers(host: str, no_proxy: str) -> bool:
+    """Whether a no_proxy list (`*`, host names that also cover their subdomains, with or
+    without a leading dot, and IP networks like 10.0.0.0/8) names `host`."""
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if entry == "*":
+            return True
+        name = entry.removeprefix("*").lstrip(".")
+        if name and (host == name or host.endswith("." + name)):
+            return True
+        try:
+            if ipaddress.ip_address(host) in ipaddress.ip_network(name, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _is_loopback_ip(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+ENV_PREFIX = "BRANCHBOT_"
+# Older names still read; the key's own BRANCHBOT_<SECTION>_<KEY> wins when both are set.
+_ENV_ALIASES = {"dashboard.secret_key": ENV_DASHBOARD_SECRET}
+
+
+def env_name(section: str, key: str) -> str:
+    """The environment variable that overrides `section.key`: BRANCHBOT_<SECTION>_<KEY>."""
+    return f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+
+
+def _from_variable(problem: str, variable: str | None) -> str:
+    return f"{problem} (from the environment: {variable})" if variable else problem
+
+
+def _from_text(expected: Any, text: str) -> Any:
+    """An environment variable's text as the file would hold the value: strings as they are;
+    numbers, true/false and lists (`[24, 1]`, or `24,1`) read as TOML reads them (true/false
+    also as 1/0, yes/no, on/off). Text that reads as nothing is passed on for the type check
+    to refuse with the file's own message."""
+    if expected is str or typing.get_origin(expected) is Literal:
+        return text
+    if expected is bool:
+        word = text.strip().lower()
+        if word in ("true", "1", "yes", "on"):
+            return True
+        if word in ("false", "0", "no", "off"):
+            return False
+        return text
+    candidates = [text]
+    if expected == tuple[int, ...] and not text.strip().startswith("["):
+        candidates.append(f"[{text}]")
+    for candidate in candidates:
+        try:
+            return tomllib.loads(f"value = {candidate}")["value"]
+        except tomllib.TOMLDecodeError:
+            continue
+    return text
+
+
+def _apply_environment(
+    cfg: Config, env: Mapping[str, str], problems: _Problems
+) -> tuple[Config, dict[str, str]]:
+    """Every BRANCHBOT_<SECTION>_<KEY> variable over the file's value (an empty one is
+    ignored), checked as the file's value is; and the variable behind each key it set, for
+    the messages of the checks that follow."""
+    sources: dict[str, str] = {}
+    for section, cls in _SECTIONS.items():
+        resolved = _resolved_types(cls)
+        changes: dict[str, Any] = {}
+        for f in fields(cls):
+            key = f"{section}.{f.name}"
+            names = [env_name(section, f.name)]
+            if key in _ENV_ALIASES:
+                names.append(_ENV_ALIASES[key])
+            variable = next((name for name in names if env.get(name)), None)
+            if variable is None:
+                continue
+            try:
+                changes[f.name] = _convert(
+                    key, resolved[f.name], _from_text(resolved[f.name], env[variable])
+                )
+            except ConfigError as exc:
+                for k, problem in exc.problems:
+                    problems.add(k, _from_variable(problem, variable))
+                continue
+            sources[key] = variable
+        if changes:
+            cfg = replace(cfg, **{section: replace(getattr(cfg, section), **changes)})
+    if not cfg.telegram.proxy:
+        found = proxy_from_environment(cfg.telegram.api_base_url, env)
+        if found is not None:
+            cfg = replace(cfg, telegram=replace(cfg.telegram, proxy=found[1]))
+            sources["telegram.proxy"] = found[0]
+    return cfg, sources
+
+
+def environment_warnings(env: Mapping[str, str] | None = None) -> list[str]:
+    """BRANCHBOT_… variables that look meant for a key but name none (a typo): they are
+    ignored, which the operator should hear about."""
+    env = os.environ if env is None else env
+    known = {env_name(s, f.name) for s, cls in _SECTIONS.items() for f in fields(cls)}
+    known |= set(_ENV_ALIASES.values())
+    sections = {s.upper(): s for s in _SECTIONS}
+    warnings = []
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name in known:
+            continue
+        head = name[len(ENV_PREFIX) :].split("_", 1)[0]
+        # A key of a known section, or a section misspelt (BRANCHBOT_WEBHOK_PORT).
+        if head not in sections and not difflib.get_close_matches(head, sections, cutoff=0.8):
+            continue
+        hint = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        warnings.append(
+            f"{name}: no configuration key is read from this variable; it is ignored"
+            + (f" (did you mean {hint[0]}?)" if hint else "")
+        )
+    return warnings
+
+
+def parse_config(data: dict[str, Any], env: Mapping[str, str] | None = None) -> Config:
     """Build a Config from parsed TOML data and environment overrides."""
     problems = _Problems()
     for name in sorted(set(data) - set(_SECTIONS)):
@@ -541,18 +778,16 @@ def parse_config(data: dict[str, Any], env: dict[str, str] | None = None) -> Con
     }
     cfg = Config(**sections)
     env = dict(os.environ) if env is None else env
-    if env.get(ENV_TOKEN):
-        cfg = replace(cfg, telegram=replace(cfg.telegram, token=env[ENV_TOKEN]))
-    if env.get(ENV_DATABASE_URL):
-        cfg = replace(cfg, database=replace(cfg.database, url=env[ENV_DATABASE_URL]))
-    if env.get(ENV_DASHBOARD_SECRET):
-        cfg = replace(cfg, dashboard=replace(cfg.dashboard, secret_key=env[ENV_DASHBOARD_SECRET]))
-    _validate(cfg, problems)
+    cfg, sources = _apply_environment(cfg, env, problems)
+    found = _Problems()
+    _validate(cfg, found)
+    for key, problem in found.found:
+        problems.add(key, _from_variable(problem, sources.get(key)))
     problems.raise_any()
     return cfg
 
 
-def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
     """Read and validate the TOML file at `path`."""
     p = Path(path)
     try:

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.config import DeliveryConfig, parse_hhmm
+from bot.metrics import Heartbeat, Metrics
 from storage.db import Database
 from storage.models import Delivery, Member, utcnow
 
@@ -153,6 +154,18 @@ class Outcome:
     values: dict[str, Any]
     member_unreachable: bool = False
 
+    @property
+    def result(self) -> str:
+        """How the send ended, for the metrics (bot.metrics.SEND_OUTCOMES)."""
+        status = str(self.values["status"])
+        if status != "pending":
+            return status
+        if "attempts" in self.values:
+            return "retry"
+        if str(self.values.get("last_error", "")).startswith("RetryAfter"):
+            return "rate_limited"
+        return "deferred"
+
 
 def _seconds(value: timedelta | float) -> float:
     if isinstance(value, timedelta):
@@ -173,6 +186,7 @@ class Sender:
         clock: Clock = utcnow,
         poll_seconds: float = 0.5,
         wake: asyncio.Event | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.api = api
@@ -180,6 +194,9 @@ class Sender:
         self.quiet = quiet
         self.clock = clock
         self.poll_seconds = poll_seconds
+        self.metrics = metrics
+        # Beats after every recorded wave and every round: /healthz reads it.
+        self.heartbeat = Heartbeat(poll_seconds)
         rate = (
             config.paid_rate_per_second if config.allow_paid_broadcast else config.rate_per_second
         )
@@ -242,6 +259,9 @@ class Sender:
             wait = max(self._paused_until, self._chat_ready.get(chat_id, 0.0)) - now
             if wait <= 0:
                 break
+            if self._paused_until > now:
+                # Waiting out Telegram's flood control: /healthz reports a pause, not a stall.
+                self.heartbeat.pause(self._paused_until)
             await asyncio.sleep(wait)
         self._chat_ready[chat_id] = (
             monotonic_time.monotonic() + self.config.per_chat_interval_seconds
@@ -387,6 +407,9 @@ class Sender:
                     .values(unreachable_at=None)
                 )
             await session.commit()
+        if self.metrics is not None:
+            for outcome in outcomes:
+                self.metrics.observe_send(outcome.result)
 
     async def run_once(self) -> int:
         """Send what is due now in waves of `concurrency`; returns how many rows were handled.
@@ -410,12 +433,15 @@ class Sender:
                 )
                 # Every send of the wave is done: the per-chat order needs no memory beyond it.
                 self._chat_locks.clear()
+                # A long broadcast is progress, not a stall.
+                self.heartbeat.beat()
             handled += len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await self.run_once()
+                self.heartbeat.beat()
             except Exception:
                 log.exception("sender round failed; retrying")
             self._wake.clear()

@@ -158,10 +158,10 @@ def errors_block(lang: str, report: ImportReport) -> list[str]:
 def committee_block(lang: str, report: ImportReport) -> list[str]:
     lines: list[str] = []
     if report.committee_joined:
-        names = join_names(report.committee_joined, SHOW_ROWS)
+        names = join_names(report.committee_joined, SHOW_ROWS, lang)
         lines.append(t(lang, "import.committee_joined", names=names))
     if report.committee_left:
-        names = join_names(report.committee_left, SHOW_ROWS)
+        names = join_names(report.committee_left, SHOW_ROWS, lang)
         lines.append(t(lang, "import.committee_left", names=names))
     return lines
 
@@ -177,8 +177,8 @@ def preview_message(lang: str, file_name: str, preview: UploadPreview) -> Messag
             created=len(report.created),
             updated=len(report.updated),
             unchanged=report.unchanged,
-            branches=join_names(report.new_branches, SHOW_ROWS) or none,
-            groups=join_names(report.new_groups, SHOW_ROWS) or none,
+            branches=join_names(report.new_branches, SHOW_ROWS, lang) or none,
+            groups=join_names(report.new_groups, SHOW_ROWS, lang) or none,
         ),
         *committee_block(lang, report),
         *errors_block(lang, report),
@@ -255,7 +255,8 @@ async def roster_apply(db: Database, work: Work) -> Outcome:
             unchanged=report.unchanged,
             skipped=len(report.errors),
         )
-    return Outcome([Message(text)])
+    changed = report.access_changed if report.applied else []
+    return Outcome([Message(text)], menu_members=changed)
 
 
 KINDS: dict[str, Callable[[Database, Work], Awaitable[Outcome]]] = {

@@ -34,6 +34,8 @@ from sqlalchemy.exc import OperationalError
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
+from bot.logs import update_id as logged_update
+from bot.metrics import NO_METRICS, UpdateMetrics
 from bot.services import updates as inbox_rows
 from storage.db import Database
 from storage.fast import Prepared, Tx, commit_guard
@@ -335,6 +337,8 @@ class Inbound:
 
     # Plain text (also a callback answer); set by the composition root in the default language.
     flood_text = "请稍后再试。"
+    # Counts and times each handled update (bot.metrics); set by the composition root.
+    metrics: UpdateMetrics = NO_METRICS
 
     async def run(self, stop: asyncio.Event, every: float) -> None:
         """Take back interrupted updates now and every `every` seconds; prune old records."""
@@ -375,7 +379,7 @@ class Inbound:
             try:
                 upd = Update.de_json(data, self.bot)
             except Exception:
-                log.exception("inbox update %s cannot be read; marking it done", data)
+                log.exception("inbox update %s cannot be read; marking it done", data["update_id"])
                 await self.inbox.finish(int(data["update_id"]))
                 continue
             log.warning("handling update %s again: its handling was interrupted", upd.update_id)
@@ -386,10 +390,14 @@ class Inbound:
     async def handle(self, update: Update, coroutine: Awaitable[Any]) -> None:
         attempt = Attempt(update.update_id, self.inbox.clock)
         attempt_token = current_attempt.set(attempt)
+        # Every log line written while it is handled names it (bot.logs).
+        logged_token = logged_update.set(update.update_id)
         guard_token = commit_guard.set(attempt.guard)
+        started = self.metrics.now()
         try:
             await coroutine
         finally:
+            self.metrics.observe_update(update, started)
             commit_guard.reset(guard_token)
             current_attempt.reset(attempt_token)
             try:
@@ -399,6 +407,7 @@ class Inbound:
                 # Left pending: it is handled again once its lease runs out.
                 log.exception("could not mark update %s done", update.update_id)
             self.in_flight.discard(update.update_id)
+            logged_update.reset(logged_token)
 
     async def dropped(self, update: Update, *, tell: bool) -> None:
         log.info("dropping update %s: its sender is over the rate limit", update.update_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +12,7 @@ from bot.scheduler import Firing, JobHandler, SkipTo
 from bot.services import (
     compliance,
     dues,
+    holiday_notices,
     items,
     meetings,
     reminders,
@@ -78,6 +79,10 @@ def job_handlers(
         await volunteer_hours.fire_close(session, volunteer_settings, firing)
         return None
 
+    async def holiday_notice_alert(session: AsyncSession, firing: Firing) -> datetime | None:
+        await holiday_notices.fire_alert(session, settings, firing)
+        return None
+
     async def dues_reminder(session: AsyncSession, firing: Firing) -> datetime | None:
         await dues.fire_reminder(session, dues_settings, firing)
         return None
@@ -100,6 +105,7 @@ def job_handlers(
         meetings.JOB_REMINDER: meeting_reminder,
         timepolls.JOB_REMINDER: poll_reminder,
         compliance.JOB_CHECK: compliance_check,
+        holiday_notices.JOB_ALERT: holiday_notice_alert,
         meetings.JOB_CLOSE: meeting_close,
         "publish_item": publish_item,
         "ladder": ladder,
@@ -125,8 +131,13 @@ FIRE_LATE = frozenset(
 
 def skip_targets(settings: PushSettings) -> dict[str, SkipTo]:
     def next_holiday(payload: dict[str, Any], now: datetime) -> datetime | None:
+        # The reminder's next daily slot: a holiday reminder only ever fires at its time of day,
+        # so no real run comes sooner, and firing there finds the next one with the
+        # organisation's calendar (imported notices included), which this hook cannot read.
         at = parse_hhmm(payload["time"])
         assert at is not None
-        return reminders.next_holiday_run(settings, int(payload["days_before"]), at, now)
+        local = now.astimezone(settings.tz)
+        slot = datetime.combine(local.date(), at, tzinfo=settings.tz)
+        return slot if slot > local else slot + timedelta(days=1)
 
     return {reminders.JOB_HOLIDAY: next_holiday}

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.metrics import Heartbeat, Metrics
 from bot.services.recurrence import next_occurrence
 from storage.db import Database
 from storage.models import Job, utcnow
@@ -136,6 +137,7 @@ class Scheduler:
         tick_seconds: float = 5.0,
         fire_late: frozenset[str] = frozenset(),
         skip_to: dict[str, SkipTo] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.handlers = handlers
@@ -147,11 +149,15 @@ class Scheduler:
         self.grace = grace
         self.clock = clock
         self.tick_seconds = tick_seconds
+        self.metrics = metrics
+        # Beats after every fired job and every round: /healthz reads it.
+        self.heartbeat = Heartbeat(tick_seconds)
 
     async def _fire_next(self) -> bool:
         """Fire one due job, if any, in one transaction. Returns False when nothing was due."""
         now = self.clock()
         failed: int | None = None
+        lag: float | None = None
         async with self.db.write() as session:
             job = await session.scalar(
                 select(Job)
@@ -196,6 +202,7 @@ class Scheduler:
                 if failed is None:
                     job.last_run_at = now
                     job.runs += 1
+                    lag = (now - scheduled).total_seconds()
             if failed is None and job.active:
                 if next_at is None and job.rule:
                     # From now, not from the missed time: a backlog fires once, not once per miss.
@@ -206,6 +213,8 @@ class Scheduler:
                 job.active = next_at is not None
             if failed is None:
                 await session.commit()
+                if lag is not None and self.metrics is not None:
+                    self.metrics.observe_job_lag(lag)
                 return True
         # After the failed transaction has ended: a second write session inside it would wait
         # for the first (SQLite has one writer).
@@ -225,6 +234,8 @@ class Scheduler:
         fired = 0
         while await self._fire_next():
             fired += 1
+            # A long backlog of due jobs is progress, not a stall.
+            self.heartbeat.beat()
         return fired
 
     async def run(self, stop: asyncio.Event, on_fired: Callable[[], None] | None = None) -> None:
@@ -232,6 +243,7 @@ class Scheduler:
             try:
                 if await self.run_due() and on_fired is not None:
                     on_fired()
+                self.heartbeat.beat()
             except Exception:
                 log.exception("scheduler round failed; retrying")
             with suppress(TimeoutError):

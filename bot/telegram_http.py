@@ -7,9 +7,11 @@ stack, does several thousand. `BaseRequest` is PTB's documented extension point 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aiohttp
+from aiohttp_socks import ProxyConnectionError, ProxyConnector, ProxyError, ProxyTimeoutError
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import (
@@ -21,6 +23,48 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.request import BaseRequest, RequestData
+
+from bot.config import hide_password
+
+
+def open_session(proxy: str = "", *, limit: int, **kwargs: Any) -> aiohttp.ClientSession:
+    """An aiohttp session for Bot API requests, through `proxy` when one is given (validated
+    with the config): http:// and https:// proxies with aiohttp's own support (CONNECT for an
+    https:// Bot API), socks5:// and socks5h:// with aiohttp-socks, which has the proxy look up
+    host names (a local resolver may not answer for api.telegram.org). Credentials come from
+    the URL's user:password@."""
+    if not proxy:
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit), **kwargs)
+    scheme, rest = proxy.split("://", 1)
+    if scheme.lower().startswith("socks"):
+        connector = ProxyConnector.from_url(f"socks5://{rest}", rdns=True, limit=limit)
+        return aiohttp.ClientSession(connector=connector, **kwargs)
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit), proxy=proxy, **kwargs)
+
+
+# A SOCKS proxy's failures (aiohttp-socks raises its own types, not aiohttp's).
+_SOCKS_FAILED = (ProxyConnectionError, ProxyError)
+
+
+# A bot token in a Bot API path. Neither it nor a proxy's password (aiohttp quotes the proxy's
+# URL, credentials and all, in its errors) may reach a log line or a stored error.
+_TOKEN = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
+
+
+def _scrubbed(text: str) -> str:
+    return _TOKEN.sub("/bot<token>", hide_password(text))
+
+
+def _network_error(exc: Exception) -> NetworkError:
+    """A NetworkError naming the aiohttp (or aiohttp-socks) error, without a proxy password or
+    the token: "aiohttp.ClientConnectorError: …", "aiohttp_socks.ProxyConnectionError: …".
+    When the original's text held either, it is not chained (a traceback would print it)."""
+    raw = f"{type(exc).__module__.split('.')[0]}.{type(exc).__name__}: {exc}"
+    shown = _scrubbed(raw)
+    error = NetworkError(shown)
+    error.__cause__ = exc if shown == raw else None
+    error.__suppress_context__ = True
+    return error
 
 
 def _given(value: ODVInput[float], default: float | None) -> float | None:
@@ -37,8 +81,10 @@ class AiohttpRequest(BaseRequest):
         write_timeout: float | None = 10.0,
         connect_timeout: float | None = 10.0,
         media_write_timeout: float | None = 30.0,
+        proxy: str = "",
     ) -> None:
         self._pool_size = connection_pool_size
+        self._proxy = proxy
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
         self._connect_timeout = connect_timeout
@@ -51,9 +97,8 @@ class AiohttpRequest(BaseRequest):
 
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool_size),
-                headers={"User-Agent": self.USER_AGENT},
+            self._session = open_session(
+                self._proxy, limit=self._pool_size, headers={"User-Agent": self.USER_AGENT}
             )
 
     async def shutdown(self) -> None:
@@ -98,10 +143,10 @@ class AiohttpRequest(BaseRequest):
                 method, url, data=data, headers=headers, timeout=timeout
             ) as response:
                 return response.status, await response.read()
-        except TimeoutError as exc:
+        except (TimeoutError, ProxyTimeoutError) as exc:
             raise TimedOut from exc
-        except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
+        except (aiohttp.ClientError, *_SOCKS_FAILED) as exc:
+            raise _network_error(exc)  # noqa: B904 (chained there, unless it held a secret)
 
 
 def raise_for_api_error(status: int, body: Any) -> Any:
@@ -134,18 +179,23 @@ class HttpBotApi:
     """
 
     def __init__(
-        self, base_url: str, token: str, *, pool_size: int = 64, timeout: float = 20.0
+        self,
+        base_url: str,
+        token: str,
+        *,
+        pool_size: int = 64,
+        timeout: float = 20.0,
+        proxy: str = "",
     ) -> None:
         self._url = f"{base_url.rstrip('/')}{token}/"
         self._pool_size = pool_size
+        self._proxy = proxy
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
     async def call(self, method: str, params: dict[str, Any]) -> Any:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool_size), timeout=self._timeout
-            )
+            self._session = open_session(self._proxy, limit=self._pool_size, timeout=self._timeout)
         try:
             async with self._session.post(self._url + method, json=params) as response:
                 status = response.status
@@ -153,10 +203,10 @@ class HttpBotApi:
                     body = await response.json(content_type=None)
                 except ValueError:
                     body = None
-        except TimeoutError as exc:
+        except (TimeoutError, ProxyTimeoutError) as exc:
             raise TimedOut from exc
-        except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
+        except (aiohttp.ClientError, *_SOCKS_FAILED) as exc:
+            raise _network_error(exc)  # noqa: B904 (chained there, unless it held a secret)
         return raise_for_api_error(status, body)
 
     async def close(self) -> None:

@@ -1,4 +1,5 @@
-"""Secretaries' and admins' roster commands: /members, /invites, /setrole, CSV upload.
+"""Secretaries' and admins' roster commands: /members, /invites, /setrole, roster upload (CSV or
+XLSX).
 
 An uploaded roster is checked and previewed, and a confirmed one applied, in the background
 (bot/background.py, bot/heavy.py): the handlers check the caller, queue the work and answer at
@@ -9,7 +10,7 @@ from __future__ import annotations
 from telegram import InputFile
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import background
+from bot import background, menus
 from bot.errors import DomainError, Invalid
 from bot.services import invites, members, roster
 from bot.services.roster_csv import MAX_ROSTER_BYTES
@@ -17,6 +18,9 @@ from bot.texts import Raw
 from handlers.common import App, Call, Deps, callback_id, guarded, guarded_button
 from handlers.queued import queue
 from storage.models import Role
+
+# Roster files read in chat: CSV, and Excel workbooks (the first sheet).
+ROSTER_SUFFIXES = (".csv", ".xlsx", ".xlsm")
 
 # How many rows of errors or unbound names fit in one chat message before we point elsewhere.
 SHOW_ROWS = 15
@@ -123,6 +127,15 @@ async def setrole(call: Call) -> None:
             new=call.t(f"role.{change.new.value}"),
         )
     )
+    if change.old is not change.new:
+        # Their command menu follows the new role (after the commit; never failing).
+        await menus.refresh_members(
+            call.deps.db,
+            call.context.bot,
+            [change.member.id],
+            call.deps.default_language,
+            max_wait=0,
+        )
 
 
 async def import_help(call: Call) -> None:
@@ -136,7 +149,11 @@ async def upload(call: Call) -> None:
     if document is None:
         return
     name = document.file_name or "roster.csv"
-    if not name.lower().endswith(".csv"):
+    if name.lower().endswith(".xls"):
+        await call.reply(call.t("roster_file.xls"))
+        return
+    # CSV or Excel (.xlsx); the job reads the content, which decides (an .xlsx is a zip).
+    if not name.lower().endswith(ROSTER_SUFFIXES):
         await call.reply(call.t("import.not_csv"))
         return
     if (document.file_size or 0) > MAX_ROSTER_BYTES:

@@ -223,7 +223,7 @@ async def present(call: Call) -> None:
         ("present.unknown", result.unknown),
     ):
         if group:
-            lines.append(call.t(key, names=join_names(group, SHOW_NAMES)))
+            lines.append(call.t(key, names=join_names(group, SHOW_NAMES, call.lang)))
     await call.reply("\n".join(lines))
 
 

@@ -23,6 +23,7 @@ from bot.config import Config
 from bot.delivery import QuietHours
 from bot.errors import DomainError
 from bot.inbound import Fairness, FairnessSettings, Inbound, Inbox
+from bot.metrics import Metrics
 from bot.services.dues import DuesSettings
 from bot.services.items import PushSettings
 from bot.services.meetings import MeetingSettings
@@ -88,6 +89,11 @@ class Deps:
     @cached_property
     def inbound(self) -> Inbound:
         return Inbound(self.inbox, self.fairness)
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        # One registry per application: /metrics counts this application's updates and sends.
+        return Metrics()
 
     @cached_property
     def meetings(self) -> MeetingSettings:

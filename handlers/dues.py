@@ -21,7 +21,6 @@ from handlers.common import (
     guarded,
     guarded_button,
     mark_buttons,
-    split_word,
 )
 
 MAX_CONFIRM_BUTTONS = 10
@@ -142,10 +141,12 @@ async def _quarter(call: Call, period: compliance.Period, branch: str | None) ->
 
 async def setdues(call: Call) -> None:
     assert call.actor is not None
-    ref, amount = split_word(call.rest)
-    if not ref or not amount or len(amount.split()) != 1:
+    # The amount is the last word: a name may have spaces in it (Zhang Wei).
+    words = call.rest.rsplit(maxsplit=1)
+    if len(words) != 2:
         await call.reply(call.t("dues.set_usage"))
         return
+    ref, amount = words
     cents = money.parse_amount(amount)
     deps = call.deps
     async with deps.db.write() as session:
@@ -202,13 +203,15 @@ async def dues_button(call: Call) -> str | None:
         lines.append(
             call.t(
                 "dues.confirm_done",
-                names=join_names(confirmed.names, SHOW_NAMES),
+                names=join_names(confirmed.names, SHOW_NAMES, call.lang),
                 total=money.amount_text(confirmed.total),
             )
         )
     if confirmed.already:
         lines.append(
-            call.t("dues.confirm_already", names=join_names(confirmed.already, SHOW_NAMES))
+            call.t(
+                "dues.confirm_already", names=join_names(confirmed.already, SHOW_NAMES, call.lang)
+            )
         )
     await call.reply("\n".join(lines) if lines else Raw(call.t("dues.confirm_none")))
     return None

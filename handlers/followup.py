@@ -21,7 +21,7 @@ from handlers.common import (
     mark_buttons,
     parse_id,
 )
-from handlers.dialogs import open_dialog
+from handlers.dialogs import dialog, ending, open_dialog
 
 SHOW_NAMES = 60
 
@@ -38,7 +38,7 @@ async def item_button(call: Call) -> str | None:
     if verb == "rf":
         async with deps.db.read() as session:
             title = await items.start_reflection(session, call.actor, item_id)
-        open_dialog(call, ReflectionDialog(item_id))
+        await open_dialog(call, ReflectionDialog(item_id))
         await call.reply(call.t("reflect.prompt", title=title))
         return None
     if verb != "ok":
@@ -50,6 +50,7 @@ async def item_button(call: Call) -> str | None:
     return call.t("item.confirmed" if result.first_time else "item.already")
 
 
+@dialog("reflection")
 @dataclass
 class ReflectionDialog:
     item_id: int
@@ -61,7 +62,7 @@ class ReflectionDialog:
         if text is None:
             await call.reply(call.t("reflect.empty"))
             return False
-        async with call.deps.db.write() as session:
+        async with ending(call) as session:
             await items.save_reflection(
                 session, call.actor, self.item_id, text, now=call.deps.now()
             )
@@ -139,7 +140,9 @@ async def item_command(call: Call) -> None:
         ("item.unbound", status.unbound),
     ):
         if names:
-            lines.append(call.t(key, count=len(names), names=join_names(names, SHOW_NAMES)))
+            lines.append(
+                call.t(key, count=len(names), names=join_names(names, SHOW_NAMES, call.lang))
+            )
     if s.confirmed == s.total:
         lines.append(call.t("item.all_done"))
     if status.reflections:

@@ -8,9 +8,9 @@ from telegram.ext import CommandHandler, filters
 
 from bot.auth import authorize
 from bot.services import meetings
-from bot.texts import Raw
+from bot.texts import Raw, list_separator
 from handlers.common import App, Call, Deps, guarded, id_arg, split_word
-from handlers.dialogs import open_dialog
+from handlers.dialogs import dialog, ending, open_dialog
 
 # Final outcomes first, then the answers of a meeting that has not closed.
 _ORDER = ("attended", "late", "leave", "absent", "attend", "none")
@@ -28,7 +28,7 @@ async def minutes(call: Call) -> None:
         return
     async with call.deps.db.read() as session:
         meeting, _ = await meetings.meeting_detail(session, call.actor, meeting_id)
-    open_dialog(call, MinutesDialog(meeting_id))
+    await open_dialog(call, MinutesDialog(meeting_id))
     await call.reply(call.t("minutes.prompt", title=meeting.title))
 
 
@@ -39,10 +39,12 @@ async def _save_minutes(
     text: str | None = None,
     file_id: str | None = None,
     file_name: str | None = None,
+    in_dialog: bool = False,
 ) -> None:
     assert call.actor is not None
     deps = call.deps
-    async with deps.db.write() as session:
+    # Asked for in a dialog, the minutes end it in the transaction that keeps them.
+    async with ending(call) if in_dialog else deps.db.write() as session:
         saved = await meetings.attach_minutes(
             session,
             deps.meetings,
@@ -60,6 +62,7 @@ async def _save_minutes(
     await call.reply(reply)
 
 
+@dialog("minutes")
 @dataclass
 class MinutesDialog:
     meeting_id: int
@@ -75,10 +78,11 @@ class MinutesDialog:
                 text=message.caption or None,
                 file_id=message.document.file_id,
                 file_name=message.document.file_name,
+                in_dialog=True,
             )
             return True
         if message.text:
-            await _save_minutes(call, self.meeting_id, text=message.text)
+            await _save_minutes(call, self.meeting_id, text=message.text, in_dialog=True)
             return True
         # A photo cannot go out with the make-up as a document; ask for it as a file.
         await call.reply(call.t("minutes.prompt_again"))
@@ -146,7 +150,7 @@ async def show_attendance(call: Call, meeting_id: int) -> None:
         if row.made_up_at is not None:
             line += call.t("attendance.made_up", when=call.local(row.made_up_at, "%m-%d"))
         lines.append(line)
-    summary = "、".join(
+    summary = list_separator(call.lang).join(
         f"{call.t(f'attendance.{status}')} {counts[status]}"
         for status in _ORDER
         if status in counts

@@ -33,7 +33,14 @@ from handlers.common import (
     parse_id,
     split_word,
 )
-from handlers.dialogs import close_dialog, current_dialog, dialog_buttons, open_dialog
+from handlers.dialogs import (
+    close_dialog,
+    dialog,
+    dialog_buttons,
+    ending,
+    ending_if,
+    open_dialog,
+)
 from handlers.meeting_records import show_attendance
 from storage.models import Branch, Group, Role
 
@@ -73,10 +80,11 @@ def audience_text(call: Call, audience: Audience) -> Raw:
     return call.t(f"meeting.audience_{audience.kind}", name=audience.label)
 
 
-async def _schedule(call: Call, draft: MeetingDraft) -> None:
+async def _schedule(call: Call, draft: MeetingDraft, *, in_dialog: bool = False) -> None:
     assert call.actor is not None
     deps = call.deps
-    async with deps.db.write() as session:
+    # The guided /meeting ends in the transaction that schedules the meeting.
+    async with ending(call) if in_dialog else deps.db.write() as session:
         done = await meetings.schedule(session, deps.meetings, call.actor, draft, now=deps.now())
     deps.outbox_ready.set()
     await call.reply(
@@ -98,9 +106,9 @@ async def meeting_command(call: Call) -> None:
     assert call.actor is not None
     rest = call.rest
     if not rest:
-        dialog = MeetingDialog()
-        open_dialog(call, dialog)
-        await dialog.ask_kind(call)
+        guided = MeetingDialog()
+        await open_dialog(call, guided)
+        await guided.ask_kind(call)
         return
     first, tail = split_word(rest)
     meeting_id = parse_id(first)
@@ -196,6 +204,7 @@ async def _show(call: Call, meeting_id: int) -> None:
     await call.reply(text, buttons(rows) if meeting.status == "scheduled" else None)
 
 
+@dialog("meeting")
 @dataclass
 class MeetingDialog:
     """The guided /meeting: kind and (for a group meeting) group as buttons, the rest typed."""
@@ -327,13 +336,15 @@ class MeetingDialog:
             self.audience = self.choices[value]
             await self.show_preview(call)
         elif verb == "c" and self.step == "confirm":
-            close_dialog(call)
             if value != 1:
+                await close_dialog(call)
                 await call.reply(call.t("meeting.dialog_cancelled"))
                 return
             assert self.audience is not None and self.starts_at is not None
             await _schedule(
-                call, MeetingDraft(self.kind, self.title, self.starts_at, self.audience, self.place)
+                call,
+                MeetingDraft(self.kind, self.title, self.starts_at, self.audience, self.place),
+                in_dialog=True,
             )
         else:
             raise Denied("meeting.expired")
@@ -348,11 +359,8 @@ async def meeting_button(call: Call) -> str | None:
     verb, meeting_id = callback_id(call, "mt")
     deps = call.deps
     if verb == "go":
-        dialog = current_dialog(call)
-        if isinstance(dialog, LeaveDialog) and dialog.meeting_id == meeting_id:
-            # Changed their mind while asked for a reason: the next message is not a reason.
-            close_dialog(call)
-        async with deps.db.write() as session:
+        # Changed their mind while asked for a reason: the next message is not a reason.
+        async with ending_if(call, LeaveDialog, lambda d: d.meeting_id == meeting_id) as session:
             result = await meetings.answer(
                 session, call.actor, meeting_id, "attend", now=deps.now()
             )
@@ -361,7 +369,7 @@ async def meeting_button(call: Call) -> str | None:
     if verb == "lv":
         async with deps.db.read() as session:
             title = await meetings.check_may_answer(session, call.actor, meeting_id, now=deps.now())
-        open_dialog(call, LeaveDialog(meeting_id))
+        await open_dialog(call, LeaveDialog(meeting_id))
         await call.reply(call.t("leave.prompt", title=title))
         return None
     authorize(call.actor, "checkincode")
@@ -374,6 +382,7 @@ async def meeting_button(call: Call) -> str | None:
     raise Denied("not_your_button")
 
 
+@dialog("leave")
 @dataclass
 class LeaveDialog:
     meeting_id: int
@@ -387,7 +396,7 @@ class LeaveDialog:
             return False
         deps = call.deps
         try:
-            async with deps.db.write() as session:
+            async with ending(call) as session:
                 result = await meetings.answer(
                     session, call.actor, self.meeting_id, "leave", now=deps.now(), reason=text
                 )

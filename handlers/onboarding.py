@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
+from bot import menus
 from bot.auth import commands_for
 from bot.errors import Denied
-from bot.services import dues, invites, members, money, profile, volunteers
+from bot.services import dues, invites, members, money, organisation, profile, volunteers
 from bot.services.members import MemberView
 from bot.texts import Raw
 from handlers.checkin import checkin_from_link, is_checkin_param
@@ -18,7 +21,7 @@ def place(call: Call, view: MemberView) -> Raw:
         return call.t("place.branch_group", branch=view.branch, group=view.group)
     if view.branch:
         return call.t("place.branch", branch=view.branch)
-    return call.t("place.org")
+    return call.t("place.org", org=call.deps.config.organisation.name)
 
 
 def help_text(call: Call) -> str:
@@ -39,6 +42,11 @@ async def start(call: Call) -> None:
         if call.actor is None:
             await call.reply(call.t("start.stranger", org=org))
             return
+        user = call.update.effective_user
+        if user is not None and call.actor.name == organisation.placeholder_name(call.user_id):
+            # An admin from the config, known by number until now: by their own name from here.
+            async with deps.db.write() as session:
+                await organisation.name_admin(session, call.user_id, user.full_name)
         async with deps.db.read() as session:
             view = await members.my_record(session, call.actor)
         await call.reply(
@@ -57,7 +65,7 @@ async def start(call: Call) -> None:
         await checkin_from_link(call, call.args[0])
         return
     async with deps.db.write() as session:
-        result = await invites.bind(session, call.args[0], call.user_id)
+        result = await invites.bind(session, call.args[0], call.user_id, now=deps.now())
     view = result.member
     # The caller is now a member: refresh identity and language before rendering.
     async with deps.db.read() as session:
@@ -75,6 +83,14 @@ async def start(call: Call) -> None:
         + "\n\n"
         + help_text(call)
     )
+    # The menu of their role (a second /start with the link sets it again, which heals).
+    await set_own_menu(call)
+
+
+async def set_own_menu(call: Call) -> None:
+    """The caller's own command menu, as they are now; after the commit, never failing."""
+    menu = menus.menu_of(call.actor, call.user_id, call.deps.default_language)
+    await menus.apply(call.context.bot, [menu], max_wait=0)
 
 
 async def help_command(call: Call) -> None:
@@ -155,6 +171,8 @@ async def _set_language(call: Call, language: str) -> None:
     async with call.deps.db.write() as session:
         call.lang = await members.set_language(session, call.actor, language)
     await call.reply(call.t("lang.set"))
+    call.actor = replace(call.actor, language=call.lang)
+    await set_own_menu(call)
 
 
 async def lang_button(call: Call) -> str | None:

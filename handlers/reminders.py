@@ -6,7 +6,7 @@ from datetime import datetime
 
 from telegram.ext import CommandHandler, filters
 
-from bot.services import holidays, reminders
+from bot.services import holiday_notices, holidays, reminders
 from bot.services.audience import resolve_audience
 from handlers.common import App, Call, Deps, guarded, parse_id
 
@@ -49,14 +49,16 @@ async def remind(call: Call) -> None:
             urgent=urgent,
             now=deps.now(),
         )
-    await call.reply(
-        call.t(
-            "remind.created",
-            id=view.job_id,
-            schedule=view.schedule,
-            next=_when(call, view.next_run_at),
-        )
+    text = call.t(
+        "remind.created",
+        id=view.job_id,
+        schedule=view.schedule,
+        next=_when(call, view.next_run_at),
     )
+    if view.estimated_years:
+        # Before each holiday: say which years' dates are estimates (no official arrangement).
+        text += "\n\n" + holiday_notices.estimate_warning(call.lang, view.estimated_years)
+    await call.reply(text)
 
 
 async def list_reminders(call: Call) -> None:

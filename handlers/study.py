@@ -18,7 +18,7 @@ from bot.services.items import KIND_STUDY, Draft
 from bot.services.periods import MAX_YEAR
 from bot.texts import Raw
 from handlers.common import App, Call, Deps, buttons, guarded, guarded_button
-from handlers.dialogs import close_dialog, dialog_buttons, open_dialog
+from handlers.dialogs import close_dialog, dialog, dialog_buttons, ending, open_dialog
 from storage.models import Branch, Group, Role
 
 _URL = re.compile(r"^https?://\S+$")
@@ -64,10 +64,13 @@ def _content(text: str) -> tuple[str, str | None]:
     return ("", text) if _URL.match(text) else (text, None)
 
 
-async def _publish(call: Call, draft: Draft, publish_at: datetime | None) -> None:
+async def _publish(
+    call: Call, draft: Draft, publish_at: datetime | None, *, in_dialog: bool = False
+) -> None:
     assert call.actor is not None
     deps = call.deps
-    async with deps.db.write() as session:
+    # The guided /study ends in the transaction that posts the item.
+    async with ending(call) if in_dialog else deps.db.write() as session:
         posted = await items.post(
             session, deps.push, call.actor, draft, now=deps.now(), publish_at=publish_at
         )
@@ -87,7 +90,7 @@ async def study(call: Call) -> None:
     assert call.actor is not None
     rest = call.rest
     if not rest:
-        open_dialog(call, StudyDialog())
+        await open_dialog(call, StudyDialog())
         await call.reply(call.t("study.ask_title"))
         return
     parts = [p.strip() for p in rest.split("|")]
@@ -115,6 +118,7 @@ async def study(call: Call) -> None:
     await _publish(call, Draft(KIND_STUDY, parts[0], body, audience, link, deadline), publish_at)
 
 
+@dialog("study")
 @dataclass
 class StudyDialog:
     """The guided /study: title and content typed, then audience, deadline and time as buttons."""
@@ -226,12 +230,12 @@ class StudyDialog:
             self.step = "confirm"
             await self.show_preview(call)
         elif verb == "c" and self.step == "confirm":
-            close_dialog(call)
             if value != 1:
+                await close_dialog(call)
                 await call.reply(call.t("study.cancelled"))
                 return None
             assert self.audience is not None
-            await _publish(call, self.draft(self.audience), self.publish_at)
+            await _publish(call, self.draft(self.audience), self.publish_at, in_dialog=True)
         else:
             raise Denied("study.expired")
         return None

@@ -20,14 +20,16 @@ from telegram.ext import (
 
 from bot.errors import Denied
 from bot.inbound import AlreadyApplied, current_attempt
+from bot.logs import describe_update, log_redacted, member_texts
 from bot.services import updates
 from bot.texts import t
 from handlers.common import App, Call, Context, Deps, guarded, guarded_button
 
 log = logging.getLogger(__name__)
 
-# Runs before every feature handler (group -1), so a repeat or an edit stops here.
-FIRST_GROUP = -1
+# Runs before everything else (group -2), so a repeat or an edit stops here; open dialogs come
+# next (group -1, handlers.dialogs), then the features (group 0).
+FIRST_GROUP = -2
 
 
 def first_look(deps: Deps) -> TypeHandler[Update, Context, None]:
@@ -83,13 +85,20 @@ def error_handler(deps: Deps) -> Callable[[object, Context], Coroutine[Any, Any,
             log.info("%s; this attempt was rolled back", context.error)
             return
         ref = secrets.token_hex(4)
-        log.error(
-            "update %s failed (ref %s): %r",
-            getattr(update, "update_id", "?"),
+        # What the member wrote stays out of the log (the whole update only at DEBUG): the
+        # update is named by kind, chat and user, and their text is cut out of the traceback.
+        update_id = getattr(update, "update_id", "?")
+        log_redacted(
+            log,
+            logging.ERROR,
+            "update %s failed (ref %s): %s",
+            update_id,
             ref,
-            update.to_dict() if isinstance(update, Update) else update,
-            exc_info=context.error,
+            describe_update(update),
+            error=context.error,
+            hide=member_texts(update),
         )
+        log.debug("update %s (ref %s) was %r", update_id, ref, getattr(update, "to_dict", dict)())
         if isinstance(update, Update) and update.effective_chat is not None:
             text = t(deps.default_language, "error.internal", ref=ref)
             try:

@@ -23,7 +23,7 @@ from handlers.common import (
     parse_id,
     split_word,
 )
-from handlers.dialogs import close_dialog, current_dialog, open_dialog
+from handlers.dialogs import dialog, ending, ending_if, open_dialog
 
 _SEPARATORS = re.compile(r"\s*[|｜]\s*")
 # `/task 3 done` closes a task on the owner's word; `/task 3 cancel <reason>` withdraws it.
@@ -159,10 +159,8 @@ async def task_button(call: Call) -> str | None:
     verb, task_id = callback_id(call, "tk")
     deps = call.deps
     if verb == "dn":
-        dialog = current_dialog(call)
-        if isinstance(dialog, PostponeDialog) and dialog.task_id == task_id:
-            close_dialog(call)
-        async with deps.db.write() as session:
+        # Done after all while asked for a new date: the next message is not a date.
+        async with ending_if(call, PostponeDialog, lambda d: d.task_id == task_id) as session:
             done = await tasks.complete(session, deps.tasks, call.actor, task_id, now=deps.now())
         deps.outbox_ready.set()
         if done.already:
@@ -173,12 +171,13 @@ async def task_button(call: Call) -> str | None:
     if verb == "pp":
         async with deps.db.read() as session:
             await tasks.check_may_postpone(session, deps.tasks, call.actor, task_id)
-        open_dialog(call, PostponeDialog(task_id))
+        await open_dialog(call, PostponeDialog(task_id))
         await call.reply(call.t("task.postpone_prompt"))
         return None
     raise Denied("not_your_button")
 
 
+@dialog("postpone")
 @dataclass
 class PostponeDialog:
     """The owner's next message: the new date and the reason, e.g. "2026-12-25 等待上级文件"."""
@@ -195,7 +194,7 @@ class PostponeDialog:
         deps = call.deps
         new_due = parse_date(day, tasks.today(deps.tasks, deps.now()))
         try:
-            async with deps.db.write() as session:
+            async with ending(call) as session:
                 done = await tasks.postpone(
                     session, deps.tasks, call.actor, self.task_id, new_due, reason, now=deps.now()
                 )

@@ -174,7 +174,7 @@ async def _mark(call: Call, direction: str, command: str) -> None:
         ("vmark.ambiguous", result.ambiguous),
     ):
         if group:
-            lines.append(call.t(key, names=join_names(group, SHOW_NAMES)))
+            lines.append(call.t(key, names=join_names(group, SHOW_NAMES, call.lang)))
     await call.reply("\n".join(lines))
 
 

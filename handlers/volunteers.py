@@ -30,7 +30,7 @@ from handlers.common import (
     parse_id,
     split_word,
 )
-from handlers.dialogs import close_dialog, dialog_buttons, open_dialog
+from handlers.dialogs import close_dialog, dialog, dialog_buttons, ending, open_dialog
 from handlers.meetings import parse_when
 from handlers.volunteer_records import show_roster
 
@@ -66,10 +66,11 @@ def audience_text(call: Call, audience: Audience) -> Raw:
     return call.t(f"activity.audience_{audience.kind}", name=audience.label)
 
 
-async def _create(call: Call, draft: ActivityDraft) -> None:
+async def _create(call: Call, draft: ActivityDraft, *, in_dialog: bool = False) -> None:
     assert call.actor is not None
     deps = call.deps
-    async with deps.db.write() as session:
+    # The guided /activity ends in the transaction that creates the activity.
+    async with ending(call) if in_dialog else deps.db.write() as session:
         done = await volunteers.create_activity(
             session, deps.volunteers, call.actor, draft, now=deps.now()
         )
@@ -93,8 +94,7 @@ async def activity_command(call: Call) -> None:
     assert call.actor is not None
     rest = call.rest
     if not rest:
-        dialog = ActivityDialog()
-        open_dialog(call, dialog)
+        await open_dialog(call, ActivityDialog())
         await call.reply(call.t("activity.ask_title"))
         return
     first, tail = split_word(rest)
@@ -173,6 +173,7 @@ async def _show(call: Call, activity_id: int) -> None:
     await call.reply(text, buttons(rows) if activity.status == "open" else None)
 
 
+@dialog("activity")
 @dataclass
 class ActivityDialog:
     """The guided /activity: each answer typed, the deadline and the confirmation as buttons."""
@@ -267,8 +268,8 @@ class ActivityDialog:
             self.deadline = None
             await self.show_preview(call)
         elif verb == "c" and self.step == "confirm":
-            close_dialog(call)
             if value != 1:
+                await close_dialog(call)
                 await call.reply(call.t("activity.dialog_cancelled"))
                 return
             assert self.audience is not None
@@ -284,6 +285,7 @@ class ActivityDialog:
                     self.audience,
                     self.deadline,
                 ),
+                in_dialog=True,
             )
         else:
             raise Denied("activity.expired")

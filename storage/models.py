@@ -645,3 +645,68 @@ class DashboardSession(Base):
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class DialogState(Base):
+    """A guided dialog in progress (the guided /study, a reflection, a leave reason ...): one
+    row per chat, so a restart or another instance continues it. Each step rewrites the row in
+    the transaction of the step's own effects; a row past `expires_at` counts as no dialog and
+    is deleted later."""
+
+    __tablename__ = "dialog_states"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # Which dialog (handlers.dialogs keeps the names), and its fields as JSON.
+    kind: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class HolidayNotice(Base):
+    """A State Council holiday notice (放假安排通知) an admin loaded, with its text as given.
+
+    pending (shown for confirmation) -> active | cancelled; an active notice is in force for its
+    year until another one for that year is confirmed (then it is replaced). In force, its days
+    take the place of the installed calendar's (or the estimate) for that year."""
+
+    __tablename__ = "holiday_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    # pending | active | replaced | cancelled
+    status: Mapped[str] = mapped_column(String(12))
+    # bot | cli
+    source: Mapped[str] = mapped_column(String(10))
+    created_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class HolidayNoticeDay(Base):
+    """One day a notice names: a day off, or an adjusted working day (调休上班)."""
+
+    __tablename__ = "holiday_notice_days"
+    __table_args__ = (UniqueConstraint("notice_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("holiday_notices.id"))
+    day: Mapped[date] = mapped_column(Date)
+    working: Mapped[bool] = mapped_column()
+    # bot.services.holidays.Holiday's value
+    holiday: Mapped[str] = mapped_column(String(20))
+
+
+class HolidayNoticeAlert(Base):
+    """Admins were told that a year's arrangement is missing, in one month: once a month."""
+
+    __tablename__ = "holiday_notice_alerts"
+    __table_args__ = (UniqueConstraint("organisation_id", "year", "month"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    month: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -235,6 +235,9 @@ class BotApiSandbox:
         self._files_by_path: dict[str, StoredFile] = {}
         self._commands: dict[tuple[str, str], list[JSONDict]] = {}
         self.menu_buttons: dict[int | None, JSONDict] = {}
+        # The bot's description and short description by language code ("" for the default).
+        self.descriptions: dict[str, str] = {}
+        self.short_descriptions: dict[str, str] = {}
         self.chat_actions: list[tuple[int, str]] = []
 
         self._handlers: dict[str, tuple[str, _Handler]] = {
@@ -262,8 +265,10 @@ class BotApiSandbox:
                 ("getMyCommands", self._get_my_commands),
                 ("setChatMenuButton", self._set_chat_menu_button),
                 ("sendChatAction", self._send_chat_action),
-                ("setMyDescription", self._true),
-                ("setMyShortDescription", self._true),
+                ("setMyDescription", self._set_my_description),
+                ("getMyDescription", self._get_my_description),
+                ("setMyShortDescription", self._set_my_short_description),
+                ("getMyShortDescription", self._get_my_short_description),
                 ("setMyName", self._true),
             )
         }
@@ -1272,6 +1277,39 @@ class BotApiSandbox:
     async def _get_my_commands(self, params: JSONDict, files: Files) -> list[JSONDict]:
         key = self._commands_key(params.get("scope"), params.get("language_code"))
         return self._commands.get(key, [])
+
+    @staticmethod
+    def _profile_text(params: JSONDict, key: str, limit: int) -> str:
+        text = params.get(key)
+        text = "" if text is None else str(text)
+        if len(text) > limit:
+            raise _bad(f"{key} is too long")
+        return text
+
+    def _set_profile_text(self, store: dict[str, str], text: str, params: JSONDict) -> bool:
+        # An empty text removes the one for that language, as Telegram does.
+        code = str(params.get("language_code") or "")
+        if text:
+            store[code] = text
+        else:
+            store.pop(code, None)
+        return True
+
+    async def _set_my_description(self, params: JSONDict, files: Files) -> bool:
+        text = self._profile_text(params, "description", 512)
+        return self._set_profile_text(self.descriptions, text, params)
+
+    async def _get_my_description(self, params: JSONDict, files: Files) -> JSONDict:
+        code = str(params.get("language_code") or "")
+        return {"description": self.descriptions.get(code, "")}
+
+    async def _set_my_short_description(self, params: JSONDict, files: Files) -> bool:
+        text = self._profile_text(params, "short_description", 120)
+        return self._set_profile_text(self.short_descriptions, text, params)
+
+    async def _get_my_short_description(self, params: JSONDict, files: Files) -> JSONDict:
+        code = str(params.get("language_code") or "")
+        return {"short_description": self.short_descriptions.get(code, "")}
 
     async def _set_chat_menu_button(self, params: JSONDict, files: Files) -> bool:
         chat_id = params.get("chat_id")

@@ -1,24 +1,28 @@
 """Chinese public-holiday breaks, working days, and when integrity reminders go out before them.
 
 The State Council announces each year's arrangement (放假安排, including 调休 working days) in
-the autumn before, so data comes in two grades:
+the autumn before, so data comes in three grades (`Source`):
 
 * Official: years covered by the `chinese_calendar` package, which transcribes those notices
   day by day, adjusted working days included.
+* Notice: a year whose notice an admin imported (bot.services.holiday_notice reads it); it takes
+  the place of whatever the packages have for that year.
 * Estimate: later years, built from the statutory days (plus a weekday 补假 for one that falls
   on a weekend) that `holidays.China` derives from the law and the lunar calendar. They know
   nothing of 调休, so the real break may be longer and may bring working weekends. Breaks say
   so with `official=False`, and `is_official()` answers per year.
 
-Upgrading `chinese-calendar` once it ships a new year turns that year's estimate into the
-official arrangement, so reminder dates are meant to be computed when needed, not stored.
+A `Calendar` is the packages plus an organisation's imported notices; the module functions use
+`BUILT_IN`, the packages alone. Importing a notice, or upgrading `chinese-calendar` once it ships
+a new year, turns that year's estimate into the official arrangement, so reminder dates are meant
+to be computed when needed, not stored.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -42,6 +46,17 @@ class Holiday(StrEnum):
     NATIONAL_DAY = "national_day"
 
 
+class Source(StrEnum):
+    """Where a year's (or a date's) arrangement comes from."""
+
+    # The installed chinese_calendar package: the State Council's notices, transcribed.
+    OFFICIAL = "official"
+    # A notice an admin imported (`branchbot holidays import`, `/holidays import`).
+    NOTICE = "notice"
+    # Derived from the statutory days alone: no 调休, no adjusted working days.
+    ESTIMATE = "estimate"
+
+
 @dataclass(frozen=True)
 class HolidayBreak:
     holiday: Holiday
@@ -49,6 +64,20 @@ class HolidayBreak:
     end: date
     makeup_workdays: tuple[date, ...]
     official: bool
+    # The weakest source among the break's named days (an estimate, else a notice).
+    source: Source = Source.OFFICIAL
+
+
+@dataclass(frozen=True)
+class Arrangement:
+    """A year's arrangement as the State Council's notice gives it: every day off of each
+    holiday (weekends inside a span included) and every adjusted working day (调休上班), each
+    with its holiday. A notice may name days of the neighbouring years (a New Year break that
+    starts on 31 December)."""
+
+    year: int
+    days_off: Mapping[date, Holiday]
+    workdays: Mapping[date, Holiday]
 
 
 _CC_NAMES: Final[dict[str, Holiday]] = {
@@ -95,26 +124,53 @@ _ONE_DAY: Final = timedelta(days=1)
 
 @dataclass(frozen=True)
 class _YearData:
-    official: bool
+    source: Source
     # None marks a day off that belongs to none of the seven holidays (e.g. 2015-09-03).
     days_off: Mapping[date, Holiday | None]
     makeup_workdays: Mapping[date, Holiday | None]
+    # Days an imported notice of another year decides (a New Year break from 31 December).
+    noticed: frozenset[date] = frozenset()
+
+    @property
+    def official(self) -> bool:
+        return self.source is not Source.ESTIMATE
+
+    def source_of(self, day: date) -> Source:
+        return Source.NOTICE if day in self.noticed else self.source
 
 
-def _has_data(year: int) -> bool:
+def _package_has(year: int) -> bool:
     return _OFFICIAL_FIRST <= year <= _ESTIMATE_LAST
 
 
 @cache
-def _year_data(year: int) -> _YearData:
-    if not _has_data(year):
+def statutory_days(year: int) -> Mapping[date, Holiday]:
+    """The statutory days off (and the weekday 补假 for one on a weekend) that `holidays.China`
+    derives from the law and the lunar calendar: what an estimate is made of."""
+    # Only statutory days (and their 补假) are kept. Swapped days off (休息日（由…调休）) would
+    # only show up if holidays packaged a notice before chinese_calendar did, and taking half of
+    # that notice would make the year neither official nor a plain estimate.
+    estimated = country_holidays("CN", years=year, language=_ESTIMATE_LANGUAGE)
+    days_off: dict[date, Holiday] = {}
+    for day in sorted(estimated):
+        for name in estimated.get_list(day):
+            holiday = _ESTIMATE_NAMES.get(_ESTIMATE_QUALIFIER.sub("", name))
+            if holiday is not None:
+                days_off.setdefault(day, holiday)
+    return MappingProxyType(days_off)
+
+
+@cache
+def _package_year(year: int) -> _YearData:
+    """A year as the installed packages know it: official (chinese_calendar) or estimated."""
+    if not _package_has(year):
         raise ValueError(
             f"No holiday data for {year}: official arrangements cover "
             f"{_OFFICIAL_FIRST}-{_OFFICIAL_LAST}, estimates reach {_ESTIMATE_LAST}."
         )
-    if is_official(year):
+    if _OFFICIAL_FIRST <= year <= _OFFICIAL_LAST:
         return _YearData(
-            official=True,
+            source=Source.OFFICIAL,
             days_off=MappingProxyType(
                 {d: _CC_NAMES.get(name) for d, name in _CC_DAYS_OFF.items() if d.year == year}
             ),
@@ -122,96 +178,220 @@ def _year_data(year: int) -> _YearData:
                 {d: _CC_NAMES.get(name) for d, name in _CC_WORKDAYS.items() if d.year == year}
             ),
         )
-    # Only statutory days (and their 补假) are kept. Swapped days off (休息日（由…调休）) would
-    # only show up if holidays packaged a notice before chinese_calendar did, and taking half of
-    # that notice would make the year neither official nor a plain estimate.
-    estimated = country_holidays("CN", years=year, language=_ESTIMATE_LANGUAGE)
-    days_off: dict[date, Holiday | None] = {}
-    for day in sorted(estimated):
-        for name in estimated.get_list(day):
-            holiday = _ESTIMATE_NAMES.get(_ESTIMATE_QUALIFIER.sub("", name))
-            if holiday is not None:
-                days_off.setdefault(day, holiday)
     return _YearData(
-        official=False, days_off=MappingProxyType(days_off), makeup_workdays=MappingProxyType({})
+        source=Source.ESTIMATE,
+        days_off=MappingProxyType(dict(statutory_days(year))),
+        makeup_workdays=MappingProxyType({}),
     )
+
+
+class Calendar:
+    """Holiday breaks and working days: the installed calendar, with the arrangements of
+    imported notices taking the place of whatever it has for their years (an estimate, or the
+    package's own copy). Immutable; it remembers what it has worked out."""
+
+    def __init__(self, notices: Iterable[Arrangement] = ()) -> None:
+        self._notices: dict[int, Arrangement] = {a.year: a for a in notices}
+        self._years: dict[int, _YearData] = {}
+        self._breaks: dict[int, tuple[HolidayBreak, ...]] = {}
+
+    @property
+    def notice_years(self) -> frozenset[int]:
+        return frozenset(self._notices)
+
+    def has_data(self, year: int) -> bool:
+        return year in self._notices or _package_has(year)
+
+    def source(self, year: int) -> Source | None:
+        """Where `year` as a whole comes from; None when nothing is known of it."""
+        if year in self._notices:
+            return Source.NOTICE
+        if _OFFICIAL_FIRST <= year <= _OFFICIAL_LAST:
+            return Source.OFFICIAL
+        if _package_has(year):
+            return Source.ESTIMATE
+        return None
+
+    def is_official(self, year: int) -> bool:
+        """Whether `year` follows the State Council's published arrangement (the installed
+        calendar's copy or an imported notice) rather than an estimate."""
+        return self.source(year) in (Source.OFFICIAL, Source.NOTICE)
+
+    def _year(self, year: int) -> _YearData:
+        found = self._years.get(year)
+        if found is not None:
+            return found
+        notice = self._notices.get(year)
+        if notice is not None:
+            base = _YearData(
+                source=Source.NOTICE,
+                days_off={d: h for d, h in notice.days_off.items() if d.year == year},
+                makeup_workdays={d: h for d, h in notice.workdays.items() if d.year == year},
+            )
+        else:
+            base = _package_year(year)
+        days_off = dict(base.days_off)
+        workdays = dict(base.makeup_workdays)
+        noticed: set[date] = set()
+        for other in self._notices.values():
+            if other.year == year:
+                continue
+            for day, holiday in other.days_off.items():
+                if day.year == year:
+                    days_off[day] = holiday
+                    workdays.pop(day, None)
+                    noticed.add(day)
+            for day, holiday in other.workdays.items():
+                if day.year == year:
+                    workdays[day] = holiday
+                    days_off.pop(day, None)
+                    noticed.add(day)
+        data = _YearData(
+            source=base.source,
+            days_off=MappingProxyType(days_off),
+            makeup_workdays=MappingProxyType(workdays),
+            noticed=frozenset(noticed),
+        )
+        self._years[year] = data
+        return data
+
+    def is_working_day(self, day: date) -> bool:
+        """Working day per the arrangement: 调休 weekends count as working, weekday holidays do
+        not."""
+        data = self._year(day.year)
+        if day in data.makeup_workdays:
+            return True
+        return day.weekday() < 5 and day not in data.days_off
+
+    def _is_day_off(self, day: date) -> bool:
+        # A break is never extended into a year without data; at worst the first break of 2004
+        # comes out a weekend short.
+        return self.has_data(day.year) and not self.is_working_day(day)
+
+    def _break_around(self, day: date) -> HolidayBreak | None:
+        start = day
+        while self._is_day_off(start - _ONE_DAY):
+            start -= _ONE_DAY
+        end = day
+        while self._is_day_off(end + _ONE_DAY):
+            end += _ONE_DAY
+
+        named: list[tuple[date, Holiday]] = []
+        for offset in range((end - start).days + 1):
+            current = start + timedelta(days=offset)
+            holiday = self._year(current.year).days_off.get(current)
+            if holiday is not None:
+                named.append((current, holiday))
+        if not named:
+            return None
+        # A merged break (2025: National Day with Mid-Autumn) is named for the holiday owning
+        # most of its days, so it yields one reminder, not two for the same days.
+        names = [holiday for _, holiday in named]
+        holiday = Counter(names).most_common(1)[0][0]
+
+        makeup: list[date] = []
+        for year in range(start.year - 1, end.year + 2):
+            if not self.has_data(year):
+                continue
+            for workday, tag in self._year(year).makeup_workdays.items():
+                near = start - _MAKEUP_REACH <= workday <= end + _MAKEUP_REACH
+                if near and tag in names:
+                    makeup.append(workday)
+
+        sources = {self._year(d.year).source_of(d) for d, _ in named}
+        source = next(s for s in (Source.ESTIMATE, Source.NOTICE, Source.OFFICIAL) if s in sources)
+        return HolidayBreak(
+            holiday=holiday,
+            start=start,
+            end=end,
+            makeup_workdays=tuple(sorted(makeup)),
+            official=source is not Source.ESTIMATE,
+            source=source,
+        )
+
+    def _breaks_starting_in(self, year: int) -> tuple[HolidayBreak, ...]:
+        cached = self._breaks.get(year)
+        if cached is not None:
+            return cached
+        seeds: list[date] = []
+        # A New Year break can start in late December, so next year's days are searched too.
+        for source_year in (year, year + 1):
+            if self.has_data(source_year):
+                seeds.extend(
+                    d
+                    for d, holiday in self._year(source_year).days_off.items()
+                    if holiday is not None
+                )
+        found: dict[date, HolidayBreak] = {}
+        for seed in sorted(seeds):
+            if any(brk.start <= seed <= brk.end for brk in found.values()):
+                continue
+            brk = self._break_around(seed)
+            if brk is not None:
+                found[brk.start] = brk
+        breaks = tuple(brk for start, brk in sorted(found.items()) if start.year == year)
+        self._breaks[year] = breaks
+        return breaks
+
+    def holiday_breaks(self, year: int) -> list[HolidayBreak]:
+        """Breaks whose first day off falls in `year`, ordered by start.
+
+        A New Year break that starts on 30 or 31 December belongs to the year it starts in.
+        """
+        self._year(year)
+        return list(self._breaks_starting_in(year))
+
+    def reminder_day(self, brk: HolidayBreak, days_before: int) -> date:
+        """The working day `days_before` working days before the break (1: the last one
+        before it)."""
+        if days_before < 1:
+            raise ValueError(f"days_before must be at least 1, got {days_before}")
+        day = brk.start
+        remaining = days_before
+        while remaining:
+            day -= _ONE_DAY
+            if self.is_working_day(day):
+                remaining -= 1
+        return day
+
+    def upcoming_reminders(
+        self, today: date, days_before: int, horizon_days: int = 400
+    ) -> list[tuple[HolidayBreak, date]]:
+        """(break, reminder date) pairs with today <= reminder < today + horizon, soonest
+        first."""
+        if days_before < 1:
+            raise ValueError(f"days_before must be at least 1, got {days_before}")
+        if horizon_days < 1:
+            raise ValueError(f"horizon_days must be at least 1, got {horizon_days}")
+        until = today + timedelta(days=horizon_days)
+        found: list[tuple[HolidayBreak, date]] = []
+        # A reminder inside the horizon can belong to a break starting just after it.
+        for year in range(today.year, until.year + 2):
+            if not self.has_data(year):
+                continue
+            for brk in self._breaks_starting_in(year):
+                if brk.start <= today:
+                    continue
+                when = self.reminder_day(brk, days_before)
+                if today <= when < until:
+                    found.append((brk, when))
+        found.sort(key=lambda item: (item[1], item[0].start))
+        return found
+
+
+# The installed calendar alone, with no imported notice: what the module functions below use.
+# Services that act on an organisation's dates load its calendar (bot.services.holiday_calendar).
+BUILT_IN: Final = Calendar()
 
 
 def is_official(year: int) -> bool:
     """Whether `year` follows the State Council's published arrangement rather than an estimate."""
-    return _OFFICIAL_FIRST <= year <= _OFFICIAL_LAST
+    return BUILT_IN.is_official(year)
 
 
 def is_working_day(day: date) -> bool:
     """Working day per the arrangement: 调休 weekends count as working, weekday holidays do not."""
-    data = _year_data(day.year)
-    if day in data.makeup_workdays:
-        return True
-    return day.weekday() < 5 and day not in data.days_off
-
-
-def _is_day_off(day: date) -> bool:
-    # A break is never extended into a year without data; at worst the first break of 2004
-    # comes out a weekend short.
-    return _has_data(day.year) and not is_working_day(day)
-
-
-def _break_around(day: date) -> HolidayBreak | None:
-    start = day
-    while _is_day_off(start - _ONE_DAY):
-        start -= _ONE_DAY
-    end = day
-    while _is_day_off(end + _ONE_DAY):
-        end += _ONE_DAY
-
-    named: list[tuple[date, Holiday]] = []
-    for offset in range((end - start).days + 1):
-        current = start + timedelta(days=offset)
-        holiday = _year_data(current.year).days_off.get(current)
-        if holiday is not None:
-            named.append((current, holiday))
-    if not named:
-        return None
-    # A merged break (2025: National Day with Mid-Autumn) is named for the holiday owning most
-    # of its days, so it yields one reminder, not two for the same days.
-    names = [holiday for _, holiday in named]
-    holiday = Counter(names).most_common(1)[0][0]
-
-    makeup: list[date] = []
-    for year in range(start.year - 1, end.year + 2):
-        if not _has_data(year):
-            continue
-        for workday, tag in _year_data(year).makeup_workdays.items():
-            near = start - _MAKEUP_REACH <= workday <= end + _MAKEUP_REACH
-            if near and tag in names:
-                makeup.append(workday)
-
-    return HolidayBreak(
-        holiday=holiday,
-        start=start,
-        end=end,
-        makeup_workdays=tuple(sorted(makeup)),
-        official=all(_year_data(d.year).official for d, _ in named),
-    )
-
-
-@cache
-def _breaks_starting_in(year: int) -> tuple[HolidayBreak, ...]:
-    seeds: list[date] = []
-    # A New Year break can start in late December, so next year's days are searched too.
-    for source_year in (year, year + 1):
-        if _has_data(source_year):
-            seeds.extend(
-                d for d, holiday in _year_data(source_year).days_off.items() if holiday is not None
-            )
-    found: dict[date, HolidayBreak] = {}
-    for seed in sorted(seeds):
-        if any(brk.start <= seed <= brk.end for brk in found.values()):
-            continue
-        brk = _break_around(seed)
-        if brk is not None:
-            found[brk.start] = brk
-    return tuple(brk for start, brk in sorted(found.items()) if start.year == year)
+    return BUILT_IN.is_working_day(day)
 
 
 def holiday_breaks(year: int) -> list[HolidayBreak]:
@@ -219,45 +399,24 @@ def holiday_breaks(year: int) -> list[HolidayBreak]:
 
     A New Year break that starts on 30 or 31 December belongs to the year it starts in.
     """
-    _year_data(year)
-    return list(_breaks_starting_in(year))
+    return BUILT_IN.holiday_breaks(year)
 
 
 def reminder_day(brk: HolidayBreak, days_before: int) -> date:
     """The working day `days_before` working days before the break (1: the last one before it)."""
-    if days_before < 1:
-        raise ValueError(f"days_before must be at least 1, got {days_before}")
-    day = brk.start
-    remaining = days_before
-    while remaining:
-        day -= _ONE_DAY
-        if is_working_day(day):
-            remaining -= 1
-    return day
+    return BUILT_IN.reminder_day(brk, days_before)
 
 
 def upcoming_reminders(
     today: date, days_before: int, horizon_days: int = 400
 ) -> list[tuple[HolidayBreak, date]]:
     """(break, reminder date) pairs with today <= reminder < today + horizon, soonest first."""
-    if days_before < 1:
-        raise ValueError(f"days_before must be at least 1, got {days_before}")
-    if horizon_days < 1:
-        raise ValueError(f"horizon_days must be at least 1, got {horizon_days}")
-    until = today + timedelta(days=horizon_days)
-    found: list[tuple[HolidayBreak, date]] = []
-    # A reminder inside the horizon can belong to a break starting just after it.
-    for year in range(today.year, until.year + 2):
-        if not _has_data(year):
-            continue
-        for brk in _breaks_starting_in(year):
-            if brk.start <= today:
-                continue
-            when = reminder_day(brk, days_before)
-            if today <= when < until:
-                found.append((brk, when))
-    found.sort(key=lambda item: (item[1], item[0].start))
-    return found
+    return BUILT_IN.upcoming_reminders(today, days_before, horizon_days)
+
+
+def official_range() -> tuple[int, int]:
+    """The first and last year the installed chinese-calendar covers."""
+    return _OFFICIAL_FIRST, _OFFICIAL_LAST
 
 
 _NAMES: Final[dict[str, dict[Holiday, str]]] = {

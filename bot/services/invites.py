@@ -154,8 +154,12 @@ class BindResult:
     already_bound: bool
 
 
-async def bind(session: AsyncSession, code: str, telegram_user_id: int) -> BindResult:
-    """Tie the sender's account to the member the code belongs to, in one transaction."""
+async def bind(
+    session: AsyncSession, code: str, telegram_user_id: int, *, now: datetime | None = None
+) -> BindResult:
+    """Tie the sender's account to the member the code belongs to, in one transaction, at `now`
+    (the bot's clock; default the current time)."""
+    now = now or utcnow()
     # Row locks serialize two binds of one code on PostgreSQL; SQLite's writer lock already does.
     invite = await session.scalar(
         select(InviteCode).where(InviteCode.code == code.strip().lower()).with_for_update()
@@ -168,7 +172,7 @@ async def bind(session: AsyncSession, code: str, telegram_user_id: int) -> BindR
         return BindResult(await member_view(session, member), already_bound=True)
     if invite.used_at is not None or member.telegram_user_id is not None:
         raise Denied("invite_used")
-    if invite.expires_at <= utcnow():
+    if invite.expires_at <= now:
         raise Denied("invite_expired")
     current = await session.scalar(
         select(Member).where(Member.telegram_user_id == telegram_user_id)
@@ -184,7 +188,6 @@ async def bind(session: AsyncSession, code: str, telegram_user_id: int) -> BindR
             await session.flush()
         else:
             raise Denied("account_already_bound", name=current.name)
-    now = utcnow()
     member.telegram_user_id = telegram_user_id
     member.bound_at = now
     member.role = role

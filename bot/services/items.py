@@ -711,7 +711,7 @@ async def escalate(
                 id=item.id,
                 confirmed=confirmed or 0,
                 total=total or 0,
-                names=join_names(names, ESCALATION_NAMES),
+                names=join_names(names, ESCALATION_NAMES, lang),
             )
             outgoing.append(Outgoing(head.telegram_user_id, head.id, text, "escalation", item.id))
     await enqueue(session, outgoing, now=now, quiet=settings.quiet)

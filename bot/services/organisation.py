@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import audit
+from bot.services.names import MAX_MEMBER_NAME, normalise_name
 from storage.models import Member, Organisation, Role
 
 
@@ -44,6 +45,11 @@ async def ensure_organisation(session: AsyncSession, name: str, timezone: str) -
     return org.id
 
 
+def placeholder_name(telegram_id: int) -> str:
+    """The name of an admin created from the config, until they say theirs (name_admin)."""
+    return f"管理员 {telegram_id}"
+
+
 async def promote_admins(session: AsyncSession, org_id: int, telegram_ids: tuple[int, ...]) -> None:
     """Make each configured account an admin, creating an organisation-level record if needed.
 
@@ -54,7 +60,7 @@ async def promote_admins(session: AsyncSession, org_id: int, telegram_ids: tuple
         if member is None:
             member = Member(
                 organisation_id=org_id,
-                name=f"管理员 {telegram_id}",
+                name=placeholder_name(telegram_id),
                 role=Role.ADMIN,
                 telegram_user_id=telegram_id,
                 active=True,
@@ -82,3 +88,27 @@ async def promote_admins(session: AsyncSession, org_id: int, telegram_ids: tuple
             member.role = Role.ADMIN
             member.active = True
     await session.commit()
+
+
+async def name_admin(session: AsyncSession, telegram_id: int, name: str) -> str | None:
+    """An admin created from the config still has a placeholder name (管理员 100): take `name`,
+    the one they go by in the messenger, normalised like a roster name. Returns the new name, or
+    None when nothing changed (the record has a real name already, or `name` is blank)."""
+    member = await session.scalar(select(Member).where(Member.telegram_user_id == telegram_id))
+    if member is None or member.name != placeholder_name(telegram_id):
+        return None
+    clean = normalise_name(name)[:MAX_MEMBER_NAME].strip()
+    if not clean:
+        return None
+    audit.record(
+        session,
+        action="member.named",
+        entity="member",
+        entity_id=member.id,
+        source="messenger",
+        old=member.name,
+        new=clean,
+    )
+    member.name = clean
+    await session.commit()
+    return clean

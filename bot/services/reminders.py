@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time
 from typing import Any
 
@@ -17,6 +17,7 @@ from bot.errors import Denied, Invalid, NotFound
 from bot.scheduler import Firing, add_job
 from bot.services import audit, holidays
 from bot.services.audience import Audience, may_manage
+from bot.services.holiday_calendar import load_calendar, missing_years
 from bot.services.items import KIND_REMINDER, Draft, PushSettings, create_item
 from bot.services.recurrence import ScheduleError, describe, parse_schedule
 from storage.models import Group, HolidayText, Job, Role
@@ -39,6 +40,9 @@ class ReminderView:
     text: str
     audience_kind: str
     audience_id: int | None
+    # A holiday reminder: years whose breaks it comes before that only have estimated dates (the
+    # official arrangement is neither installed nor imported) and are needed already.
+    estimated_years: tuple[int, ...] = ()
 
 
 def _title(text: str) -> str:
@@ -60,11 +64,15 @@ def _holiday_spec(schedule_text: str) -> tuple[int, time] | None:
 
 
 def next_holiday_run(
-    settings: PushSettings, days_before: int, at: time, after: datetime
+    settings: PushSettings,
+    days_before: int,
+    at: time,
+    after: datetime,
+    calendar: holidays.Calendar = holidays.BUILT_IN,
 ) -> datetime | None:
     """The first holiday reminder moment strictly after `after`."""
     local_after = after.astimezone(settings.tz)
-    for _brk, day in holidays.upcoming_reminders(local_after.date(), days_before):
+    for _brk, day in calendar.upcoming_reminders(local_after.date(), days_before):
         moment = datetime.combine(day, at, tzinfo=settings.tz)
         if moment > local_after:
             return moment
@@ -91,11 +99,26 @@ async def create_reminder(
         raise Invalid("item.body_too_long", limit=MAX_TEXT)
     holiday = _holiday_spec(schedule_text)
     payload = {"text": text, "urgent": urgent, **_audience_payload(audience)}
+    estimated: tuple[int, ...] = ()
     if holiday is not None:
         days, at = holiday
-        first = next_holiday_run(settings, days, at, now)
+        calendar = await load_calendar(session, settings.org_id)
+        first = next_holiday_run(settings, days, at, now, calendar)
         if first is None:
             raise Invalid("remind.no_holidays")
+        # Years the preview should warn about: needed now (this year; next year once its notice
+        # is due in November) and estimated, among the breaks this reminder will come before.
+        local_today = now.astimezone(settings.tz).date()
+        missing = set(missing_years(calendar, local_today))
+        estimated = tuple(
+            sorted(
+                {
+                    brk.start.year
+                    for brk, _day in calendar.upcoming_reminders(local_today, days)
+                    if not brk.official and brk.start.year in missing
+                }
+            )
+        )
         payload.update(days_before=days, time=at.strftime("%H:%M"))
         job = add_job(
             session,
@@ -133,7 +156,7 @@ async def create_reminder(
         text=text,
     )
     await session.commit()
-    return _view(job, actor.language, settings)
+    return replace(_view(job, actor.language, settings), estimated_years=estimated)
 
 
 def _view(job: Job, language: str, settings: PushSettings) -> ReminderView:
@@ -239,7 +262,8 @@ async def fire_holiday_reminder(
     at = parse_hhmm(payload["time"])
     assert at is not None
     local_day = firing.scheduled_for.astimezone(settings.tz).date()
-    for brk, day in holidays.upcoming_reminders(local_day, days):
+    calendar = await load_calendar(session, settings.org_id)
+    for brk, day in calendar.upcoming_reminders(local_day, days):
         if day == local_day:
             name = holidays.holiday_name(brk.holiday, settings.default_language)
             body = (
@@ -275,7 +299,37 @@ async def fire_holiday_reminder(
                 job_id=firing.job_id,
             )
             break
-    return next_holiday_run(settings, days, at, firing.now)
+    return next_holiday_run(settings, days, at, firing.now, calendar)
+
+
+async def reschedule_holiday_reminders(
+    session: AsyncSession, settings: PushSettings, calendar: holidays.Calendar, now: datetime
+) -> int:
+    """Move every active holiday reminder to its next run by `calendar` (a notice was imported:
+    a break may start sooner or later than the estimate said). One not yet due is moved; one due
+    now fires as it is and finds its next run itself. Returns how many moved; the caller
+    commits."""
+    jobs = (
+        await session.scalars(
+            select(Job).where(
+                Job.organisation_id == settings.org_id,
+                Job.kind == JOB_HOLIDAY,
+                Job.active.is_(True),
+            )
+        )
+    ).all()
+    moved = 0
+    for job in jobs:
+        if job.next_run_at is not None and job.next_run_at <= now:
+            continue
+        payload = json.loads(job.payload)
+        at = parse_hhmm(payload["time"])
+        assert at is not None
+        next_at = next_holiday_run(settings, int(payload["days_before"]), at, now, calendar)
+        if next_at is not None and next_at != job.next_run_at:
+            job.next_run_at = next_at
+            moved += 1
+    return moved
 
 
 _RESET_WORDS = {"默认", "default"}

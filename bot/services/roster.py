@@ -28,8 +28,8 @@ from bot.services.roster_csv import (
     RosterFileError,
     RosterRow,
     RowError,
-    decode,
     parse_roster,
+    roster_text,
 )
 from storage.db import Database
 from storage.models import (
@@ -100,6 +100,9 @@ class ImportReport:
     # do not say which field changed, and the committee decides who is invited to its meetings.
     committee_joined: list[str] = field(default_factory=list)
     committee_left: list[str] = field(default_factory=list)
+    # Stored members whose role changes, or who are deactivated or active again: what they may
+    # do changes, and their command menus with it.
+    access_changed: list[int] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     applied: bool = False
     # What the import wrote, over every attempt of it (see Checkpoint); the lists above are what
@@ -284,6 +287,8 @@ def plan_import(
             changes = _diff(member, row, parsed)
             if changes:
                 plan.revisions.append(Revision(member, row, changes))
+                if "role" in changes or "active" in changes:
+                    report.access_changed.append(member.id)
                 report.updated.append(row.name)
                 if "committee" in changes:
                     target = report.committee_joined if row.committee else report.committee_left
@@ -302,6 +307,7 @@ def plan_import(
             key=lambda m: m.id,
         )
         report.deactivated = [m.name for m in plan.stale]
+        report.access_changed += [m.id for m in plan.stale]
     report.errors.sort(key=lambda e: e.line)
     return plan
 
@@ -667,7 +673,8 @@ async def preview_upload(
     async with db.read() as session:
         scope = await scope_for(session, actor)
     try:
-        text = decode(data)
+        # CSV or XLSX: either way the CSV text is what is checked and kept for the button.
+        text = roster_text(data, file_name)
         parsed = parse_roster(text, default_branch=scope.only_branch)
     except RosterFileError as exc:
         raise Invalid(f"roster_file.{exc.reason}", value=exc.value) from None

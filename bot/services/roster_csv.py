@@ -1,4 +1,9 @@
-"""Reading a roster CSV: encodings, Chinese or English headers, and row validation.
+"""Reading a roster file (CSV, or an Excel workbook's first sheet): encodings, Chinese or English
+headers, and row validation.
+
+An .xlsx is turned into the CSV text it would have been saved as, one line per sheet row, and
+that text is what is checked, previewed, kept for the confirm button and applied: both formats
+take the same path, with the same row numbers, errors and limits.
 
 Pure functions: nothing here touches the database.
 """
@@ -8,12 +13,19 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from bot.errors import Invalid
 from bot.services.money import parse_amount
 from bot.services.names import MAX_MEMBER_NAME, MAX_UNIT_NAME, normalise_name
 from storage.models import Role
+
+if TYPE_CHECKING:
+    import _csv
 
 # The most rows one file may have: 100,000 members at the most, in one go. Bigger rosters are
 # imported in several files (by branch, for example).
@@ -24,10 +36,26 @@ MAX_ROSTER_BYTES = 16 * 1024 * 1024
 MAX_NAME_LENGTH = MAX_MEMBER_NAME
 # The longest cell read at all (csv's own default limit): a longer one makes its row a bad row.
 MAX_CELL_LENGTH = 131_072
+# The header is looked for in this many first lines: rows above it (a sheet's title such as
+# 「第一支部党员花名册」, blank rows) are skipped.
+HEADER_SEARCH_LINES = 10
 # csv's field limit is process-wide and, hit, ends the reader mid-file: raised to the largest
 # file accepted, so an oversized cell is only its row's error (see MAX_CELL_LENGTH).
 if csv.field_size_limit() < MAX_ROSTER_BYTES:
     csv.field_size_limit(MAX_ROSTER_BYTES)
+
+# An .xlsx is a zip file; its parts unpacked may be far larger than the file (a zip bomb): refused
+# past this before anything is read.
+MAX_XLSX_UNPACKED = 256 * 1024 * 1024
+# The shared strings (every text cell's text, once) are held in memory whole, one Python string
+# each, before the first row is read; the sheet itself is streamed. A 100,000-row roster needs
+# some 30 MB of them even with every cell different.
+MAX_XLSX_SHARED_STRINGS = 64 * 1024 * 1024
+# The sheet's text as read (characters), held to what a CSV file may have.
+MAX_XLSX_TEXT = MAX_ROSTER_BYTES
+# Excel 97-2003 (.xls, an OLE compound file): not read; the reply says how to save it.
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP_MAGIC = b"PK\x03\x04"
 
 # Header aliases, compared after stripping and lower-casing.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -138,6 +166,117 @@ def decode(data: bytes) -> str:
     raise RosterFileError("encoding")
 
 
+def roster_text(data: bytes, file_name: str = "") -> str:
+    """The file as CSV text, whatever it came as: an .xlsx (a zip: it starts with PK) is read
+    from its first sheet, anything else is decoded as CSV. Limits as for a CSV file."""
+    if len(data) > MAX_ROSTER_BYTES:
+        raise RosterFileError("too_large", str(MAX_ROSTER_BYTES // 1024))
+    name = file_name.lower()
+    if data.startswith(_OLE_MAGIC) or name.endswith(".xls"):
+        raise RosterFileError("xls")
+    if data.startswith(_ZIP_MAGIC) or name.endswith((".xlsx", ".xlsm")):
+        return xlsx_to_csv(data)
+    return decode(data)
+
+
+def cell_text(value: object) -> str:
+    """A cell as a person reads it: whole numbers without ".0" (a phone number typed as a
+    number, 13800000000), other numbers without an exponent, dates as YYYY-MM-DD (a time only
+    when it has one), TRUE/FALSE as true/false. Line breaks inside a cell become spaces, so that
+    a sheet row stays one CSV line and keeps its row number."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        if value.is_integer():
+            return str(int(value))
+        # As Excel shows it, to 15 significant digits: a computed 10.1+20.2 is 30.3, not
+        # 30.299999999999997 (which no amount check would accept).
+        return format(Decimal(format(value, ".15g")).normalize(), "f")
+    if isinstance(value, datetime):
+        if value.time() == time(0, 0):
+            return value.date().isoformat()
+        return value.strftime("%Y-%m-%d %H:%M" if value.second == 0 else "%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, time):
+        return value.strftime("%H:%M" if value.second == 0 else "%H:%M:%S")
+    text = str(value)
+    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+
+
+def _why(exc: BaseException) -> str:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {detail}"[:120] if detail else type(exc).__name__
+
+
+def xlsx_to_csv(data: bytes) -> str:
+    """The first sheet of a workbook as CSV text: row N of the sheet is line N of the text (blank
+    rows stay blank lines, trailing ones are dropped). Read in openpyxl's read-only mode, a row at
+    a time, so 100,000 rows take little memory; formulas give the value Excel last computed.
+    A file that is no readable workbook is a RosterFileError ("xlsx_malformed"), never a trace."""
+    # Imported here: only an .xlsx needs it, and it is a large import for every CSV.
+    from openpyxl import load_workbook
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+            shared = sum(
+                info.file_size
+                for info in archive.infolist()
+                if info.filename.lower().endswith("sharedstrings.xml")
+            )
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+        raise RosterFileError("xlsx_malformed", _why(exc)) from None
+    if unpacked > MAX_XLSX_UNPACKED or shared > MAX_XLSX_SHARED_STRINGS:
+        raise RosterFileError("too_large", str(MAX_ROSTER_BYTES // 1024))
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken file; all mean the same
+        raise RosterFileError("xlsx_malformed", _why(exc)) from None
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    try:
+        if not workbook.worksheets:
+            raise RosterFileError("empty")
+        sheet = workbook.worksheets[0]
+        # The stored size may be missing or wrong (some programs write "A1"): read every row.
+        sheet.reset_dimensions()
+        blank = 0
+        rows = 0
+        size = 0
+        for values in sheet.iter_rows(values_only=True):
+            cells = [cell_text(v) for v in values]
+            while cells and not cells[-1].strip():
+                cells.pop()
+            if not cells:
+                blank += 1
+                continue
+            rows += 1
+            # The header (perhaps under a title) and MAX_ROSTER_ROWS members: past that, stop
+            # reading now.
+            if rows > MAX_ROSTER_ROWS + HEADER_SEARCH_LINES:
+                raise RosterFileError("too_many_rows", str(MAX_ROSTER_ROWS))
+            size += sum(len(c) for c in cells)
+            if size > MAX_XLSX_TEXT:
+                raise RosterFileError("too_large", str(MAX_ROSTER_BYTES // 1024))
+            out.write("\n" * blank)
+            blank = 0
+            writer.writerow(cells)
+    except RosterFileError:
+        raise
+    except Exception as exc:  # a part that does not parse, a bad cell reference ...
+        raise RosterFileError("xlsx_malformed", _why(exc)) from None
+    finally:
+        workbook.close()
+    return out.getvalue()
+
+
 def _header_map(header: list[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for index, raw in enumerate(header):
@@ -148,18 +287,34 @@ def _header_map(header: list[str]) -> dict[str, int]:
     return found
 
 
+def _find_header(reader: _csv.Reader) -> dict[str, int]:
+    """The columns of the header: the first line naming the name column, within the first
+    HEADER_SEARCH_LINES lines; a title or blank lines above it are skipped (row numbers stay
+    the file's)."""
+    seen = False
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise RosterFileError("malformed", str(exc)) from None
+        if any(c.strip() for c in record):
+            seen = True
+            columns = _header_map(record)
+            if "name" in columns:
+                return columns
+        if reader.line_num >= HEADER_SEARCH_LINES:
+            break
+    if not seen:
+        raise RosterFileError("empty")
+    raise RosterFileError("missing_column", "姓名/name")
+
+
 def parse_roster(text: str, *, default_branch: str | None = None) -> ParsedRoster:
     """Validate every row; `default_branch` fills an empty or missing branch (a secretary's)."""
     reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise RosterFileError("empty") from None
-    except csv.Error as exc:
-        raise RosterFileError("malformed", str(exc)) from None
-    columns = _header_map(header)
-    if "name" not in columns:
-        raise RosterFileError("missing_column", "姓名/name")
+    columns = _find_header(reader)
     if "branch" not in columns and default_branch is None:
         raise RosterFileError("missing_column", "支部/branch")
 

@@ -340,7 +340,7 @@ async def _tally(session: AsyncSession, settings: MeetingSettings, poll: TimePol
     )
 
 
-def _names_within(names: list[str], budget: int) -> str:
+def _names_within(names: list[str], budget: int, lang: str) -> str:
     """As many names as fit `budget` characters (at most SHOW_NAMES); the rest are counted."""
     shown, used = 0, 0
     for name in names[:SHOW_NAMES]:
@@ -348,7 +348,7 @@ def _names_within(names: list[str], budget: int) -> str:
         if used > budget:
             break
         shown += 1
-    return join_names(names, shown)
+    return join_names(names, shown, lang)
 
 
 def status_text(tally: Tally, tz: ZoneInfo) -> str:
@@ -366,7 +366,7 @@ def status_text(tally: Tally, tz: ZoneInfo) -> str:
     for slot in tally.slots:
         label = slot_label(slot.starts_at, lang, tz)
         if slot.names:
-            names = _names_within(list(slot.names), NAMES_BUDGET // len(tally.slots))
+            names = _names_within(list(slot.names), NAMES_BUDGET // len(tally.slots), lang)
             lines.append(
                 t(lang, "poll.status_slot_names", label=label, count=slot.count, names=names)
             )

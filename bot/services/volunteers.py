@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -465,6 +465,40 @@ async def cancel_signup(
     return Cancelled(activity.id, activity.title, had, markup)
 
 
+# An offer may run out at the start itself rather than the evening before when that evening
+# would leave less than this to answer.
+MIN_EVENING_OFFER = timedelta(hours=1)
+
+
+def offer_expiry(settings: VolunteerSettings, starts_at: datetime, now: datetime) -> datetime:
+    """When a place offered `now` passes to the next on the waitlist: `offer_hours` later, but
+    never at night (the organisation's quiet hours, 22:00 to 07:30 by default), when no one
+    answers: an offer that would run out then runs until the quiet hours end. Never past the
+    start either (a place is no use once the activity has begun); when the start itself falls
+    at night, the offer runs out as the quiet hours begin the evening before, if that still
+    leaves an hour, and at the start otherwise (an offer made that same night)."""
+    quiet = settings.push.quiet
+    expires = quiet.release(now + timedelta(hours=settings.cfg.offer_hours))
+    if expires <= starts_at:
+        return expires
+    if quiet.contains(starts_at):
+        evening = _quiet_began(settings, starts_at)
+        if evening - now >= MIN_EVENING_OFFER:
+            return evening
+    return starts_at
+
+
+def _quiet_began(settings: VolunteerSettings, moment: datetime) -> datetime:
+    """The start of the quiet hours that `moment` falls in (as UTC)."""
+    start = settings.push.quiet.start_minute
+    local = moment.astimezone(settings.tz)
+    day = local.date()
+    if local.hour * 60 + local.minute < start:
+        day -= timedelta(days=1)  # after midnight: they began the evening before
+    began = datetime.combine(day, time(start // 60, start % 60), tzinfo=settings.tz)
+    return began.astimezone(UTC)
+
+
 async def _offer_next(
     session: AsyncSession, settings: VolunteerSettings, activity: Activity, *, now: datetime
 ) -> Member | None:
@@ -487,10 +521,7 @@ async def _offer_next(
     signup, member = row
     signup.status = "offered"
     signup.offered_at = now
-    # Never past the start: a place offered after the activity began is no use to anyone.
-    signup.offer_expires_at = min(
-        now + timedelta(hours=settings.cfg.offer_hours), activity.starts_at
-    )
+    signup.offer_expires_at = offer_expiry(settings, activity.starts_at, now)
     await _notify(
         session,
         settings,

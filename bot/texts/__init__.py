@@ -11,6 +11,7 @@ from bot.texts import (
     en_compliance,
     en_dashboard,
     en_dues,
+    en_holidays,
     en_meetings,
     en_polls,
     en_reports,
@@ -20,6 +21,7 @@ from bot.texts import (
     zh_compliance,
     zh_dashboard,
     zh_dues,
+    zh_holidays,
     zh_meetings,
     zh_polls,
     zh_reports,
@@ -39,6 +41,7 @@ PARTS: dict[str, tuple[dict[str, str], ...]] = {
         zh_tasks.TEXTS,
         zh_reports.TEXTS,
         zh_dashboard.TEXTS,
+        zh_holidays.TEXTS,
     ),
     "en": (
         en.TEXTS,
@@ -50,6 +53,7 @@ PARTS: dict[str, tuple[dict[str, str], ...]] = {
         en_tasks.TEXTS,
         en_reports.TEXTS,
         en_dashboard.TEXTS,
+        en_holidays.TEXTS,
     ),
 }
 CATALOGS: dict[str, dict[str, str]] = {
@@ -82,7 +86,16 @@ def plain(text: str) -> str:
     return html.unescape(text)
 
 
-def join_names(names: Sequence[str], limit: int) -> str:
-    """Names joined for a message, at most `limit` of them, the rest counted: "甲、乙…(+3)"."""
-    shown = "、".join(names[:limit])
+# How a list of names or counts is joined in running text.
+SEPARATORS = {"zh": "、", "en": ", "}
+
+
+def list_separator(language: str) -> str:
+    return SEPARATORS.get(language, SEPARATORS[DEFAULT_LANGUAGE])
+
+
+def join_names(names: Sequence[str], limit: int, language: str = DEFAULT_LANGUAGE) -> str:
+    """Names joined for a message, at most `limit` of them, the rest counted: "甲、乙…(+3)"
+    ("A, B…(+3)" in English)."""
+    shown = list_separator(language).join(names[:limit])
     return shown + (f"…(+{len(names) - limit})" if len(names) > limit else "")

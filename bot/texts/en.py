@@ -12,7 +12,7 @@ TEXTS: dict[str, str] = {
     "help.members": "/members [branch] — bound members per group, and who has not joined",
     "help.invites": "/invites [branch] — invite links for members who have not joined",
     "help.setrole": "/setrole &lt;name or #id&gt; &lt;member|group_leader|secretary|admin&gt; — set a role",
-    "help.import": "/import — how to import a roster (send a CSV file)",
+    "help.import": "/import — how to import a roster (send a CSV or Excel file)",
     "menu.start": "Link your account",
     "menu.help": "Commands",
     "menu.me": "My record",
@@ -21,6 +21,13 @@ TEXTS: dict[str, str] = {
     "menu.invites": "Invite links",
     "menu.setrole": "Set a role",
     "menu.import": "Import a roster",
+    # The bot's profile (plain text): shown before a chat starts, and in the bot's info.
+    "about.description": (
+        "The party-work assistant of {org}: study items and reflections, reminders, meetings, "
+        "volunteering, dues and tasks. Ask your branch secretary for your own invite link and "
+        "open it to join."
+    ),
+    "about.short_description": "The party-work assistant of {org}",
     "help.title": "<b>Commands you can use</b>",
     "start.stranger": (
         "您好！这是 {org} 的党建助手。\n"
@@ -32,7 +39,7 @@ TEXTS: dict[str, str] = {
     "start.already_member": "Hello, {name}! {place}, role: {role}",
     "place.branch_group": "{branch} · {group}",
     "place.branch": "{branch}",
-    "place.org": "organisation admin",
+    "place.org": "{org}",
     "invite_unknown": "This invite code is not valid. Check the link or ask your branch secretary for a new one.",
     "invite_used": "This invite code has already been used. Ask your branch secretary for help.",
     "invite_expired": "This invite code has expired. Ask your branch secretary for a new link.",
@@ -78,11 +85,11 @@ TEXTS: dict[str, str] = {
     "unknown_branch": "No branch called “{name}”.",
     "cannot_grant": "You may not grant or change that role ({role}).",
     "import.how": (
-        "To import a roster, send me a CSV file.\n"
+        "To import a roster, send me a CSV or Excel (.xlsx, first sheet) file.\n"
         "Headers (Chinese or English): 姓名/name, 支部/branch, 党小组/group, 角色/role, 电话/phone, 支委/committee (yes/no; empty means no).\n"
-        "UTF-8 and GBK (Excel's Save as CSV) both work. You will see a preview before anything changes."
+        "CSV may be UTF-8 or GBK. You will see a preview before anything changes."
     ),
-    "import.not_csv": "Please send a .csv file (Excel: Save as CSV).",
+    "import.not_csv": "Please send a .csv file or an Excel .xlsx file.",
     "import.too_big": "The file is too large (limit {limit} KB).",
     "import.preview": (
         "<b>Roster preview: {file}</b>\n"
@@ -121,6 +128,8 @@ TEXTS: dict[str, str] = {
     "roster_file.empty": "The file is empty.",
     "roster_file.malformed": "Malformed CSV: {value}",
     "roster_file.missing_column": "A required column is missing: {value}",
+    "roster_file.xlsx_malformed": "This Excel file cannot be read ({value}). Open it in Excel or WPS and save it again as .xlsx, or save it as CSV.",
+    "roster_file.xls": "Old Excel files (.xls) are not read; save it as .xlsx or CSV and send it again.",
     "roster_err.no_name": "empty name",
     "roster_err.name_too_long": "name too long (at most 30 characters): {value}…",
     "roster_err.cell_too_long": "a cell is too long (over {value} characters)",
@@ -218,7 +227,7 @@ TEXTS: dict[str, str] = {
     "item.reflections": "<b>Reflections ({count})</b>",
     "item.reflection_row": "{name}: {text}",
     "nudge.usage": "Usage: /nudge &lt;id&gt;",
-    "nudge.done": "Reminded {count} members again (except those at today's limit).",
+    "nudge.done": "Reminded again: {count} (not those who have had all of today's reminders).",
     "nudge.none": "Nobody needs reminding.",
     "todo.none": "Nothing waiting for you, thank you!",
     "todo.title": "{count} waiting for you:",

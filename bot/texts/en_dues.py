@@ -15,7 +15,7 @@ TEXTS: dict[str, str] = {
     "dues.already_reported": "You already reported paying for {month}; waiting for the branch to confirm.",
     "dues.already_confirmed": "Your dues for {month} are confirmed.",
     "dues.usage": "Usage: /dues [month|YYYY-MM|quarter|YYYY-Qn] [#branch], e.g. /dues 2026-12 or /dues 2026-Q4",
-    "dues.set_usage": "Usage: /setdues &lt;name or #id&gt; &lt;amount&gt;, e.g. /setdues 张三 50",
+    "dues.set_usage": "Usage: /setdues &lt;name or #id&gt; &lt;amount&gt;, e.g. /setdues Zhang Wei 50",
     "dues.set_done": "{name}'s monthly dues changed from {before} to {after} yuan.",
     "dues.not_set": "not set",
     "dues.month_head": "💰 Dues for {month}: confirmed {confirmed_count} ({confirmed} yuan); to confirm {reported_count} ({reported} yuan); outstanding {outstanding_count} ({outstanding} yuan)",

@@ -13,7 +13,7 @@ TEXTS: dict[str, str] = {
     "task.escalation": "❗ This task is overdue; owner: {owners}",
     "task.done_notice": "✅ {name} finished the task:",
     "task.postponed_notice": "🕓 {name} postponed the task (was due {old}; reason: {reason}):",
-    "task.usage": "Usage: /task &lt;task&gt; | &lt;owner or #group&gt; | &lt;YYYY-MM-DD&gt;, e.g. /task Tidy the H1 ledger | 张三 | 2026-12-20; /task &lt;id&gt; shows its history",
+    "task.usage": "Usage: /task &lt;task&gt; | &lt;owner or #group&gt; | &lt;YYYY-MM-DD&gt;, e.g. /task Tidy the H1 ledger | Zhang Wei | 2026-12-20; /task &lt;id&gt; shows its history",
     "task.bad_date": 'Cannot read the date "{value}"; write YYYY-MM-DD, e.g. 2026-12-20.',
     "task.due_in_past": "The due date cannot be before today.",
     "task.owner_not_group": '"{name}" is not a group; name a member, or #group.',

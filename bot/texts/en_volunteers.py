@@ -1,7 +1,7 @@
 """Volunteer service texts (English)."""
 
 TEXTS: dict[str, str] = {
-    "help.activity": "/activity — post a volunteer activity (guided); /activity &lt;title&gt; | &lt;YYYY-MM-DD HH:MM&gt;-&lt;HH:MM&gt; | &lt;place&gt; | &lt;places&gt; [| 截止 &lt;YYYY-MM-DD HH:MM&gt;] [| #branch or group]; /activity &lt;id&gt; [cancel reason] to show or cancel",
+    "help.activity": "/activity — post a volunteer activity (guided); /activity &lt;title&gt; | &lt;YYYY-MM-DD HH:MM&gt;-&lt;HH:MM&gt; | &lt;place&gt; | &lt;places&gt; [| deadline &lt;YYYY-MM-DD HH:MM&gt;] [| #branch or group]; /activity &lt;id&gt; [cancel reason] to show or cancel",
     "help.activities": "/activities — volunteer activities open for sign-up, and recent ones",
     "help.roster": "/roster &lt;activity id&gt; — who is in, waiting and checked in",
     "help.activitycode": "/activitycode &lt;activity id&gt; [out] — check-in code (out: check-out code) and QR for the screen",
@@ -41,8 +41,8 @@ TEXTS: dict[str, str] = {
     "activity.closed_report": 'Activity #{id} "{title}" is over: {served} served, {no_shows} did not come, {hours} hours in all. Send /roster {id} for the list.',
     "activity.usage": (
         "Usage: /activity &lt;title&gt; | &lt;YYYY-MM-DD HH:MM&gt;-&lt;HH:MM&gt; | &lt;place&gt; | &lt;places&gt; "
-        "[| 截止 &lt;YYYY-MM-DD HH:MM&gt;] [| #branch or group]\n"
-        "e.g. /activity Community cleanup | 2026-12-05 09:00-11:30 | Xingfuli | 10 | 截止 2026-12-04 18:00\n"
+        "[| deadline &lt;YYYY-MM-DD HH:MM&gt;] [| #branch or group]\n"
+        "e.g. /activity Community cleanup | 2026-12-05 09:00-11:30 | Xingfuli | 10 | deadline 2026-12-04 18:00\n"
         "Or send just /activity and answer step by step."
     ),
     "activity.bad_time": 'Cannot read the time "{value}"; write YYYY-MM-DD HH:MM-HH:MM, e.g. 2026-12-05 09:00-11:30.',

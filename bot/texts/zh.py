@@ -14,7 +14,7 @@ TEXTS: dict[str, str] = {
     "help.members": "/members [支部] — 各小组绑定情况及未绑定名单",
     "help.invites": "/invites [支部] — 未绑定成员的邀请链接",
     "help.setrole": "/setrole &lt;姓名或#编号&gt; &lt;member|group_leader|secretary|admin&gt; — 设置角色",
-    "help.import": "/import — 如何导入花名册（发送 CSV 文件）",
+    "help.import": "/import — 如何导入花名册（发送 CSV 或 Excel 文件）",
     "menu.start": "绑定账号",
     "menu.help": "可用命令",
     "menu.me": "我的信息",
@@ -23,6 +23,12 @@ TEXTS: dict[str, str] = {
     "menu.invites": "邀请链接",
     "menu.setrole": "设置角色",
     "menu.import": "导入花名册",
+    # The bot's profile (plain text): shown before a chat starts, and in the bot's info.
+    "about.description": (
+        "{org}的党建助手：学习推送与心得、提醒、三会一课、志愿服务、党费和任务。"
+        "请向您所在支部的书记索取专属邀请链接，点击链接即可加入。"
+    ),
+    "about.short_description": "{org}的党建助手",
     "help.title": "<b>您可以使用的命令</b>",
     # Onboarding
     "start.stranger": (
@@ -35,7 +41,7 @@ TEXTS: dict[str, str] = {
     "start.already_member": "您好，{name}！{place}，角色：{role}",
     "place.branch_group": "{branch} · {group}",
     "place.branch": "{branch}",
-    "place.org": "组织管理员",
+    "place.org": "{org}",
     "invite_unknown": "邀请码无效。请核对链接，或向支部书记索取新的邀请链接。",
     "invite_used": "该邀请码已被使用。如需帮助，请联系支部书记。",
     "invite_expired": "该邀请码已过期。请向支部书记索取新的邀请链接。",
@@ -88,11 +94,11 @@ TEXTS: dict[str, str] = {
     "cannot_grant": "您不能授予或更改该角色（{role}）。",
     # Roster import in chat
     "import.how": (
-        "导入花名册：直接把 CSV 文件发给我。\n"
+        "导入花名册：直接把 CSV 或 Excel（.xlsx，读第一个工作表）文件发给我。\n"
         "表头（中文或英文均可）：姓名/name、支部/branch、党小组/group、角色/role、电话/phone、支委/committee（是/否，空白为否）。\n"
-        "支持 UTF-8 和 GBK（Excel 另存为 CSV）。我会先给出预览，确认后才导入。"
+        "CSV 支持 UTF-8 和 GBK。我会先给出预览，确认后才导入。"
     ),
-    "import.not_csv": "请发送 .csv 文件（Excel 可“另存为 CSV”）。",
+    "import.not_csv": "请发送 .csv 文件或 Excel 的 .xlsx 文件。",
     "import.too_big": "文件太大（上限 {limit} KB）。",
     "import.preview": (
         "<b>花名册预览：{file}</b>\n"
@@ -131,6 +137,8 @@ TEXTS: dict[str, str] = {
     "roster_file.empty": "文件是空的。",
     "roster_file.malformed": "CSV 格式有误：{value}",
     "roster_file.missing_column": "缺少必需的列：{value}",
+    "roster_file.xlsx_malformed": "无法读取这个 Excel 文件（{value}）。请用 Excel 或 WPS 打开后重新保存为 .xlsx，或另存为 CSV。",
+    "roster_file.xls": "不支持旧版 Excel 文件（.xls），请另存为 .xlsx 或 CSV 后再发送。",
     "roster_err.no_name": "姓名为空",
     "roster_err.name_too_long": "姓名过长（最多 30 字）：{value}…",
     "roster_err.cell_too_long": "单元格过长（超过 {value} 字）",

@@ -12,7 +12,7 @@ TEXTS: dict[str, str] = {
     "task.reminder": "⏰ 任务提醒：还有 {days} 天到期。",
     "task.escalation": "❗ 任务已逾期未完成，负责人：{owners}",
     "task.done_notice": "✅ {name} 已完成任务：",
-    "task.postponed_notice": "🕓 {name} 申请延期（原期限 {old}，原因：{reason}）：",
+    "task.postponed_notice": "🕓 {name} 已将任务延期（原期限 {old}，原因：{reason}）：",
     "task.usage": "用法：/task &lt;任务&gt; | &lt;负责人或#党小组&gt; | &lt;YYYY-MM-DD&gt;，例如 /task 整理上半年台账 | 张三 | 2026-12-20；/task &lt;编号&gt; 查看经过",
     "task.bad_date": "看不懂日期「{value}」，请写成 YYYY-MM-DD，例如 2026-12-20。",
     "task.due_in_past": "完成期限不能早于今天。",

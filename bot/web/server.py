@@ -1,4 +1,4 @@
-"""The aiohttp server: Telegram's webhook and a health check."""
+"""The aiohttp server: Telegram's webhook (health and metrics: bot.web.health)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 from telegram import Update
 
-from storage.db import Database
+from bot.logs import log_redacted, member_texts
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,6 @@ Receive = Callable[[Sequence[dict[str, Any]], Sequence[Update]], Awaitable[int]]
 
 BOT_KEY: web.AppKey[Any] = web.AppKey("bot", object)
 RECEIVE_KEY: web.AppKey[Receive] = web.AppKey("receive", object)  # type: ignore[arg-type]
-DATABASE_KEY: web.AppKey[Database] = web.AppKey("database", Database)
 SECRET_KEY: web.AppKey[str] = web.AppKey("secret_token", str)
 
 
@@ -50,28 +49,24 @@ async def telegram_update(request: web.Request) -> web.Response:
     # delivered again by Telegram. Handling goes on after the answer, from the queue.
     try:
         await request.app[RECEIVE_KEY]([data], [update])
-    except Exception:
-        log.exception("could not keep update %s; Telegram will deliver it again", data["update_id"])
+    except Exception as exc:
+        # A database error may quote the update it could not keep: the member's text is cut out.
+        log_redacted(
+            log,
+            logging.ERROR,
+            "could not keep update %s; Telegram will deliver it again",
+            data["update_id"],
+            error=exc,
+            hide=member_texts(update),
+        )
         return web.json_response({"ok": False, "error": "try again"}, status=503)
     return web.json_response({"ok": True})
 
 
-async def healthz(request: web.Request) -> web.Response:
-    reachable = await request.app[DATABASE_KEY].ping()
-    return web.json_response(
-        {"status": "ok" if reachable else "degraded", "database": reachable},
-        status=200 if reachable else 503,
-    )
-
-
-def make_web_app(
-    receive: Receive, bot: Any, db: Database, *, path: str, secret_token: str
-) -> web.Application:
+def make_web_app(receive: Receive, bot: Any, *, path: str, secret_token: str) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[RECEIVE_KEY] = receive
     app[BOT_KEY] = bot
-    app[DATABASE_KEY] = db
     app[SECRET_KEY] = secret_token
-    app.router.add_get("/healthz", healthz)
     app.router.add_post(path, telegram_update)
     return app

@@ -65,6 +65,8 @@ def e2e_config(base: str, token: str, database_url: str, **telegram: Any) -> Con
         "organisation": {"name": "测试局机关党委", "admins": [ADMIN_ID]},
         # Tests run at any hour: no quiet hours.
         "delivery": {"quiet_start": "00:00", "quiet_end": "00:00"},
+        # Polling mode's /healthz and /metrics on any free port (Metrics.served_at says which).
+        "health": {"port": 0},
     }
     if telegram.get("mode") == "webhook":
         port = free_port()

@@ -5,11 +5,12 @@ files are checked, not run.)"""
 from __future__ import annotations
 
 import configparser
+import json
 from pathlib import Path
 
 import yaml
 
-from bot.config import ENV_DASHBOARD_SECRET, ENV_DATABASE_URL, ENV_TOKEN, WebhookConfig
+from bot.config import ENV_DATABASE_URL, WebhookConfig, env_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +20,9 @@ def test_compose_runs_the_bot_on_postgres_behind_the_proxy() -> None:
     services = compose["services"]
     assert set(services) == {"db", "bot", "proxy"}
     bot = services["bot"]
-    assert set(bot["environment"]) == {ENV_TOKEN, ENV_DATABASE_URL, ENV_DASHBOARD_SECRET}
+    # The secrets come from .env, each in the variable of its key (BRANCHBOT_<SECTION>_<KEY>).
+    secrets = ["telegram.token", "database.url", "webhook.secret_token", "dashboard.secret_key"]
+    assert set(bot["environment"]) == {env_name(*key.split(".")) for key in secrets}
     assert bot["environment"][ENV_DATABASE_URL].startswith("postgresql+asyncpg://")
     assert bot["expose"] == [str(WebhookConfig().port)] and "ports" not in bot
     assert (ROOT / bot["build"]["dockerfile"]).exists()
@@ -34,3 +37,18 @@ def test_the_systemd_unit_runs_branchbot_and_stops_it_with_sigterm() -> None:
     assert unit["Service"]["ExecStart"].split()[1:3] == ["run", "--config"]
     assert unit["Service"]["KillSignal"] == "SIGTERM"
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_the_image_checks_its_health_with_the_standard_library() -> None:
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8")
+    # The instruction with its continuation lines, as one.
+    joined = dockerfile.replace("\\\n", " ")
+    (check,) = [line for line in joined.splitlines() if line.startswith("HEALTHCHECK")]
+    assert "curl" not in check and "wget" not in check
+    command = json.loads(check.split("CMD", 1)[1])
+    assert command[:2] == ["python", "-c"]
+    # The probe reads the same file the bot runs with, so it asks the address the bot serves.
+    (run,) = [line for line in joined.splitlines() if line.startswith("CMD")]
+    config_path = json.loads(run.split("CMD", 1)[1])[-1]
+    assert f"probe({config_path!r})" in command[2]
+    compile(command[2], "<healthcheck>", "exec")

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.web.server import SECRET_HEADER, make_web_app
-from storage.db import Database
 
 SECRET = "s3cret_token-1"
 JSON_VALUES = st.recursive(
@@ -51,9 +50,7 @@ class Endpoint:
                 self.queue.put_nowait(data)
             return len(payloads)
 
-        app = make_web_app(
-            receive, None, Database("sqlite+aiosqlite://"), path="/telegram", secret_token=SECRET
-        )
+        app = make_web_app(receive, None, path="/telegram", secret_token=SECRET)
 
         async def start() -> TestClient[Any, Any]:
             client: TestClient[Any, Any] = TestClient(TestServer(app))

@@ -114,6 +114,8 @@ def make_config(database_url: str, **organisation: Any) -> Config:
             # No quiet hours and no per-chat spacing: handler tests flush the outbox at once.
             # No compliance job: tests firing jobs at "now + N hours" must not depend on the date.
             "meetings": {"compliance_remind_days": 0},
+            # Nor the November/December reminder that next year's holiday notice is missing.
+            "holidays": {"notice_reminder": False},
             "delivery": {
                 "quiet_start": "00:00",
                 "quiet_end": "00:00",

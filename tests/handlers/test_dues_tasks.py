@@ -35,6 +35,14 @@ def last_with(harness: Harness, user: int, data_prefix: str) -> SentMessage:
     raise AssertionError(f"no message with {data_prefix} for {user}")
 
 
+async def test_setdues_takes_a_name_with_spaces(harness: Harness) -> None:
+    await branch(harness)
+    await harness.org.member("Zhang Wei", telegram_id=3)
+    assert "Zhang Wei 的每月党费由 未设置 改为 50.00 元" in await harness.say(
+        SECRETARY, "/setdues Zhang  Wei 50"
+    )
+
+
 async def test_dues_from_amount_to_confirmed_receipt(harness: Harness) -> None:
     await branch(harness)
     assert "由 未设置 改为 50.00 元" in await harness.say(SECRETARY, "/setdues 张三 50")

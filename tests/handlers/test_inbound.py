@@ -123,7 +123,7 @@ def add_gate_command(live: Live) -> asyncio.Event:
         await context.bot.send_message(update.effective_chat.id, "waited")
         raise ApplicationHandlerStop
 
-    live.app.add_handler(CommandHandler("wait", wait), group=-2)
+    live.app.add_handler(CommandHandler("wait", wait), group=-3)
     return gate
 
 

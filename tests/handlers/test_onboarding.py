@@ -127,6 +127,16 @@ async def test_configured_admin_is_admin_at_start(harness: Harness) -> None:
     assert "/setrole" in text and "/invites" in text
 
 
+async def test_configured_admin_is_greeted_by_their_own_name(harness: Harness) -> None:
+    """Created from the config as 管理员 9000; their first /start gives the record their name."""
+    text = await harness.say(ADMIN_ID, "/start", first_name="王主任")
+    assert text.startswith("您好，王主任！") and "管理员 9000" not in text
+    # The organisation stands where a member's branch would.
+    assert f"！{harness.deps.config.organisation.name}，角色：管理员" in text
+    # A name chosen later in the messenger changes nothing: the record has its name now.
+    assert (await harness.say(ADMIN_ID, "/start", first_name="Wang")).startswith("您好，王主任！")
+
+
 async def test_cancel_without_a_dialog_says_so(harness: Harness) -> None:
     await harness.org.member("张三", telegram_id=1)
     assert "没有进行中的操作" in await harness.say(1, "/cancel")

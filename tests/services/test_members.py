@@ -126,6 +126,42 @@ async def test_promote_admins_is_idempotent(db: Database, org_id: int) -> None:
     assert sorted(m.telegram_user_id or 0 for m in admins) == [9000, 9001]
 
 
+async def test_binding_happens_at_the_bots_clock(db: Database, org: OrgBuilder) -> None:
+    zhang = await org.member("张三")
+    later = utcnow() + timedelta(days=3)
+    async with db.write() as session:
+        await invites.bind(session, zhang.code, 1001, now=later)
+    async with db.read() as session:
+        assert await session.scalar(select(Member.bound_at).where(Member.name == "张三")) == later
+    li = await org.member("李四")
+    with pytest.raises(Denied) as expired:
+        async with db.write() as session:
+            await invites.bind(session, li.code, 1002, now=utcnow() + timedelta(days=400))
+    assert expired.value.key == "invite_expired"
+
+
+async def test_a_configured_admin_takes_their_messenger_name_once(
+    db: Database, org_id: int
+) -> None:
+    async with db.write() as session:
+        await organisation.promote_admins(session, org_id, (9000,))
+    async with db.write() as session:
+        # Nothing usable: the placeholder stays.
+        assert await organisation.name_admin(session, 9000, " \u200b ") is None
+    async with db.write() as session:
+        assert await organisation.name_admin(session, 9000, "王\u200b主任 ") == "王主任"
+    async with db.write() as session:
+        # Named once: a later name in the messenger does not rename the record.
+        assert await organisation.name_admin(session, 9000, "Wang") is None
+        # Nor is anyone else's record touched.
+        assert await organisation.name_admin(session, 9001, "Li") is None
+    async with db.read() as session:
+        actor = await members.get_actor(session, 9000, "zh")
+        named = await session.scalar(select(AuditEntry).where(AuditEntry.action == "member.named"))
+    assert actor is not None and actor.name == "王主任"
+    assert named is not None
+
+
 async def test_inactive_member_is_a_stranger(db: Database, org: OrgBuilder) -> None:
     zhang = await org.member("张三", telegram_id=1001)
     async with db.write() as session:

@@ -296,6 +296,52 @@ async def test_an_offer_never_outlasts_the_start(
     assert job.next_run_at == START
 
 
+async def test_an_offer_that_would_run_out_at_night_runs_until_the_morning(
+    db: Database, org: OrgBuilder, settings: VolunteerSettings
+) -> None:
+    secretary, (a, b) = await people(org, 2)
+    activity_id = await create(db, settings, secretary, 1)
+    await in_turn(db, settings, [a, b], activity_id)
+    # 12 hours from 15:01 would be 03:01: nobody answers then, so it runs until 07:30.
+    await cancel(db, settings, a, activity_id, datetime(2026, 12, 2, 15, 1, tzinfo=TZ))
+    (job,) = await offer_jobs(db)
+    assert job.next_run_at == datetime(2026, 12, 3, 7, 30, tzinfo=TZ)
+    async with db.read() as session:
+        offer = await session.scalar(
+            select(Delivery).where(Delivery.member_id == b.member_id).order_by(Delivery.id.desc())
+        )
+    assert offer is not None and "请在 12-03 07:30 前确认" in offer.text
+
+
+async def test_an_offer_for_a_start_at_night_runs_out_the_evening_before(
+    db: Database, org: OrgBuilder, settings: VolunteerSettings
+) -> None:
+    dawn = datetime(2026, 12, 5, 6, 0, tzinfo=TZ)
+    # Made in the afternoon: until 22:00, not 03:00 nor the 06:00 start.
+    afternoon = datetime(2026, 12, 4, 15, 0, tzinfo=TZ)
+    assert volunteers.offer_expiry(settings, dawn, afternoon) == datetime(
+        2026, 12, 4, 22, 0, tzinfo=TZ
+    )
+    # Made at 21:30, the evening would leave half an hour: until the start.
+    late = datetime(2026, 12, 4, 21, 30, tzinfo=TZ)
+    assert volunteers.offer_expiry(settings, dawn, late) == dawn
+    # Made that same night: the start is all there is.
+    night = datetime(2026, 12, 5, 1, 0, tzinfo=TZ)
+    assert volunteers.offer_expiry(settings, dawn, night) == dawn
+
+
+def test_an_offer_never_runs_out_between_22_00_and_07_30(settings: VolunteerSettings) -> None:
+    """Made at any quarter hour of the four days before a 09:00 start."""
+    quiet = settings.push.quiet
+    at = datetime(2026, 12, 1, 0, 0, tzinfo=TZ)
+    while at < START:
+        expires = volunteers.offer_expiry(settings, START, at)
+        assert at < expires <= START, at
+        assert expires - at >= timedelta(hours=settings.cfg.offer_hours) or expires == START, at
+        assert not quiet.contains(expires), (at, expires)
+        at += timedelta(minutes=15)
+
+
 async def test_no_sign_up_after_the_deadline(
     db: Database, org: OrgBuilder, settings: VolunteerSettings
 ) -> None:
