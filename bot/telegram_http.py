@@ -129,11 +129,13 @@ class AiohttpRequest(BaseRequest):
         data: aiohttp.FormData | bytes | None = None
         headers: dict[str, str] = {}
         if files:
-            form = aiohttp.FormData()
+            # Unquoted: aiohttp would otherwise percent-encode a non-ASCII file name, and
+            # Telegram shows it that way (台账.xlsx as %E5%8F%B0….xlsx), as httpx does not.
+            form = aiohttp.FormData(quote_fields=False)
             for name, value in (request_data.json_parameters if request_data else {}).items():
                 form.add_field(name, value)
             for name, (file_name, content, mime) in files.items():
-                form.add_field(name, content, filename=file_name, content_type=mime)
+                form.add_field(name, content, filename=_header_safe(file_name), content_type=mime)
             data = form
         elif request_data is not None:
             data = request_data.json_payload
@@ -213,3 +215,10 @@ class HttpBotApi:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+
+def _header_safe(file_name: str | None) -> str | None:
+    """A file name as it may stand unquoted in a Content-Disposition header."""
+    if file_name is None:
+        return None
+    return re.sub(r'["\\\r\n]', "_", file_name)

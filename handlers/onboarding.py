@@ -40,7 +40,7 @@ async def start(call: Call) -> None:
     org = deps.config.organisation.name
     if not call.args:
         if call.actor is None:
-            await call.reply(call.t("start.stranger", org=org))
+            await call.reply(call.t("start.stranger", org=org, user_id=call.user_id))
             return
         user = call.update.effective_user
         if user is not None and call.actor.name == organisation.placeholder_name(call.user_id):

@@ -68,7 +68,9 @@ async def unknown_command(call: Call) -> None:
 async def plain_text(call: Call) -> None:
     """A message that is no command and answers no dialog: point the way instead of silence."""
     if call.actor is None:
-        await call.reply(call.t("start.stranger", org=call.deps.config.organisation.name))
+        await call.reply(
+            call.t("start.stranger", org=call.deps.config.organisation.name, user_id=call.user_id)
+        )
     else:
         await call.reply(call.t("hint.help"))
 

@@ -34,7 +34,8 @@ TEXTS: dict[str, str] = {
     "start.stranger": (
         "您好！这是 {org} 的党建助手。\n"
         "请向您所在支部的书记索取专属邀请链接，点击链接即可加入。\n"
-        "Hello! Ask your branch secretary for your personal invite link to join."
+        "Hello! Ask your branch secretary for your personal invite link to join.\n"
+        "您的 Telegram 用户 ID / your Telegram user id: <code>{user_id}</code>"
     ),
     "start.welcome": "欢迎，{name}！\n您已加入 {org}：{place}。\n角色：{role}",
     "start.welcome_back": "{name}，您已绑定，无需重复操作。\n{place}，角色：{role}",

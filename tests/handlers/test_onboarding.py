@@ -162,3 +162,10 @@ async def test_plain_text_gets_a_hint(harness: Harness) -> None:
     await harness.org.member("张三", telegram_id=1)
     assert "/help" in await harness.say(1, "你好")
     assert "邀请链接" in await harness.say(2, "你好")
+
+
+async def test_a_stranger_is_told_their_telegram_user_id(harness: Harness) -> None:
+    # What an admin needs for organisation.admins before the bot knows them.
+    reply = await harness.say(424242, "/start")
+    assert "邀请链接" in reply and "<code>424242</code>" in reply
+    assert "<code>424242</code>" in await harness.say(424242, "你好")
