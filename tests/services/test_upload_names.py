@@ -23,6 +23,7 @@ async def bot_api() -> AsyncIterator[tuple[str, list[str]]]:
         if request.content_type.startswith("multipart/"):
             reader = await request.multipart()
             async for part in reader:
+                assert part is not None
                 disposition = part.headers.get("Content-Disposition", "")
                 if "filename" in disposition:
                     dispositions.append(disposition)
