@@ -699,7 +699,8 @@ def _from_text(expected: Any, text: str) -> Any:
         return text
     candidates = [text]
     if expected == tuple[int, ...] and not text.strip().startswith("["):
-        candidates.append(f"[{text}]")
+        # `123` is a list of one, as `1,2` is a list of two.
+        candidates.insert(0, f"[{text}]")
     for candidate in candidates:
         try:
             return tomllib.loads(f"value = {candidate}")["value"]

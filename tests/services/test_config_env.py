@@ -106,6 +106,7 @@ def test_the_environment_wins_over_the_file_and_an_empty_variable_is_ignored(
     ("variable", "text", "expected"),
     [
         ("BRANCHBOT_ORGANISATION_ADMINS", "111, 222", (111, 222)),
+        ("BRANCHBOT_ORGANISATION_ADMINS", "123456789", (123456789,)),
         ("BRANCHBOT_ORGANISATION_ADMINS", "[111, 222]", (111, 222)),
         ("BRANCHBOT_ORGANISATION_ADMINS", "[]", ()),
         ("BRANCHBOT_DELIVERY_ALLOW_PAID_BROADCAST", "1", True),
