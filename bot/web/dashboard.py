@@ -8,7 +8,9 @@ data comes from the same services, so a member's session sees only what a member
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
+import logging
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -24,12 +26,14 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from bot import background
 from bot.auth import Actor, authorize
 from bot.errors import Denied, DomainError, Invalid, NotFound
-from bot.services import dashboard_sessions, items
+from bot.services import dashboard_sessions, dues, items, periods
 from bot.texts import plain, t
 from bot.web import views
 from bot.web.openapi import openapi_document
 from bot.web.session import CSRF_FIELD, Sessions, Signed
 from handlers.common import Deps
+
+log = logging.getLogger(__name__)
 
 KINDS = ("meeting", "activity")
 
@@ -50,8 +54,25 @@ SECURITY_HEADERS = {
 }
 STATIC = {
     "dashboard.css": "text/css",
+    "dashboard.js": "text/javascript",
+    # Chart.js 4 (MIT, chart.js.LICENSE.md beside it), vendored: no CDN, nothing fetched at run
+    # time. The overview and dues pages draw their interactive charts with it.
+    "chart.umd.js": "text/javascript",
     "checkin.css": "text/css",
     "checkin.js": "text/javascript",
+}
+# Files larger than this are also kept gzipped, for browsers that accept it (a phone on a slow
+# line gets Chart.js in a third of its size).
+GZIP_FROM = 8 * 1024
+# The title of a refusal or an error page, by status.
+ERROR_TITLES = {code: f"dash.error_{code}" for code in (400, 401, 403, 404, 405, 409, 500)}
+# What an error page says when the refusal came from aiohttp or a check, not a service.
+ERROR_MESSAGES = {
+    400: "dashboard.bad_request",
+    403: "dashboard.forbidden",
+    404: "dashboard.not_found",
+    405: "dashboard.method_not_allowed",
+    500: "dashboard.server_error",
 }
 
 Page = Callable[[web.Request, Actor, Signed], Awaitable[web.StreamResponse]]
@@ -71,18 +92,32 @@ class Dashboard:
         self.sessions = Sessions(deps)
         folder = resources.files("bot.web").joinpath("static")
         self.static = {name: folder.joinpath(name).read_bytes() for name in STATIC}
+        self.static_gzip = {
+            name: gzip.compress(data, 9, mtime=0)
+            for name, data in self.static.items()
+            if len(data) >= GZIP_FROM
+        }
         self.templates = Environment(
             loader=PackageLoader("bot.web", "templates"),
             autoescape=select_autoescape(["html"]),
         )
 
     def render(
-        self, name: str, actor: Actor | None, signed: Signed | None, **values: Any
+        self,
+        name: str,
+        actor: Actor | None,
+        signed: Signed | None,
+        *,
+        status: int = 200,
+        **values: Any,
     ) -> web.Response:
         lang = actor.language if actor else self.deps.default_language
 
         def text(key: str, **params: Any) -> str:
             return plain(t(lang, key, **params))
+
+        def person(name: str) -> str:
+            return views.person(lang, name)
 
         def allowed(command: str) -> bool:
             try:
@@ -93,13 +128,41 @@ class Dashboard:
 
         html = self.templates.get_template(name).render(
             t=text,
+            lang=lang,
             actor=actor,
+            viewer=person(actor.name) if actor else "",
+            person=person,
             csrf=signed.csrf if signed else "",
             csrf_field=CSRF_FIELD,
             allowed=allowed,
             **values,
         )
-        return web.Response(text=html, content_type="text/html")
+        return web.Response(text=html, content_type="text/html", status=status)
+
+    def error(
+        self,
+        status: int,
+        actor: Actor | None,
+        signed: Signed | None,
+        key: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> web.Response:
+        """A refusal or an error as a page: what happened, in words, and the way back."""
+        return self.render(
+            "error.html",
+            actor,
+            signed,
+            status=status,
+            code=status,
+            title=ERROR_TITLES.get(
+                status, "dash.error_500" if status >= 500 else "dash.error_other"
+            ),
+            key=key
+            or ERROR_MESSAGES.get(
+                status, "dashboard.server_error" if status >= 500 else "dashboard.bad_request"
+            ),
+            params=params or {},
+        )
 
 
 DASHBOARD_KEY: web.AppKey[Dashboard] = web.AppKey("dashboard", Dashboard)
@@ -153,19 +216,14 @@ def page(
             try:
                 actor, signed = await board.sessions.actor(request)
             except web.HTTPUnauthorized:
-                response = board.render("message.html", None, None, key="dashboard.login_needed")
-                response.set_status(401)
-                return response
+                return board.error(401, None, None, "dashboard.login_needed")
             try:
                 if command:
                     authorize(actor, command)
                 return await handler(request, actor, signed)
             except DomainError as exc:
-                response = board.render(
-                    "message.html", actor, signed, key=exc.key, params=exc.params
-                )
-                response.set_status(_domain_status(exc).status_code)
-                return response
+                status = _domain_status(exc).status_code
+                return board.error(status, actor, signed, exc.key, exc.params)
 
         return route
 
@@ -237,9 +295,7 @@ async def login(request: web.Request) -> web.StreamResponse:
                 now=deps.now(),
             )
     except DomainError as exc:
-        response = board.render("message.html", None, None, key=exc.key)
-        response.set_status(403)
-        return response
+        return board.error(403, None, None, exc.key)
     response = web.HTTPSeeOther("/dashboard")
     board.sessions.start(response, opened.token)
     raise response
@@ -276,11 +332,20 @@ async def logout_everywhere(
 
 
 async def static(request: web.Request) -> web.StreamResponse:
-    """The pages' style sheets and the check-in screen's script (the CSP allows no inline)."""
+    """The pages' style sheets and scripts (the CSP allows no inline), Chart.js among them."""
     name = request.match_info["name"]
     if name not in STATIC:
         raise web.HTTPNotFound()
-    return web.Response(body=_dashboard(request).static[name], content_type=STATIC[name])
+    board = _dashboard(request)
+    packed = board.static_gzip.get(name)
+    if packed is not None and "gzip" in request.headers.get("Accept-Encoding", ""):
+        return web.Response(
+            body=packed,
+            content_type=STATIC[name],
+            headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+        )
+    headers = {"Vary": "Accept-Encoding"} if packed is not None else None
+    return web.Response(body=board.static[name], content_type=STATIC[name], headers=headers)
 
 
 # ---------------------------------------------------------------- pages
@@ -293,23 +358,46 @@ async def home(request: web.Request, actor: Actor, signed: Signed) -> web.Stream
     try:
         authorize(actor, "stats")
     except Denied:
-        return board.render("me.html", actor, signed, me=me)
+        return board.render("me.html", actor, signed, me=me, section="overview")
     period, branch = _query(request, "period"), _query(request, "branch")
-    data = await views.overview(board.deps, actor, period, branch)
-    return board.render("overview.html", actor, signed, me=me, o=data, branch=branch or "")
+    data = await views.workbench_overview(board.deps, actor, period, branch)
+    return board.render("overview.html", actor, signed, me=me, o=data, section="overview")
+
+
+@page("stats")
+async def figure_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    """The names behind one of the overview's figures (知晓率, 出席率, 三会一课, 志愿服务)."""
+    board = _dashboard(request)
+    data = await views.figure(
+        board.deps,
+        actor,
+        request.match_info["name"],
+        _query(request, "period"),
+        _query(request, "branch"),
+    )
+    return board.render("figure.html", actor, signed, f=data, section="overview")
 
 
 @page("items")
 async def items_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
     board = _dashboard(request)
-    return board.render("items.html", actor, signed, items=await views.item_list(board.deps, actor))
+    data = await views.item_list(board.deps, actor)
+    return board.render("items.html", actor, signed, items=data, section="items")
 
 
 @page("items")
 async def item_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
     board = _dashboard(request)
     data = await views.item_detail(board.deps, actor, _id(request))
-    return board.render("item.html", actor, signed, item=data, sent=request.query.get("sent"))
+    sent = request.query.get("sent", "")
+    return board.render(
+        "item.html",
+        actor,
+        signed,
+        item=data,
+        sent=int(sent) if sent.isdecimal() and len(sent) < 9 else None,
+        section="items",
+    )
 
 
 @page("nudge")
@@ -328,28 +416,107 @@ async def nudge(request: web.Request, actor: Actor, signed: Signed) -> web.Strea
 async def meetings_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
     board = _dashboard(request)
     data = await views.meeting_list(board.deps, actor)
-    return board.render("meetings.html", actor, signed, m=data)
+    return board.render("meetings.html", actor, signed, m=data, section="meetings")
 
 
 @page("meetings")
 async def meeting_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
     board = _dashboard(request)
     data = await views.meeting_detail(board.deps, actor, _id(request))
-    return board.render("meeting.html", actor, signed, meeting=data)
+    return board.render("meeting.html", actor, signed, meeting=data, section="meetings")
 
 
 @page("roster")
 async def activities_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
     board = _dashboard(request)
     data = await views.activity_list(board.deps, actor)
-    return board.render("activities.html", actor, signed, a=data)
+    return board.render("activities.html", actor, signed, a=data, section="activities")
 
 
 @page("roster")
 async def activity_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
     board = _dashboard(request)
     data = await views.activity_detail(board.deps, actor, _id(request))
-    return board.render("activity.html", actor, signed, activity=data)
+    return board.render("activity.html", actor, signed, activity=data, section="activities")
+
+
+@page("dues")
+async def dues_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    board = _dashboard(request)
+    data = await views.dues_page(
+        board.deps, actor, _query(request, "month"), _query(request, "branch")
+    )
+    done = request.query.get("done", "")
+    return board.render(
+        "dues.html",
+        actor,
+        signed,
+        d=data,
+        done=int(done) if done.isdecimal() and len(done) < 9 else None,
+        section="dues",
+    )
+
+
+def _form_number(form: Any, name: str) -> int:
+    raw = str(form.get(name, ""))
+    if not raw.isdecimal() or len(raw) > 9:
+        raise web.HTTPBadRequest()
+    return int(raw)
+
+
+def _back_to_dues(form: Any, count: int) -> web.HTTPSeeOther:
+    """Back to the dues page the form was on (its month and branch), saying how many."""
+    query = f"done={count}"
+    month = str(form.get("month", ""))
+    if periods.parse_span(month, (periods.MONTH,)) is not None:
+        query += f"&month={quote(month)}"
+    branch = str(form.get("branch", ""))[:100]
+    if branch:
+        query += f"&branch={quote(branch)}"
+    return web.HTTPSeeOther(f"/dashboard/dues?{query}")
+
+
+@page("dues")
+async def dues_confirm(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    """「确认收讫」 for one reported payment: the dues service checks the secretary's branch, as
+    the chat's button does."""
+    board = _dashboard(request)
+    await board.sessions.check_post(request, signed)
+    deps = board.deps
+    async with deps.db.write() as session:
+        confirmed = await dues.confirm_one(session, deps.dues, actor, _id(request), now=deps.now())
+    deps.outbox_ready.set()
+    raise _back_to_dues(await request.post(), len(confirmed.names))
+
+
+@page("dues")
+async def dues_confirm_all(
+    request: web.Request, actor: Actor, signed: Signed
+) -> web.StreamResponse:
+    """「全部确认」 for one branch's month: the payments the page listed, none reported after."""
+    board = _dashboard(request)
+    await board.sessions.check_post(request, signed)
+    form = await request.post()
+    deps = board.deps
+    async with deps.db.write() as session:
+        confirmed = await dues.confirm_all(
+            session,
+            deps.dues,
+            actor,
+            _form_number(form, "key"),
+            _form_number(form, "branch_id"),
+            _form_number(form, "up_to"),
+            now=deps.now(),
+        )
+    deps.outbox_ready.set()
+    raise _back_to_dues(form, len(confirmed.names))
+
+
+@page("tasks")
+async def tasks_page(request: web.Request, actor: Actor, signed: Signed) -> web.StreamResponse:
+    board = _dashboard(request)
+    data = await views.tasks_page(board.deps, actor, _query(request, "branch"))
+    return board.render("tasks.html", actor, signed, d=data, section="tasks")
 
 
 def _number(request: web.Request, name: str, default: int) -> int:
@@ -376,7 +543,12 @@ async def members_page(request: web.Request, actor: Actor, signed: Signed) -> we
     board = _dashboard(request)
     data = await _members(request, actor)
     return board.render(
-        "members.html", actor, signed, m=data, branch=_query(request, "branch") or ""
+        "members.html",
+        actor,
+        signed,
+        m=data,
+        branch=_query(request, "branch") or "",
+        section="members",
     )
 
 
@@ -399,7 +571,8 @@ async def checkin_page(request: web.Request, actor: Actor, signed: Signed) -> we
     board = _dashboard(request)
     data = await views.checkin_code(board.deps, actor, kind, event_id, direction)
     link = f"https://t.me/{board.bot_username}?start={data['start_param']}"
-    qr = segno.make(link, error="m").svg_inline(scale=12, border=2)
+    # A viewBox and no fixed size: the style sheet makes it as large as the screen allows.
+    qr = segno.make(link, error="m").svg_inline(border=2, omitsize=True)
     return board.render(
         "checkin.html",
         actor,
@@ -538,6 +711,62 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
         response.headers.update(SECURITY_HEADERS)
 
 
+def _is_page(request: web.Request) -> bool:
+    return request.path == "/dashboard" or request.path.startswith("/dashboard/")
+
+
+async def _viewer(request: web.Request) -> tuple[Actor | None, Signed | None]:
+    """Who is looking at an error page, if anyone is logged in: the page then keeps its
+    navigation. Never fails: an error page must show whatever else is wrong."""
+    try:
+        return await _dashboard(request).sessions.actor(request)
+    except Exception:
+        return None, None
+
+
+@web.middleware
+async def _friendly_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Refusals and failures of the dashboard's pages, and addresses the server does not know,
+    answer with a page that says what happened in words (not aiohttp's bare `404: Not Found`);
+    the API answers in its JSON. The webhook's and the health check's own answers are left
+    alone."""
+    unknown = request.match_info.http_exception is not None
+    api = request.path.startswith("/api/")
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not (_is_page(request) or unknown):
+            raise
+        if api:
+            response = web.json_response(
+                {"error": exc.reason.lower().replace(" ", "_"), "message": exc.reason},
+                status=exc.status,
+            )
+        else:
+            actor, signed = await _viewer(request)
+            response = _dashboard(request).error(exc.status, actor, signed)
+        if "Allow" in exc.headers:
+            # A 405 names the methods the address takes (RFC 9110).
+            response.headers["Allow"] = exc.headers["Allow"]
+        if api:
+            return response
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        if not (_is_page(request) or api):
+            raise
+        log.exception("dashboard request failed: %s %s", request.method, request.path)
+        if api:
+            return web.json_response(
+                {"error": "server_error", "message": "internal error"}, status=500
+            )
+        response = _dashboard(request).error(500, None, None)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
 async def _prune_at_start(app: web.Application) -> None:
     deps = app[DASHBOARD_KEY].deps
     async with deps.db.write() as session:
@@ -546,6 +775,7 @@ async def _prune_at_start(app: web.Application) -> None:
 
 def add_routes(app: web.Application, board: Dashboard) -> None:
     app[DASHBOARD_KEY] = board
+    app.middlewares.append(_friendly_errors)
     app.on_response_prepare.append(_security_headers)
     app.on_startup.append(_prune_at_start)
     app.router.add_get("/dashboard/static/{name}", static)
@@ -554,6 +784,7 @@ def add_routes(app: web.Application, board: Dashboard) -> None:
     app.router.add_post("/dashboard/logout", logout)
     app.router.add_post("/dashboard/logout/everywhere", logout_everywhere)
     app.router.add_get("/dashboard", home)
+    app.router.add_get("/dashboard/figures/{name}", figure_page)
     app.router.add_get("/dashboard/items", items_page)
     app.router.add_get("/dashboard/items/{id}", item_page)
     app.router.add_post("/dashboard/items/{id}/nudge", nudge)
@@ -561,6 +792,10 @@ def add_routes(app: web.Application, board: Dashboard) -> None:
     app.router.add_get("/dashboard/meetings/{id}", meeting_page)
     app.router.add_get("/dashboard/activities", activities_page)
     app.router.add_get("/dashboard/activities/{id}", activity_page)
+    app.router.add_get("/dashboard/dues", dues_page)
+    app.router.add_post("/dashboard/dues/confirm-all", dues_confirm_all)
+    app.router.add_post("/dashboard/dues/{id}/confirm", dues_confirm)
+    app.router.add_get("/dashboard/tasks", tasks_page)
     app.router.add_get("/dashboard/members", members_page)
     app.router.add_get("/dashboard/checkin/{kind}/{id}", checkin_page)
     app.router.add_get("/dashboard/chart.png", chart)

@@ -100,6 +100,10 @@ _MEETING = _object(
         "checked_in": {"type": "integer"},
     }
 )
+# A closed meeting's invitations by outcome, and the make-ups done (left out before the close).
+_MEETING["properties"]["outcomes"] = _object(
+    {name: {"type": "integer"} for name in ("attended", "late", "leave", "absent", "made_up")}
+)
 _ACTIVITY = _object(
     {
         "id": {"type": "integer"},
@@ -186,9 +190,12 @@ def openapi_document() -> dict[str, Any]:
                         "title": {"type": "string"},
                         "confirmed": {"type": "integer"},
                         "total": {"type": "integer"},
+                        "published_at": _TIME,
+                        "deadline": _TIME,
                         "pending": _list({"type": "string"}),
                         "unbound": _list({"type": "string"}),
                         "unreachable": _list({"type": "string"}),
+                        "confirmations": _list(_object({"name": {"type": "string"}, "at": _TIME})),
                         "reflections": _list({"type": "object"}),
                     }
                 ),

@@ -59,7 +59,7 @@ async def test_login_by_link_once_and_never_after_it_expires(site: Site, browser
     await page.click("#go")
     await page.click("#enter")
     assert page.url.endswith("/dashboard")
-    assert await text(page, "#awareness") == "3/8（38%）"
+    assert await text(page, "#awareness") == "38%"
     # The same link in another browser is refused: it was used.
     other = await (await browser.new_context()).new_page()
     await other.goto(link)
@@ -83,8 +83,8 @@ async def test_every_page_shows_the_scenarios_figures(site: Site, browser: Brows
     await page.goto(f"{site.url}/dashboard?period=2026-H2")
     assert await text(page, "#study") == "2/4（50%）"
     assert await text(page, "#reminders") == "1/4（25%）"
-    assert await text(page, ".attendance") == "2/4（50%）"
-    assert await text(page, "#volunteering") == "1 · 1 · 2.0"
+    assert await text(page, ".kind-attendance") == "2/4（50%）"
+    assert await text(page, "#volunteering") == "1 次活动 · 1 人参加"
     assert "第一支部 支部委员会" in await text(page, "#overdue")
     # The chart is a real PNG drawn for the page.
     chart = await page.request.get(f"{site.url}/dashboard/chart.png?period=2026-H2")
@@ -92,9 +92,9 @@ async def test_every_page_shows_the_scenarios_figures(site: Site, browser: Brows
 
     await link(page, "学习与提醒")
     rows = await text(page, "#items")
-    assert "学习四中全会精神" in rows and "2/4" in rows and "节前廉政提醒" in rows
+    assert "学习四中全会精神" in rows and "已确认 2 / 共 4 人" in rows and "节前廉政提醒" in rows
     await link(page, "学习四中全会精神")
-    assert await text(page, "#done") == "2/4"
+    assert await text(page, "#done") == "已确认 2 / 共 4 人"
     assert sorted((await text(page, "#pending")).split()) == ["书记", "王五"]
 
     await link(page, "三会一课")
@@ -108,7 +108,7 @@ async def test_every_page_shows_the_scenarios_figures(site: Site, browser: Brows
     assert "2/2" in await text(page, "#activities")
     await link(page, "社区环境整治")
     roster = await text(page, "#roster")
-    assert re.search(r"张三\s+2026-12-05 08:50\s+2026-12-05 11:00\s+2.0\s+served", roster)
+    assert re.search(r"张三\s+已报名\s+2026-12-05 08:50\s+2026-12-05 11:00\s+2.0\s+已服务", roster)
 
     await link(page, "党员")
     members = await text(page, "#members")
