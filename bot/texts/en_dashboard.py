@@ -101,7 +101,7 @@ TEXTS: dict[str, str] = {
     "dash.present_of": "{done} of {total} present",
     "dash.held_of": "{held} held of {required} required",
     "dash.overdue_count": "{count} overdue",
-    "dash.all_held": "all held as required",
+    "dash.all_held": "none overdue",
     "dash.hours_figure": "{hours} h",
     "dash.volunteering_sub": "activities: {activities} · people: {volunteers}",
     "dash.dues_of": "{paid} of {due} paid",

@@ -101,7 +101,7 @@ TEXTS: dict[str, str] = {
     "dash.present_of": "到会 {done} / 应到 {total} 人次",
     "dash.held_of": "已开 {held} / 应开 {required}",
     "dash.overdue_count": "逾期未开 {count} 项",
-    "dash.all_held": "均已按要求召开",
+    "dash.all_held": "暂无逾期未开的会议",
     "dash.hours_figure": "{hours} 小时",
     "dash.volunteering_sub": "{activities} 次活动 · {volunteers} 人参加",
     "dash.dues_of": "已缴 {paid} / 应缴 {due} 人次",
