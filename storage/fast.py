@@ -252,43 +252,6 @@ class AsyncpgStatements:
         return int(last) if last.isdigit() else 0
 
 
-class AsyncpgTx:
-    """A Tx on asyncpg's own connection, in a transaction asyncpg started."""
-
-    def __init__(
-        self,
-        statements: AsyncpgStatements,
-        driver: Any,
-        transaction: Any,
-        guard: CommitGuard | None,
-    ) -> None:
-        self.statements = statements
-        self.driver = driver
-        self.transaction = transaction
-        self.guard = guard
-        self.finished = False
-
-    async def run(self, query: Prepared, params: Mapping[str, Any]) -> int:
-        return await self.statements.change(self.driver, query, params)
-
-    async def first(self, query: Prepared, params: Mapping[str, Any]) -> Any | None:
-        rows = await self.statements.fetch(self.driver, query, params)
-        return rows[0] if rows else None
-
-    async def all(self, query: Prepared, params: Mapping[str, Any]) -> list[Any]:
-        return await self.statements.fetch(self.driver, query, params)
-
-    async def guard_now(self) -> None:
-        guard, self.guard = self.guard, None
-        if guard is not None:
-            await guard(self)
-
-    async def commit(self) -> None:
-        await self.guard_now()
-        await self.transaction.commit()
-        self.finished = True
-
-
 def _fetchall(conn: sqlite3.Connection, sql: str, args: list[Any]) -> list[Any]:
     return conn.execute(sql, args).fetchall()
 
@@ -297,12 +260,19 @@ def _rowcount(conn: sqlite3.Connection, sql: str, args: list[Any]) -> int:
     return conn.execute(sql, args).rowcount
 
 
-class SqliteTx:
-    """A Tx on the prepared statements' own writer connection (BEGIN IMMEDIATE already run)."""
+class _Statements(Protocol):
+    async def fetch(self, conn: Any, query: Prepared, params: Mapping[str, Any]) -> list[Any]: ...
 
-    def __init__(self, statements: SqliteStatements, guard: CommitGuard | None) -> None:
+    async def change(self, conn: Any, query: Prepared, params: Mapping[str, Any]) -> int: ...
+
+
+class _DriverTx:
+    """A Tx on a driver's own connection: statements, reads and the commit guard; the
+    subclass commits."""
+
+    def __init__(self, statements: _Statements, conn: Any, guard: CommitGuard | None) -> None:
         self.statements = statements
-        self.conn = statements.writer
+        self.conn = conn
         self.guard = guard
         self.finished = False
 
@@ -320,6 +290,35 @@ class SqliteTx:
         guard, self.guard = self.guard, None
         if guard is not None:
             await guard(self)
+
+    async def commit(self) -> None:
+        raise NotImplementedError
+
+
+class AsyncpgTx(_DriverTx):
+    """A Tx on asyncpg's own connection, in a transaction asyncpg started."""
+
+    def __init__(
+        self,
+        statements: AsyncpgStatements,
+        driver: Any,
+        transaction: Any,
+        guard: CommitGuard | None,
+    ) -> None:
+        super().__init__(statements, driver, guard)
+        self.transaction = transaction
+
+    async def commit(self) -> None:
+        await self.guard_now()
+        await self.transaction.commit()
+        self.finished = True
+
+
+class SqliteTx(_DriverTx):
+    """A Tx on the prepared statements' own writer connection (BEGIN IMMEDIATE already run)."""
+
+    def __init__(self, statements: SqliteStatements, guard: CommitGuard | None) -> None:
+        super().__init__(statements, statements.writer, guard)
 
     async def commit(self) -> None:
         await self.guard_now()

@@ -62,23 +62,7 @@ def record(
     )
 
 
-async def add(
-    tx: Tx,
-    *,
-    action: str,
-    entity: str,
-    entity_id: int | None,
-    actor_member_id: int | None = None,
-    source: str = "bot",
-    **details: Any,
-) -> None:
-    """`record` for a transaction of prepared statements (storage.fast)."""
-    values = entry(
-        action=action,
-        entity=entity,
-        entity_id=entity_id,
-        actor_member_id=actor_member_id,
-        source=source,
-        **details,
-    )
-    await tx.run(_ADD, {**values, "at": utcnow()})
+async def add(tx: Tx, **fields: Any) -> None:
+    """`record` (the same fields, as `entry` takes them) for a transaction of prepared
+    statements (storage.fast)."""
+    await tx.run(_ADD, {**entry(**fields), "at": utcnow()})
