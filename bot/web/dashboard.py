@@ -520,9 +520,10 @@ async def tasks_page(request: web.Request, actor: Actor, signed: Signed) -> web.
 
 
 def _number(request: web.Request, name: str, default: int) -> int:
-    raw = request.query.get(name, "").strip()
-    if not raw:
+    if name not in request.query:
         return default
+    # Present but empty (`?page=`) is refused like any other value that is not a number.
+    raw = request.query[name].strip()
     if not raw.isdecimal() or len(raw) > 9:
         raise Invalid("dashboard.bad_page", max=views.MAX_PAGE)
     return int(raw)
