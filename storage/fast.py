@@ -9,9 +9,11 @@ there than anywhere else (docs/benchmarks.md). On SQLite, whose statements run o
 loop's thread anyway (storage.sqlite_loop), the Database keeps two sqlite3 connections for
 prepared statements: one for reads (autocommit, so each read is its own snapshot; WAL lets it run
 beside the writer) and one for transactions (behind the same write gate as write sessions, and
-the same commit guard). Values pass through the column types' own bind and result processors,
-so a row reads as it would through SQLAlchemy. On PostgreSQL (and an in-memory SQLite database,
-which a second connection would not see) the same statements run through SQLAlchemy.
+the same commit guard). On PostgreSQL they run on asyncpg's own connection, checked out of
+SQLAlchemy's pool for one read or one transaction. Values pass through the column types' own bind
+and result processors, so a row reads as it would through SQLAlchemy. Anywhere else (an
+in-memory SQLite database, which a second connection would not see; another driver) the same
+statements run through SQLAlchemy.
 """
 
 from __future__ import annotations
