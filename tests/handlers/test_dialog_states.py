@@ -4,6 +4,7 @@ database, continues them; an expired one is ignored and deleted."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -19,7 +20,7 @@ from handlers.common import App, Deps
 from handlers.dialogs import LIFETIME
 from storage.db import Database
 from storage.models import DialogState, Item, Role
-from tests.conftest import OrgBuilder
+from tests.conftest import PG_ENV, OrgBuilder
 from tests.handlers.conftest import Harness, make_config
 from tests.handlers.test_meetings import branch as meeting_branch
 from tests.handlers.test_meetings import invitation_to, invitations, schedule
@@ -164,10 +165,11 @@ async def instance(db: Database, sandbox: BotApiSandbox, org_id: int) -> AsyncIt
             await deps.cancel_tasks()
 
 
+@pytest.mark.skipif(not os.environ.get(PG_ENV), reason="the PostgreSQL tier (CI sets it)")
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_two_instances_on_postgresql_carry_one_dialog(db: Database) -> None:
-    """Behind a load balancer each step of a dialog may reach another instance."""
-    if db.is_sqlite:
-        pytest.skip("several instances answering updates need PostgreSQL")
+    """Behind a load balancer each step of a dialog may reach another instance (PostgreSQL:
+    several instances on one SQLite file is not a supported deployment)."""
     sandbox = BotApiSandbox()
     org_id = await prepare_database(make_config(db.url), db)
     org = OrgBuilder(db, org_id)
