@@ -23,6 +23,7 @@ import contextlib
 import contextvars
 import logging
 import secrets
+import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -123,7 +124,9 @@ class Inbox:
         for attempt in range(self.RETRIES):
             try:
                 return await self._write_once(batch)
-            except OperationalError as exc:
+            # SQLAlchemy's error from a write session; sqlite3's own from the prepared
+            # statements' connection (storage.fast).
+            except (OperationalError, sqlite3.OperationalError) as exc:
                 if "locked" not in str(exc) or attempt == self.RETRIES - 1:
                     raise
                 log.warning("the database is locked by another process; retrying")

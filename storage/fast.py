@@ -44,6 +44,17 @@ _R = TypeVar("_R", bound="Reader")
 _MISSING = object()
 
 
+class _Computed:
+    """A column's Python-side default, computed for each execution (as SQLAlchemy does)."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[Any], Any]) -> None:
+        # SQLAlchemy's wrapper: takes the execution context, which a default made of a
+        # function of no arguments ignores.
+        self.make = make
+
+
 class Plan:
     """One statement compiled for one dialect: its SQL, the order of its parameters with their
     processors, and how to make its rows."""
@@ -56,14 +67,32 @@ class Plan:
         )
         self.sql = str(compiled)
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        # Columns the statement was not given whose Python-side default (an INSERT's `default`,
+        # an UPDATE's `onupdate`) SQLAlchemy would compute for each execution: their binds
+        # carry no value of their own.
+        computed: dict[str, Any] = {}
+        for prefetch, attribute in (
+            (compiled.insert_prefetch, "default"),
+            (compiled.update_prefetch, "onupdate"),
+        ):
+            for column in prefetch:
+                default = getattr(column, attribute)
+                if default is None or not (default.is_scalar or default.is_callable):
+                    raise ValueError(f"a prepared statement cannot compute {column.key!r}")
+                computed[column.key] = (
+                    _Computed(default.arg) if default.is_callable else default.arg
+                )
         defaults: list[Any] = []
         binds: list[Processor] = []
         for name in self.names:
             bind = compiled.binds[name]
             if bind.expanding:
                 raise ValueError(f"a prepared statement cannot expand {name!r} (an IN list)")
-            # A value written into the statement (`done + 1`) is a bind with its value set.
-            defaults.append(_MISSING if bind.required else bind.effective_value)
+            if name in computed:
+                defaults.append(computed[name])
+            else:
+                # A value written into the statement (`done + 1`) is a bind with its value set.
+                defaults.append(_MISSING if bind.required else bind.effective_value)
             binds.append(bind.type.dialect_impl(dialect).bind_processor(dialect))
         self.defaults = tuple(defaults)
         self.binds = tuple(binds)
@@ -82,6 +111,8 @@ class Plan:
             value = params.get(name, default)
             if value is _MISSING:
                 raise KeyError(f"no value for the parameter {name!r}")
+            if isinstance(value, _Computed):
+                value = value.make(None)
             values.append(process(value) if process is not None else value)
         return values
 

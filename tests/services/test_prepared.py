@@ -12,17 +12,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, insert, select
 
+from bot.inbound import Inbox
 from bot.services import audit, members
 from bot.services.organisation import ensure_organisation
-from storage import migrate
+from storage import migrate, sqlite_loop
 from storage.db import Database
 from storage.fast import Prepared, Tx, commit_guard
 from storage.models import AuditEntry, Member, Role
 from tests.conftest import OrgBuilder
 
 _members = Member.metadata.tables[Member.__tablename__]
+_audit_log = AuditEntry.metadata.tables[AuditEntry.__tablename__]
 _AUDIT_COUNT = Prepared(select(func.count()).select_from(AuditEntry.metadata.tables["audit_log"]))
 
 
@@ -172,3 +174,41 @@ async def test_another_process_holding_the_lock_never_blocks_the_loop(
             await session.scalar(select(func.count()).where(AuditEntry.action == "test.waited"))
             == 1
         )
+
+
+async def test_a_column_default_left_out_of_an_insert_is_computed(db: Database) -> None:
+    """A column with a Python-side default that the statement is not given gets that default,
+    as through SQLAlchemy (not NULL)."""
+    add = Prepared(insert(_audit_log), keys=("source", "action", "entity"))
+    async with db.transaction() as tx:
+        await tx.run(add, {"source": "bot", "action": "test.defaults", "entity": "item"})
+        await tx.commit()
+    async with db.read() as session:
+        row = (
+            await session.execute(
+                select(AuditEntry.at, AuditEntry.details).where(
+                    AuditEntry.action == "test.defaults"
+                )
+            )
+        ).one()
+    assert row.at is not None and row.details == ""
+
+
+async def test_the_inbox_retries_a_batch_another_process_kept_locked_too_long(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = sqlite_db
+    # Each call gives up at once; the inbox's own retries must carry the batch.
+    monkeypatch.setattr(sqlite_loop, "BUSY_GIVE_UP_SECONDS", 0.0)
+    path = db.engine.url.database
+    assert path
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process's write lock
+    try:
+        inbox = Inbox(db, 60)
+        admitting = asyncio.create_task(inbox.admit([{"update_id": 5, "message": {}}]))
+        await asyncio.sleep(0.3)
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(admitting, 5) == [True]
+    finally:
+        other.close()
