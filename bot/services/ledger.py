@@ -568,6 +568,27 @@ def signups_in(
     )
 
 
+def served_signups(
+    org_id: int, since: datetime, until: datetime, branch_ids: tuple[int, ...]
+) -> Select[int, int, str, int | None, int | None, int]:
+    """The sign-ups served in the period (signups_in), for the statistics and the workbench's
+    hours: activity, member, their name, branch and group, and the minutes that count (an
+    adjustment over the measured time)."""
+    return (
+        select(
+            SignUp.activity_id,
+            SignUp.member_id,
+            Member.name,
+            Member.branch_id,
+            Member.group_id,
+            func.coalesce(SignUp.adjusted_minutes, SignUp.minutes, 0),
+        )
+        .join(Activity, Activity.id == SignUp.activity_id)
+        .join(Member, Member.id == SignUp.member_id)
+        .where(*signups_in(org_id, since, until, branch_ids), SignUp.outcome == "served")
+    )
+
+
 def _volunteers(
     session: AsyncSession,
     org_id: int,

@@ -18,11 +18,9 @@ from bot.auth import Actor
 from bot.services import compliance, items, ledger, tallies
 from bot.services.meetings import MeetingSettings
 from storage.models import (
-    Activity,
     Item,
     Meeting,
     Member,
-    SignUp,
 )
 
 
@@ -192,21 +190,9 @@ async def count(
             unit.attendance.done += present
     volunteers: set[int] = set()
     activities: set[int] = set()
-    for activity_id, member_id, branch_id, group_id, minutes in await session.execute(
-        select(
-            SignUp.activity_id,
-            SignUp.member_id,
-            Member.branch_id,
-            Member.group_id,
-            func.coalesce(SignUp.adjusted_minutes, SignUp.minutes, 0),
-        )
-        .join(Activity, Activity.id == SignUp.activity_id)
-        .join(Member, Member.id == SignUp.member_id)
-        .where(
-            *ledger.signups_in(org_id, since, until, in_scope),
-            # Held means someone served: sign-ups all cancelled or no-shows do not count.
-            SignUp.outcome == "served",
-        )
+    # Held means someone served: sign-ups all cancelled or no-shows do not count.
+    for activity_id, member_id, _, branch_id, group_id, minutes in await session.execute(
+        ledger.served_signups(org_id, since, until, in_scope)
     ):
         activities.add(activity_id)
         volunteers.add(member_id)

@@ -21,7 +21,6 @@ from bot.auth import Actor
 from bot.services import compliance, items, ledger
 from bot.services.meetings import MeetingSettings
 from storage.models import (
-    Activity,
     Branch,
     DuesPayment,
     Invitation,
@@ -30,7 +29,6 @@ from storage.models import (
     Member,
     Receipt,
     Role,
-    SignUp,
     TaskEvent,
 )
 
@@ -408,20 +406,8 @@ async def volunteer_hours(
     """Each member who served in the period, with their activities and hours (rounded per
     sign-up, as the ledger's rows and the statistics round them), most hours first."""
     found: dict[int, VolunteerHours] = {}
-    for member_id, name, branch_id, group_id, minutes in await session.execute(
-        select(
-            Member.id,
-            Member.name,
-            Member.branch_id,
-            Member.group_id,
-            func.coalesce(SignUp.adjusted_minutes, SignUp.minutes, 0),
-        )
-        .join(Activity, Activity.id == SignUp.activity_id)
-        .join(Member, Member.id == SignUp.member_id)
-        .where(
-            *ledger.signups_in(org_id, since, until, scope.branch_ids),
-            SignUp.outcome == "served",
-        )
+    for _, member_id, name, branch_id, group_id, minutes in await session.execute(
+        ledger.served_signups(org_id, since, until, scope.branch_ids)
     ):
         entry = found.setdefault(member_id, VolunteerHours(name, branch_id, group_id))
         entry.activities += 1
