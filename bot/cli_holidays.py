@@ -19,6 +19,7 @@ from bot.services import holiday_notices
 from bot.services.holiday_calendar import load_calendar, missing_years
 from bot.services.holidays import BUILT_IN, Calendar, official_range
 from bot.services.periods import MAX_YEAR, MIN_YEAR
+from bot.services.roster_csv import office_text
 from bot.texts import plain, t
 
 # `config check` gives up on a database that does not answer within this.
@@ -55,21 +56,12 @@ def run(config: Config, args: argparse.Namespace) -> int:
         except FileNotFoundError:
             print(plain(t(lang, "holidays.cli_no_file", value=str(args.file))), file=sys.stderr)
             return 2
-        text = _decode(data)
+        text = office_text(data)
         if text is None:
             print(plain(t(lang, "holidays.cli_encoding")), file=sys.stderr)
             return 1
         return asyncio.run(_import(config, text, yes=args.yes))
     return asyncio.run(_show(config, args.year))
-
-
-def _decode(data: bytes) -> str | None:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return None
 
 
 async def _import(config: Config, text: str, *, yes: bool) -> int:

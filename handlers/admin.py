@@ -15,7 +15,7 @@ from bot.errors import DomainError, Invalid
 from bot.services import invites, members, roster
 from bot.services.roster_csv import MAX_ROSTER_BYTES
 from bot.texts import Raw
-from handlers.common import App, Call, Deps, callback_id, guarded, guarded_button
+from handlers.common import App, Call, Deps, callback_id, drop_buttons, guarded, guarded_button
 from handlers.queued import queue
 from storage.models import Role
 
@@ -206,10 +206,7 @@ async def import_button(call: Call) -> str | None:
                 now=deps.now(),
             )
             result = call.t("import.applying")
-    query = call.update.callback_query
-    if query is not None and query.message is not None:
-        # Replace the buttons with the outcome so the same choice cannot be made twice.
-        await query.edit_message_reply_markup(reply_markup=None)
+    await drop_buttons(call)
     await call.reply(result)
     return None
 

@@ -205,6 +205,13 @@ def buttons(rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup:
     )
 
 
+async def drop_buttons(call: Call) -> None:
+    """Take the buttons off the pressed message, so the same choice cannot be made twice."""
+    query = call.update.callback_query
+    if query is not None and query.message is not None:
+        await query.edit_message_reply_markup(reply_markup=None)
+
+
 async def mark_buttons(call: Call, markup: dict[str, Any], *, only_for: str = "") -> None:
     """Show the pressed message's buttons for the member's new state (✔ on their answer).
 

@@ -23,6 +23,7 @@ from handlers.common import (
     Call,
     Deps,
     callback_id,
+    drop_buttons,
     guarded,
     guarded_button,
     keyboard,
@@ -133,10 +134,7 @@ async def notice_button(call: Call) -> str | None:
         else:
             await holiday_notices.cancel_notice(session, deps.org_id, notice_id, call.actor)
             result = call.t("holidays.cancelled")
-    query = call.update.callback_query
-    if query is not None and query.message is not None:
-        # The buttons go, so the same choice cannot be made twice from this message.
-        await query.edit_message_reply_markup(reply_markup=None)
+    await drop_buttons(call)
     await call.reply(result)
     return None
 

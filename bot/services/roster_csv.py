@@ -154,16 +154,25 @@ class RosterFileError(Exception):
         self.value = value
 
 
-def decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM) first, then GB18030, the superset of GBK that Excel writes."""
-    if len(data) > MAX_ROSTER_BYTES:
-        raise RosterFileError("too_large", str(MAX_ROSTER_BYTES // 1024))
+def office_text(data: bytes) -> str | None:
+    """Text as offices save it: UTF-8 (with or without BOM) first, then GB18030, the superset of
+    GBK that Excel and Windows Notepad write; None when it is neither."""
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise RosterFileError("encoding")
+    return None
+
+
+def decode(data: bytes) -> str:
+    """A roster file's text (office_text), within the roster's size limit."""
+    if len(data) > MAX_ROSTER_BYTES:
+        raise RosterFileError("too_large", str(MAX_ROSTER_BYTES // 1024))
+    text = office_text(data)
+    if text is None:
+        raise RosterFileError("encoding")
+    return text
 
 
 def roster_text(data: bytes, file_name: str = "") -> str:
