@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from aiohttp import web
@@ -17,6 +18,14 @@ from telegram.request import BaseRequest
 
 from bot import menus
 from bot.background import start_runner
+from bot.channels.address import FEISHU, TELEGRAM
+from bot.channels.feishu.bot_api import FeishuBotApi
+from bot.channels.feishu.client import FeishuClient
+from bot.channels.feishu.events import FeishuEvents
+from bot.channels.feishu.transport import LongConnection
+from bot.channels.feishu.transport import add_routes as add_feishu_routes
+from bot.channels.routing import ChannelRequest
+from bot.channels.store import ChannelStore
 from bot.config import Config, require_token
 from bot.delivery import BotApi, QuietHours, Sender
 from bot.inbound import MemberLanes, Poller
@@ -63,6 +72,10 @@ from storage.single_writer import SchedulerLock, try_lock
 
 log = logging.getLogger(__name__)
 
+# python-telegram-bot needs a token to build a Bot; an office on Feishu alone has none, and
+# bot.channels.routing answers the few bot-wide calls without Telegram.
+OFFLINE_TOKEN = "0:feishu-only"
+
 
 async def prepare_database(config: Config, db: Database, now: datetime | None = None) -> int:
     """Migrate, then make sure the organisation and its configured admins exist."""
@@ -72,7 +85,9 @@ async def prepare_database(config: Config, db: Database, now: datetime | None = 
             session, config.organisation.name, config.organisation.timezone
         )
     async with db.write() as session:
-        await organisation.promote_admins(session, org_id, config.organisation.admins)
+        await organisation.promote_admins(
+            session, org_id, config.organisation.admins, config.feishu.admins
+        )
     async with db.write() as session:
         await compliance_service.ensure_job(session, org_id, config, now=now or utcnow())
     async with db.write() as session:
@@ -86,26 +101,35 @@ async def prepare_database(config: Config, db: Database, now: datetime | None = 
     return org_id
 
 
-def build_application(deps: Deps, *, request: BaseRequest | None = None) -> App:
+def build_application(
+    deps: Deps, *, request: BaseRequest | None = None, feishu: FeishuBotApi | None = None
+) -> App:
     cfg = deps.config
     builder = (
         ApplicationBuilder()
-        .token(cfg.telegram.token)
+        .token(cfg.telegram.token or OFFLINE_TOKEN)
         .base_url(cfg.telegram.api_base_url)
         .base_file_url(cfg.telegram.file_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=cfg.organisation.tz))
     )
+    telegram: BaseRequest | None
+    polls: BaseRequest | None
     if request is not None:
-        builder = builder.request(request).get_updates_request(request)
-    else:
+        telegram = polls = request
+    elif cfg.telegram.token:
         # Sends and long polls get separate pools, so a broadcast never starves getUpdates.
         # Replies come from up to `telegram.concurrency` updates at once.
         pool = max(cfg.telegram.concurrency, cfg.delivery.concurrency * 2, 16)
         # Both through telegram.proxy (or the environment's proxy) when there is one.
         proxy = cfg.telegram.proxy
-        builder = builder.request(
-            AiohttpRequest(connection_pool_size=pool, proxy=proxy)
-        ).get_updates_request(AiohttpRequest(connection_pool_size=2, proxy=proxy))
+        telegram = AiohttpRequest(connection_pool_size=pool, proxy=proxy)
+        polls = AiohttpRequest(connection_pool_size=2, proxy=proxy)
+    else:
+        telegram = polls = None
+    # Every call goes to the channel of the chat it is for (bot.channels.routing).
+    builder = builder.request(ChannelRequest(telegram, feishu)).get_updates_request(
+        ChannelRequest(polls, None)
+    )
     # Every update goes through the inbound path: kept, then handled in its chat's lane.
     builder = builder.updater(None).concurrent_updates(
         MemberLanes(deps.inbound, cfg.telegram.concurrency)
@@ -146,7 +170,8 @@ async def running(
     config: Config, *, request: BaseRequest | None = None, clock: Clock = utcnow
 ) -> AsyncIterator[tuple[App, Deps]]:
     """Start the bot (polling or webhook) and stop it cleanly when the block exits."""
-    require_token(config)
+    if not config.feishu.enabled:
+        require_token(config)
     db = Database(
         config.database.url,
         pool_size=config.database.pool_for(config.telegram.concurrency),
@@ -154,10 +179,14 @@ async def running(
     try:
         org_id = await prepare_database(config, db, clock())
         deps = Deps(config, db, org_id, clock=clock)
-        application = build_application(deps, request=request)
+        feishu = feishu_api(config, db)
+        application = build_application(deps, request=request, feishu=feishu)
+        if feishu is not None:
+            feishu.fetch_file = telegram_file_fetcher(application)
         async with application:
-            # Menus and the bot's description: a convenience, set beside the start-up.
-            deps.spawn(menus.set_up(application.bot, config, db))
+            if config.telegram.token:
+                # Menus and the bot's description: a convenience, set beside the start-up.
+                deps.spawn(menus.set_up(application.bot, config, db))
             await application.start()
             workers: Workers | Standby = start_workers(deps) or Standby(deps)
             # Heavy work (exports, reports, roster imports) in worker processes, off the lanes.
@@ -167,6 +196,7 @@ async def running(
                 db, deps.metrics, workers.loops, grace_seconds=config.health.grace_seconds
             )
             runners = await _start_transport(application, deps, inbound, monitor)
+            runners += await start_feishu(deps)
             try:
                 yield application, deps
             finally:
@@ -180,27 +210,73 @@ async def running(
         await db.dispose()
 
 
+def feishu_api(config: Config, db: Database) -> FeishuBotApi | None:
+    """Feishu's side of the Bot API calls, when [feishu] names an app."""
+    if not config.feishu.enabled:
+        return None
+    return FeishuBotApi(FeishuClient(config.feishu), ChannelStore(db, FEISHU))
+
+
+def telegram_file_fetcher(application: App) -> Callable[[str], Awaitable[tuple[str, bytes]]]:
+    """A study document uploaded on Telegram, fetched to be uploaded again to Feishu."""
+
+    async def fetch(file_id: str) -> tuple[str, bytes]:
+        found = await application.bot.get_file(file_id)
+        data = bytes(await found.download_as_bytearray())
+        return (found.file_path or "document").rsplit("/", 1)[-1], data
+
+    return fetch
+
+
+async def start_feishu(deps: Deps) -> list[web.AppRunner]:
+    """Feishu's events in: over the long connection, or on the callback server."""
+    cfg = deps.config.feishu
+    if not cfg.enabled:
+        return []
+    events = FeishuEvents(ChannelStore(deps.db, FEISHU), deps.inbound.receive, cfg.app_id)
+    if cfg.mode == "long_connection":
+        LongConnection(cfg, events).start()
+        log.info("Feishu: long connection started")
+        return []
+    web_app = web.Application()
+    add_feishu_routes(web_app, cfg, events)
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, cfg.listen, cfg.port).start()
+    deps.metrics.feishu_at = bound_url(runner)
+    log.info("Feishu callbacks on %s:%s%s", cfg.listen, cfg.port, cfg.path)
+    return [runner]
+
+
 class Workers:
     """The scheduler and the sender, running beside the update handlers."""
 
     def __init__(
         self,
         scheduler: Scheduler,
-        sender: Sender,
-        api: HttpBotApi,
+        senders: list[Sender],
+        apis: list[HttpBotApi | FeishuBotApi],
         lock: SchedulerLock | None = None,
     ) -> None:
-        self.api = api
+        self.apis = apis
         self.lock = lock
         self._stop = asyncio.Event()
+
+        def wake_all() -> None:
+            for sender in senders:
+                sender.wake()
+
         self._tasks = [
-            asyncio.create_task(scheduler.run(self._stop, on_fired=sender.wake), name="scheduler"),
-            asyncio.create_task(sender.run(self._stop), name="sender"),
+            asyncio.create_task(scheduler.run(self._stop, on_fired=wake_all), name="scheduler")
         ]
-        self._loops = (
-            Loop("scheduler", scheduler.heartbeat, self._tasks[0]),
-            Loop("sender", sender.heartbeat, self._tasks[1]),
-        )
+        loops = [Loop("scheduler", scheduler.heartbeat, self._tasks[0])]
+        for sender in senders:
+            # Telegram's keeps the name /healthz has always shown; another channel's is named.
+            name = "sender" if sender.channel == TELEGRAM else f"sender-{sender.channel}"
+            task = asyncio.create_task(sender.run(self._stop), name=name)
+            self._tasks.append(task)
+            loops.append(Loop(name, sender.heartbeat, task))
+        self._loops = tuple(loops)
 
     def loops(self) -> tuple[Loop, ...]:
         """What /healthz watches."""
@@ -209,7 +285,8 @@ class Workers:
     async def stop(self) -> None:
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.api.close()
+        for api in self.apis:
+            await api.close()
         if self.lock is not None:
             self.lock.release()
 
@@ -259,17 +336,27 @@ def make_scheduler(deps: Deps) -> Scheduler:
     )
 
 
-def make_sender(deps: Deps, api: BotApi) -> Sender:
+def make_sender(deps: Deps, api: BotApi, channel: str = TELEGRAM) -> Sender:
     cfg = deps.config
     quiet = QuietHours.from_config(cfg.delivery, cfg.organisation.tz)
+    delivery = cfg.delivery
+    if channel == FEISHU:
+        # The same outbox, leases, retries and backoff; Feishu's own rates.
+        delivery = replace(
+            delivery,
+            rate_per_second=cfg.feishu.rate_per_second,
+            per_chat_interval_seconds=cfg.feishu.per_chat_interval_seconds,
+            allow_paid_broadcast=False,
+        )
     return Sender(
         deps.db,
         api,
-        cfg.delivery,
+        delivery,
         quiet,
         wake=deps.outbox_ready,
         clock=deps.clock,
         metrics=deps.metrics,
+        channel=channel,
     )
 
 
@@ -287,14 +374,23 @@ def start_workers(deps: Deps, *, announce: bool = True) -> Workers | None:
                 cfg.database.url,
             )
         return None
-    api = HttpBotApi(
-        cfg.telegram.api_base_url,
-        cfg.telegram.token,
-        pool_size=cfg.delivery.concurrency * 2,
-        proxy=cfg.telegram.proxy,
-    )
+    senders: list[Sender] = []
+    apis: list[HttpBotApi | FeishuBotApi] = []
+    if cfg.telegram.token:
+        api = HttpBotApi(
+            cfg.telegram.api_base_url,
+            cfg.telegram.token,
+            pool_size=cfg.delivery.concurrency * 2,
+            proxy=cfg.telegram.proxy,
+        )
+        senders.append(make_sender(deps, api))
+        apis.append(api)
+    feishu = feishu_api(cfg, deps.db)
+    if feishu is not None:
+        senders.append(make_sender(deps, feishu, FEISHU))
+        apis.append(feishu)
     lock = held if isinstance(held, SchedulerLock) else None
-    return Workers(make_scheduler(deps), make_sender(deps, api), api, lock)
+    return Workers(make_scheduler(deps), senders, apis, lock)
 
 
 class InboundTasks:
@@ -328,6 +424,9 @@ async def _start_transport(
     each on its own address (one server when both name the same one)."""
     cfg = deps.config
     board = Dashboard(deps, application.bot.username) if cfg.dashboard.enabled else None
+    if not cfg.telegram.token:
+        log.info("branchbot is running (Feishu only: no telegram.token)")
+        return await _serve_polling(deps, board, monitor)
     if cfg.telegram.mode == "polling":
         # A webhook left over from an earlier deployment would make getUpdates fail.
         await application.bot.delete_webhook()

@@ -59,6 +59,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("help", Access.PUBLIC),
     Command("me", Access.MEMBER),
     Command("lang", Access.MEMBER),
+    Command("channel", Access.MEMBER),
+    Command("link", Access.MEMBER),
     Command("todo", Access.MEMBER),
     Command("cancel", Access.MEMBER, in_menu=False),
     Command("members", Access.GROUP_LEADER),

@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.services.periods import MAX_YEAR, MIN_YEAR
 
 TelegramMode = Literal["polling", "webhook"]
+FeishuMode = Literal["long_connection", "webhook"]
+FeishuDomain = Literal["feishu", "lark"]
 # How often a meeting kind is required ("off": not tracked) and who it invites by default.
 MeetingEvery = Literal["month", "quarter", "off"]
 MeetingAudience = Literal["branch", "committee", "group"]
@@ -311,6 +313,43 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
+class FeishuConfig:
+    """Feishu (飞书; Lark abroad) beside Telegram: an app of the office's tenant, set up as the
+    operator's guide says. Off while app_id is empty."""
+
+    app_id: str = ""
+    app_secret: str = ""
+    # long_connection: the bot dials out to Feishu (no public address needed); webhook: Feishu
+    # posts events and button presses to public_url + path, served on listen:port.
+    mode: FeishuMode = "long_connection"
+    # From the app's 事件与回调 > 加密策略 page: every event is checked against the token, and
+    # with an encrypt key it arrives encrypted and signed.
+    verification_token: str = ""
+    encrypt_key: str = ""
+    domain: FeishuDomain = "feishu"
+    # Empty: open.feishu.cn (or open.larksuite.com for lark). Tests and the demo name a stand-in.
+    api_base_url: str = ""
+    # Open ids (ou_…) of people made admins at start-up, as organisation.admins on Telegram.
+    admins: tuple[str, ...] = ()
+    listen: str = "127.0.0.1"
+    port: int = 8444
+    path: str = "/feishu"
+    # Feishu allows an app 50 messages a second and 5 a second to one person; stay below.
+    rate_per_second: float = 20.0
+    per_chat_interval_seconds: float = 0.25
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.app_id)
+
+    @property
+    def base_url(self) -> str:
+        if self.api_base_url:
+            return self.api_base_url.rstrip("/")
+        return "https://open.larksuite.com" if self.domain == "lark" else "https://open.feishu.cn"
+
+
+@dataclass(frozen=True)
 class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
@@ -329,6 +368,7 @@ class Config:
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    feishu: FeishuConfig = field(default_factory=FeishuConfig)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -349,12 +389,15 @@ _SECTIONS: dict[str, type[Any]] = {
     "background": BackgroundConfig,
     "health": HealthConfig,
     "logging": LoggingConfig,
+    "feishu": FeishuConfig,
 }
 
 
 def _type_name(expected: Any) -> str:
     if expected == tuple[int, ...]:
         return "a list of integers"
+    if expected == tuple[str, ...]:
+        return "a list of strings"
     if expected is int:
         return "an integer"
     if expected is str:
@@ -389,6 +432,10 @@ def _convert(key: str, expected: Any, value: Any) -> Any:
         if not isinstance(value, list) or any(
             not isinstance(v, int) or isinstance(v, bool) for v in value
         ):
+            raise ConfigError(key, f"expected {_type_name(expected)}, got {value!r}")
+        return tuple(value)
+    if expected == tuple[str, ...]:
+        if not isinstance(value, list) or any(not isinstance(v, str) for v in value):
             raise ConfigError(key, f"expected {_type_name(expected)}, got {value!r}")
         return tuple(value)
     choices = get_args(expected)
@@ -431,6 +478,7 @@ def _validate(cfg: Config, problems: _Problems) -> None:
             f"unknown time zone {cfg.organisation.timezone!r} (use an IANA name such as "
             "'Asia/Shanghai')",
         )
+    _validate_feishu(cfg.feishu, problems)
     if not cfg.organisation.name.strip():
         problems.add("organisation.name", "must not be empty")
     if not cfg.telegram.api_base_url.startswith(("http://", "https://")):
@@ -581,6 +629,28 @@ def _validate_dues_and_tasks(d: DuesConfig, t: TasksConfig, problems: _Problems)
             problems.add(key, f"expected a time like '09:00', got {value!r}")
 
 
+def _validate_feishu(f: FeishuConfig, problems: _Problems) -> None:
+    if not f.enabled:
+        return
+    if not f.app_secret:
+        problems.add("feishu.app_secret", "required when feishu.app_id is set")
+    if f.api_base_url and not f.api_base_url.startswith(("http://", "https://")):
+        problems.add("feishu.api_base_url", "must start with http:// or https://")
+    if f.mode == "webhook" and not f.verification_token:
+        problems.add("feishu.verification_token", "required in webhook mode")
+    if not 0 <= f.port <= 65535:
+        problems.add("feishu.port", f"must be between 0 (any free port) and 65535, got {f.port}")
+    if not f.path.startswith("/"):
+        problems.add("feishu.path", "must start with '/'")
+    if f.rate_per_second <= 0:
+        problems.add("feishu.rate_per_second", "must be positive")
+    if f.per_chat_interval_seconds < 0:
+        problems.add("feishu.per_chat_interval_seconds", "must not be negative")
+    for open_id in f.admins:
+        if not open_id.startswith("ou_"):
+            problems.add("feishu.admins", f"expected open ids like 'ou_…', got {open_id!r}")
+
+
 def parse_hhmm(text: str) -> time | None:
     """'HH:MM' as a time, or None."""
     match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text.strip())
@@ -701,6 +771,9 @@ def _from_text(expected: Any, text: str) -> Any:
     if expected == tuple[int, ...] and not text.strip().startswith("["):
         # `123` is a list of one, as `1,2` is a list of two.
         candidates.insert(0, f"[{text}]")
+    if expected == tuple[str, ...] and not text.strip().startswith("["):
+        # ou_a,ou_b: open ids need no quotes in a variable.
+        return [part.strip() for part in text.split(",") if part.strip()]
     for candidate in candidates:
         try:
             return tomllib.loads(f"value = {candidate}")["value"]

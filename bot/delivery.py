@@ -24,6 +24,7 @@ from sqlalchemy import insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
+from bot.channels.address import CHANNELS, FEISHU, TELEGRAM, channel_of
 from bot.config import DeliveryConfig, parse_hhmm
 from bot.metrics import Heartbeat, Metrics
 from storage.db import Database
@@ -108,6 +109,7 @@ async def enqueue(
             {
                 "member_id": m.member_id,
                 "chat_id": m.chat_id,
+                "channel": channel_of(m.chat_id),
                 "item_id": m.item_id,
                 "purpose": m.purpose,
                 "text": m.text,
@@ -129,7 +131,7 @@ async def enqueue(
 _RESERVE = text(
     """
     INSERT INTO send_pace (id, next_at)
-    VALUES (1, extract(epoch FROM clock_timestamp()) + :step)
+    VALUES (:pace, extract(epoch FROM clock_timestamp()) + :step)
     ON CONFLICT (id) DO UPDATE
     SET next_at = GREATEST(send_pace.next_at, extract(epoch FROM clock_timestamp())) + :step
     RETURNING next_at - :step - extract(epoch FROM clock_timestamp())
@@ -187,8 +189,12 @@ class Sender:
         poll_seconds: float = 0.5,
         wake: asyncio.Event | None = None,
         metrics: Metrics | None = None,
+        channel: str = TELEGRAM,
     ) -> None:
         self.db = db
+        # Each channel's sender claims only its own rows, at its own pace (its row in send_pace).
+        self.channel = channel
+        self._pace_row = CHANNELS.index(channel) + 1
         self.api = api
         self.config = config
         self.quiet = quiet
@@ -218,7 +224,7 @@ class Sender:
     async def claim(self, limit: int) -> list[Claimed]:
         now = self.clock()
         lease = now + timedelta(seconds=self.config.lease_seconds)
-        due = or_(
+        due = (Delivery.channel == self.channel) & or_(
             (Delivery.status == "pending") & (Delivery.not_before <= now),
             (Delivery.status == "sending") & (Delivery.lease_until < now),
         )
@@ -279,7 +285,7 @@ class Sender:
             return [None] * count
         step = 1.0 / self._rate
         async with self.db.write() as session:
-            wait = await session.scalar(_RESERVE, {"step": step * count})
+            wait = await session.scalar(_RESERVE, {"step": step * count, "pace": self._pace_row})
             await session.commit()
         start = monotonic_time.monotonic() + max(0.0, float(wait or 0.0))
         return [start + i * step for i in range(count)]
@@ -291,6 +297,10 @@ class Sender:
             params["reply_markup"] = row.reply_markup
         if self.config.allow_paid_broadcast:
             params["allow_paid_broadcast"] = True
+        if self.channel == FEISHU:
+            # Feishu drops a second message with the same uuid: a row sent again after a crash
+            # (its lease ran out mid-send) reaches the member once.
+            params["feishu_uuid"] = f"branchbot-{row.id}"
         if row.document_file_id:
             result = await self.api.call(
                 "sendDocument", {**params, "document": row.document_file_id, "caption": row.text}

@@ -151,6 +151,8 @@ class Metrics:
         ProcessCollector(registry=r)
         # Where /healthz and /metrics are served, once the server is up (for tests and logs).
         self.served_at: str | None = None
+        # Where the Feishu callback server listens (webhook mode; port 0 picks one in tests).
+        self.feishu_at: str | None = None
 
     def observe_update(self, update: Any, started: float) -> None:
         kind = update_kind(update)

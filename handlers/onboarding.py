@@ -3,17 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import menus
 from bot.auth import commands_for
-from bot.errors import Denied
-from bot.services import dues, invites, members, money, organisation, profile, volunteers
+from bot.channels.address import CHANNELS, FEISHU, TELEGRAM, channel_of
+from bot.channels.feishu.events import COMMAND_PREFIX
+from bot.errors import Denied, Invalid
+from bot.services import (
+    accounts,
+    dues,
+    invites,
+    members,
+    money,
+    organisation,
+    profile,
+    volunteers,
+)
 from bot.services.members import MemberView
 from bot.texts import Raw
 from handlers.checkin import checkin_from_link, is_checkin_param
-from handlers.common import App, Call, Deps, guarded, guarded_button, keyboard
+from handlers.common import (
+    App,
+    Call,
+    Deps,
+    buttons,
+    callback_id,
+    guarded,
+    guarded_button,
+    keyboard,
+)
+from storage.models import Member
 
 
 def place(call: Call, view: MemberView) -> Raw:
@@ -35,12 +57,22 @@ def help_text(call: Call) -> str:
     return "\n".join(lines)
 
 
+async def tell_stranger(call: Call) -> None:
+    """How to join, on the channel they wrote from (with the id an admin needs for config)."""
+    org = call.deps.config.organisation.name
+    if channel_of(call.user_id) == FEISHU:
+        async with call.deps.db.read() as session:
+            open_id = await accounts.external_id(session, call.user_id)
+        await call.reply(call.t("start.stranger_feishu", org=org, open_id=open_id or ""))
+        return
+    await call.reply(call.t("start.stranger", org=org, user_id=call.user_id))
+
+
 async def start(call: Call) -> None:
     deps = call.deps
-    org = deps.config.organisation.name
     if not call.args:
         if call.actor is None:
-            await call.reply(call.t("start.stranger", org=org, user_id=call.user_id))
+            await tell_stranger(call)
             return
         user = call.update.effective_user
         if user is not None and call.actor.name == organisation.placeholder_name(call.user_id):
@@ -64,8 +96,15 @@ async def start(call: Call) -> None:
         # The QR code on the organiser's screen opens the bot with a check-in token.
         await checkin_from_link(call, call.args[0])
         return
+    await join(call, call.args[0])
+
+
+async def join(call: Call, code: str) -> None:
+    """Bind the caller with an invite code: from Telegram's link (/start code), or typed."""
+    deps = call.deps
+    org = deps.config.organisation.name
     async with deps.db.write() as session:
-        result = await invites.bind(session, call.args[0], call.user_id, now=deps.now())
+        result = await invites.bind(session, code, call.user_id, now=deps.now())
     view = result.member
     # The caller is now a member: refresh identity and language before rendering.
     async with deps.db.read() as session:
@@ -93,8 +132,96 @@ async def set_own_menu(call: Call) -> None:
     await menus.apply(call.context.bot, [menu], max_wait=0)
 
 
+# What a Feishu help card offers as buttons, in this order, as far as the caller may use them
+# (Feishu has no command menu; the rest are typed).
+HELP_BUTTONS = ("todo", "me", "activities", "checkin", "items", "meetings", "dues", "stats")
+
+
 async def help_command(call: Call) -> None:
-    await call.reply(help_text(call))
+    if channel_of(call.user_id) != FEISHU:
+        await call.reply(help_text(call))
+        return
+    mine = {c.name for c in commands_for(call.actor)}
+    offered = [(call.t(f"menu.{name}"), f"/{name}") for name in HELP_BUTTONS if name in mine]
+    rows = [offered[i : i + 3] for i in range(0, len(offered), 3)]
+    # A press types the command for the member (bot.channels.feishu.events).
+    await call.reply(
+        help_text(call) + "\n" + call.t("help.more"),
+        buttons([[(label, f"{COMMAND_PREFIX}{cmd}") for label, cmd in row] for row in rows]),
+    )
+
+
+def channel_name(call: Call, channel: str) -> str:
+    return call.t(f"channel.name_{channel}")
+
+
+async def channel(call: Call) -> None:
+    """/channel: where the member's pushes go; with a channel's name, move them there."""
+    assert call.actor is not None
+    if call.args:
+        choice = call.args[0].lower()
+        if choice not in CHANNELS:
+            raise Invalid("channel.unknown")
+        await _choose_channel(call, choice)
+        return
+    async with call.deps.db.read() as session:
+        member = await session.get(Member, call.actor.member_id)
+        assert member is not None  # the caller's own active record
+        bound = await accounts.accounts_of(session, member)
+    current = accounts.channel_of_member(member) or TELEGRAM
+    rows = [[(channel_name(call, c), f"chan:set:{CHANNELS.index(c)}") for c in bound]]
+    await call.reply(
+        call.t(
+            "channel.current",
+            channel=channel_name(call, current),
+            bound="、".join(channel_name(call, c) for c in bound),
+        )
+        + "\n"
+        + call.t("channel.choose"),
+        buttons(rows) if len(bound) > 1 else None,
+    )
+
+
+async def _choose_channel(call: Call, choice: str) -> None:
+    assert call.actor is not None
+    async with call.deps.db.write() as session:
+        member = await session.get(Member, call.actor.member_id)
+        assert member is not None  # the caller's own active record
+        if not await accounts.choose(session, member, choice):
+            raise Denied("channel.not_bound", channel=channel_name(call, choice))
+        await session.commit()
+    await call.reply(call.t("channel.set", channel=channel_name(call, choice)))
+
+
+async def channel_button(call: Call) -> str | None:
+    verb, number = callback_id(call, "chan")
+    if verb != "set" or not 0 <= number < len(CHANNELS):
+        raise Denied("not_your_button")
+    await _choose_channel(call, CHANNELS[number])
+    return None
+
+
+# A link code is for the member themselves, at hand: it lasts a day, not an invite's weeks.
+LINK_HOURS = 24
+
+
+async def link(call: Call) -> None:
+    """/link: a one-time code that binds the caller on another channel too."""
+    assert call.actor is not None
+    async with call.deps.db.write() as session:
+        invite = invites.issue_invite(session, call.actor.member_id, 1)
+        invite.expires_at = invite.created_at + timedelta(hours=LINK_HOURS)
+        await session.commit()
+        code = invite.code
+    username = call.context.bot.username if call.deps.config.telegram.token else "branchbot"
+    await call.reply(
+        call.t(
+            "link.code",
+            code=code,
+            hours=LINK_HOURS,
+            link=invites.deep_link(username, code),
+        )
+    )
 
 
 async def me(call: Call) -> None:
@@ -190,6 +317,11 @@ def register(app: App, deps: Deps) -> None:
     app.add_handler(CommandHandler("help", guarded(deps, "help", help_command), filters=private))
     app.add_handler(CommandHandler("me", guarded(deps, "me", me), filters=private))
     app.add_handler(CommandHandler("lang", guarded(deps, "lang", lang), filters=private))
+    app.add_handler(CommandHandler("channel", guarded(deps, "channel", channel), filters=private))
+    app.add_handler(CommandHandler("link", guarded(deps, "link", link), filters=private))
+    app.add_handler(
+        CallbackQueryHandler(guarded_button(deps, "channel", channel_button), pattern=r"^chan:")
+    )
     app.add_handler(
         CallbackQueryHandler(guarded_button(deps, "lang", lang_button), pattern=r"^lang:")
     )

@@ -21,8 +21,9 @@ from telegram.ext import (
 from bot.errors import Denied
 from bot.inbound import AlreadyApplied, current_attempt
 from bot.logs import describe_update, log_redacted, member_texts
-from bot.services import updates
+from bot.services import invites, updates
 from bot.texts import t
+from handlers import onboarding
 from handlers.common import App, Call, Context, Deps, guarded, guarded_button
 
 log = logging.getLogger(__name__)
@@ -66,11 +67,14 @@ async def unknown_command(call: Call) -> None:
 
 
 async def plain_text(call: Call) -> None:
-    """A message that is no command and answers no dialog: point the way instead of silence."""
-    if call.actor is None:
-        await call.reply(
-            call.t("start.stranger", org=call.deps.config.organisation.name, user_id=call.user_id)
-        )
+    """A message that is no command and answers no dialog: point the way instead of silence.
+    A stranger's invite code, typed (Feishu has no deep links), joins them."""
+    message = call.update.effective_message
+    text = (message.text or "").strip().lower() if message else ""
+    if call.actor is None and invites.looks_like_code(text):
+        await onboarding.join(call, text)
+    elif call.actor is None:
+        await onboarding.tell_stranger(call)
     else:
         await call.reply(call.t("hint.help"))
 

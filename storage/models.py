@@ -21,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 # Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -123,6 +123,13 @@ class Member(Base):
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"))
     group_id: Mapped[int | None] = mapped_column(ForeignKey("member_groups.id"))
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    # Where pushes go: the chat id on the channel the member chose (bot.channels.address), their
+    # Telegram id or their alias on another channel; NULL while they are bound on none.
+    chat_id: Mapped[int | None] = mapped_column(
+        BigInteger,
+        index=True,
+        default=lambda ctx: ctx.get_current_parameters().get("telegram_user_id"),
+    )
     language: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(default=True)
     # On the branch committee (支委); a branch's secretaries always are.
@@ -137,6 +144,49 @@ class Member(Base):
 
     branch: Mapped[Branch | None] = relationship(lazy="raise")
     group: Mapped[Group | None] = relationship(lazy="raise")
+
+    @validates("telegram_user_id")
+    def _follow_telegram(self, _key: str, value: int | None) -> int | None:
+        # Binding Telegram when pushes went there (or nowhere) points them at the new account;
+        # unbinding stops them (bot.services.accounts moves them to another channel, if any).
+        if self.chat_id is None or self.chat_id == self.telegram_user_id:
+            self.chat_id = value
+        return value
+
+
+class Contact(Base):
+    """A person as a channel other than Telegram knows them, by the alias the core uses
+    (bot.channels.address). Kept from their first message on, so replies reach a stranger too;
+    `member_id` is set when they join with an invite code."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        UniqueConstraint("member_id", "channel"),
+    )
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ChannelMessage(Base):
+    """A message the bot sent on another channel: the core knows it by an integer id, that
+    channel by its own (a Feishu message id); the text and buttons are kept because a Feishu
+    card is replaced whole when only its buttons change."""
+
+    __tablename__ = "channel_messages"
+
+    message_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # The card as sent or last edited (JSON): text, buttons and image.
+    content: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class InviteCode(Base):
@@ -293,6 +343,9 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
+    # The messenger that carries it (bot.channels.address.channel_of(chat_id)): each channel's
+    # sender claims its own rows, at its own rate.
+    channel: Mapped[str] = mapped_column(String(16), default="telegram")
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)
     # "item", "nudge", "escalation", "notice": what the message is, for counting and caps.
     purpose: Mapped[str] = mapped_column(String(20))

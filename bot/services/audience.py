@@ -100,7 +100,7 @@ async def resolve_audience(
 
 def chat_of(member: Member) -> int | None:
     """The member's chat, if a push can reach them (joined the bot and has not blocked it)."""
-    return member.telegram_user_id if member.unreachable_at is None else None
+    return member.chat_id if member.unreachable_at is None else None
 
 
 def reachable(member: Member) -> bool:

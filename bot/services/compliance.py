@@ -498,7 +498,7 @@ async def _recipients(
             .where(
                 Member.organisation_id == org_id,
                 Member.active.is_(True),
-                Member.telegram_user_id.is_not(None),
+                Member.chat_id.is_not(None),
                 Member.unreachable_at.is_(None),
                 Member.role.in_((Role.SECRETARY, Role.GROUP_LEADER)),
             )
@@ -589,7 +589,7 @@ async def fire_check(session: AsyncSession, settings: MeetingSettings, firing: F
             reached.append(item)
     outgoing: list[Outgoing] = []
     for member, items in per_member.values():
-        assert member.telegram_user_id is not None
+        assert member.chat_id is not None
         lang = settings.push.language_of(member)
         lines = [
             t(
@@ -605,7 +605,7 @@ async def fire_check(session: AsyncSession, settings: MeetingSettings, firing: F
             for m in items
         ]
         text = t(lang, "compliance.remind", lines=Raw("\n".join(lines)))
-        outgoing.append(Outgoing(member.telegram_user_id, member.id, text, "notice"))
+        outgoing.append(Outgoing(member.chat_id, member.id, text, "notice"))
     await enqueue(session, outgoing, now=now, quiet=settings.push.quiet)
     # Only what reached someone is marked: a branch whose secretary binds later still hears.
     session.add_all(

@@ -540,7 +540,7 @@ async def fire_alert(session: AsyncSession, settings: PushSettings, firing: Firi
                 Member.organisation_id == settings.org_id,
                 Member.role == Role.ADMIN,
                 Member.active.is_(True),
-                Member.telegram_user_id.is_not(None),
+                Member.chat_id.is_not(None),
                 Member.unreachable_at.is_(None),
             )
             .order_by(Member.id)
@@ -551,10 +551,10 @@ async def fire_alert(session: AsyncSession, settings: PushSettings, firing: Firi
     last = official_range()[1]
     outgoing = []
     for admin in admins:
-        assert admin.telegram_user_id is not None
+        assert admin.chat_id is not None
         lang = settings.language_of(admin)
         text = t(lang, "holidays.alert", year=year, last=last)
-        outgoing.append(Outgoing(admin.telegram_user_id, admin.id, text, "notice"))
+        outgoing.append(Outgoing(admin.chat_id, admin.id, text, "notice"))
     await enqueue(session, outgoing, now=firing.now, quiet=settings.quiet)
     session.add(
         HolidayNoticeAlert(

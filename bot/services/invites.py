@@ -12,8 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor, can_manage_branch
+from bot.channels.address import channel_of
 from bot.errors import Denied, NotFound
-from bot.services import audit, export_files
+from bot.services import accounts, audit, export_files
 from bot.services.members import MemberView, find_branch, load_directory, member_view
 from bot.texts import plain, t
 from storage.models import InviteCode, Member, Role, utcnow
@@ -21,6 +22,11 @@ from storage.models import InviteCode, Member, Role, utcnow
 # No 0/o, 1/l/i: codes are sometimes read out or typed from paper.
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 CODE_LENGTH = 10
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether a typed message is an invite code (and not, say, a greeting)."""
+    return len(text) == CODE_LENGTH and all(c in _ALPHABET for c in text)
 
 
 def new_code() -> str:
@@ -64,7 +70,7 @@ async def invites_for_unbound(
         select(Member)
         .where(
             Member.organisation_id == org_id,
-            Member.telegram_user_id.is_(None),
+            Member.chat_id.is_(None),
             Member.active.is_(True),
             Member.branch_id.is_not(None),
         )
@@ -167,28 +173,30 @@ async def bind(
     member = await session.get(Member, invite.member_id, with_for_update=True) if invite else None
     if invite is None or member is None or not member.active:
         raise NotFound("invite_unknown")
-    if member.telegram_user_id == telegram_user_id:
+    held_by = await accounts.contact(session, telegram_user_id)
+    if accounts.is_bound_to(member, telegram_user_id, held_by):
         # A second /start with the same link (or a redelivered update) just greets again.
         return BindResult(await member_view(session, member), already_bound=True)
-    if invite.used_at is not None or member.telegram_user_id is not None:
+    # A member bound on one channel may bind another with a fresh code (/link): one account
+    # per channel each.
+    on_channel = await accounts.accounts_of(session, member)
+    if invite.used_at is not None or channel_of(telegram_user_id) in on_channel:
         raise Denied("invite_used")
     if invite.expires_at <= now:
         raise Denied("invite_expired")
-    current = await session.scalar(
-        select(Member).where(Member.telegram_user_id == telegram_user_id)
-    )
+    current = await accounts.member_of(session, telegram_user_id)
     role = member.role
     if current is not None:
         if current.branch_id is None and current.role is Role.ADMIN:
             # An admin named in the config joins the roster: the roster record takes over
             # the account and the admin role; the placeholder record retires.
-            current.telegram_user_id = None
+            await accounts.unbind(session, current, telegram_user_id)
             current.active = False
             role = Role.ADMIN
             await session.flush()
         else:
             raise Denied("account_already_bound", name=current.name)
-    member.telegram_user_id = telegram_user_id
+    await accounts.bind(session, member, telegram_user_id)
     member.bound_at = now
     member.role = role
     invite.used_at = now

@@ -253,10 +253,10 @@ class _Pusher:
         return self._rendered[lang]
 
     def messages(self, member: Member) -> list[Outgoing]:
-        assert member.telegram_user_id is not None
+        assert member.chat_id is not None
         item = self.item
         text, markup = self._render(self.settings.language_of(member))
-        chat, who = member.telegram_user_id, member.id
+        chat, who = member.chat_id, member.id
         out = []
         if item.document_file_id and self.purpose == "item":
             out.append(
@@ -353,9 +353,7 @@ async def publish(
         )
         await tallies.add_receipts(session, item.id, members)
     pusher = _Pusher(item, settings, "item")
-    outgoing = [
-        msg for m in members if m.telegram_user_id is not None for msg in pusher.messages(m)
-    ]
+    outgoing = [msg for m in members if m.chat_id is not None for msg in pusher.messages(m)]
     await enqueue(session, outgoing, now=now, quiet=settings.quiet)
     _plan_ladder(session, settings, item, now)
     return len(members)
@@ -572,7 +570,7 @@ async def item_status(session: AsyncSession, actor: Actor, item_id: int) -> Item
             reflections.append((member.name, receipt.reflection))
         if receipt.confirmed_at is not None:
             continue
-        if member.telegram_user_id is None:
+        if member.chat_id is None:
             unbound.append(member.name)
         elif member.unreachable_at is not None:
             unreachable.append(member.name)
@@ -694,7 +692,7 @@ async def escalate(
                     column == unit,
                     Member.role == role,
                     Member.active.is_(True),
-                    Member.telegram_user_id.is_not(None),
+                    Member.chat_id.is_not(None),
                 )
             )
         ).all()
@@ -702,7 +700,7 @@ async def escalate(
         for head in heads:
             if sent_today.get(head.id, 0) >= settings.followup.daily_cap:
                 continue
-            assert head.telegram_user_id is not None
+            assert head.chat_id is not None
             lang = settings.language_of(head)
             text = t(
                 lang,
@@ -713,7 +711,7 @@ async def escalate(
                 total=total or 0,
                 names=join_names(names, ESCALATION_NAMES, lang),
             )
-            outgoing.append(Outgoing(head.telegram_user_id, head.id, text, "escalation", item.id))
+            outgoing.append(Outgoing(head.chat_id, head.id, text, "escalation", item.id))
     await enqueue(session, outgoing, now=now, quiet=settings.quiet)
     return len(outgoing)
 

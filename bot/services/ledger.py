@@ -303,7 +303,7 @@ def _members_sheet(
             Member.role,
             Member.phone,
             Member.committee,
-            Member.telegram_user_id,
+            Member.chat_id,
             Member.active,
             Member.dues_cents,
         )

@@ -810,7 +810,7 @@ async def close_meeting(
         if meeting.created_by_member_id
         else None
     )
-    if organiser is not None and organiser.telegram_user_id is not None:
+    if organiser is not None and organiser.chat_id is not None:
         lang = settings.push.language_of(organiser)
         text = t(
             lang,
@@ -822,7 +822,7 @@ async def close_meeting(
         )
         await enqueue(
             session,
-            [Outgoing(organiser.telegram_user_id, organiser.id, text, "notice")],
+            [Outgoing(organiser.chat_id, organiser.id, text, "notice")],
             now=now,
             quiet=settings.push.quiet,
         )

@@ -11,11 +11,12 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.auth import Actor, can_grant, can_manage_branch, can_see_group
+from bot.channels.address import is_alias
 from bot.errors import Denied, Invalid, NotFound
 from bot.services import audit
 from bot.services.names import normalise_name
 from storage.fast import Prepared, Reader, reader_of
-from storage.models import Branch, DashboardSession, Group, Member, Role
+from storage.models import Branch, Contact, DashboardSession, Group, Member, Role
 
 LANGUAGES = ("zh", "en")
 
@@ -35,10 +36,17 @@ _ACTOR_COLUMNS = (
 _ACTOR_BY_TELEGRAM_ID = select(*_ACTOR_COLUMNS).where(
     _members.c.telegram_user_id == bindparam("telegram_user_id"), _members.c.active.is_(True)
 )
+_contacts = Contact.__table__
+# A caller on another channel, by the alias the core knows them by (bot.channels.address).
+_ACTOR_BY_ALIAS = (
+    select(*_ACTOR_COLUMNS)
+    .select_from(_members.join(_contacts, _contacts.c.member_id == _members.c.id))
+    .where(_contacts.c.chat_id == bindparam("chat_id"), _members.c.active.is_(True))
+)
 _ACTOR_BY_ID = select(*_ACTOR_COLUMNS).where(
     _members.c.id == bindparam("member_id"),
     _members.c.active.is_(True),
-    _members.c.telegram_user_id.is_not(None),
+    _members.c.chat_id.is_not(None),
 )
 # A member's record with their branch's and group's names: what /me and /start show.
 _MY_RECORD = Prepared(
@@ -50,7 +58,7 @@ _MY_RECORD = Prepared(
         _groups.c.name.label("group_name"),
         _members.c.phone,
         _members.c.language,
-        _members.c.telegram_user_id,
+        _members.c.chat_id,
         _members.c.bound_at,
         _members.c.active,
         _members.c.committee,
@@ -116,7 +124,7 @@ async def member_view(session: AsyncSession, member: Member) -> MemberView:
         group=group.name if group else "",
         phone=member.phone,
         language=member.language,
-        bound=member.telegram_user_id is not None,
+        bound=member.chat_id is not None,
         bound_at=member.bound_at,
         active=member.active,
         committee=member.committee,
@@ -126,21 +134,28 @@ async def member_view(session: AsyncSession, member: Member) -> MemberView:
 async def get_actor(
     session: AsyncSession | AsyncConnection, telegram_user_id: int, default_language: str
 ) -> Actor | None:
-    """The active member bound to this account, or None for a stranger. Runs for every update:
-    one prebuilt statement."""
-    row = (
-        await session.execute(_ACTOR_BY_TELEGRAM_ID, {"telegram_user_id": telegram_user_id})
-    ).first()
+    """The active member bound to this account (a Telegram id, or another channel's alias), or
+    None for a stranger. Runs for every update: one prebuilt statement."""
+    if is_alias(telegram_user_id):
+        row = (await session.execute(_ACTOR_BY_ALIAS, {"chat_id": telegram_user_id})).first()
+    else:
+        row = (
+            await session.execute(_ACTOR_BY_TELEGRAM_ID, {"telegram_user_id": telegram_user_id})
+        ).first()
     return _actor_of(row, default_language)
 
 
 _FIND_ACTOR = Prepared(_ACTOR_BY_TELEGRAM_ID)
+_FIND_ACTOR_BY_ALIAS = Prepared(_ACTOR_BY_ALIAS)
 
 
 async def find_actor(reader: Reader, telegram_user_id: int, default_language: str) -> Actor | None:
     """get_actor on a prepared statement (storage.fast): the caller of every update, read
     outside any session."""
-    row = await reader.first(_FIND_ACTOR, {"telegram_user_id": telegram_user_id})
+    if is_alias(telegram_user_id):
+        row = await reader.first(_FIND_ACTOR_BY_ALIAS, {"chat_id": telegram_user_id})
+    else:
+        row = await reader.first(_FIND_ACTOR, {"telegram_user_id": telegram_user_id})
     return _actor_of(row, default_language)
 
 
@@ -176,7 +191,7 @@ async def my_record(source: AsyncSession | Reader, actor: Actor) -> MemberView:
         group=row.group_name or "",
         phone=row.phone,
         language=row.language,
-        bound=row.telegram_user_id is not None,
+        bound=row.chat_id is not None,
         bound_at=row.bound_at,
         active=row.active,
         committee=row.committee,
@@ -255,7 +270,7 @@ async def members_overview(
     for m in members:
         key = (directory.branch(m.branch_id), directory.group(m.group_id))
         slot = tally.setdefault(key, [0, 0])
-        if m.telegram_user_id is None:
+        if m.chat_id is None:
             slot[1] += 1
             unbound.append((m.name, key[0], key[1]))
         else:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import audit
+from bot.channels.address import FEISHU, alias
+from bot.services import accounts, audit
 from bot.services.names import MAX_MEMBER_NAME, normalise_name
-from storage.models import Member, Organisation, Role
+from storage.models import Contact, Member, Organisation, Role
 
 
 async def ensure_organisation(session: AsyncSession, name: str, timezone: str) -> int:
@@ -45,28 +46,35 @@ async def ensure_organisation(session: AsyncSession, name: str, timezone: str) -
     return org.id
 
 
-def placeholder_name(telegram_id: int) -> str:
+def placeholder_name(telegram_id: int | str) -> str:
     """The name of an admin created from the config, until they say theirs (name_admin)."""
     return f"管理员 {telegram_id}"
 
 
-async def promote_admins(session: AsyncSession, org_id: int, telegram_ids: tuple[int, ...]) -> None:
+async def promote_admins(
+    session: AsyncSession,
+    org_id: int,
+    telegram_ids: tuple[int, ...],
+    feishu_open_ids: tuple[str, ...] = (),
+) -> None:
     """Make each configured account an admin, creating an organisation-level record if needed.
 
     Accounts removed from the config keep their role: demotion is a deliberate /setrole.
     """
-    for telegram_id in telegram_ids:
-        member = await session.scalar(select(Member).where(Member.telegram_user_id == telegram_id))
+    named: list[tuple[int, str]] = [(tid, placeholder_name(tid)) for tid in telegram_ids]
+    for open_id in feishu_open_ids:
+        account = alias(FEISHU, open_id)
+        if await session.get(Contact, account) is None:
+            session.add(Contact(chat_id=account, channel=FEISHU, external_id=open_id))
+        named.append((account, placeholder_name(open_id)))
+    await session.flush()
+    for telegram_id, placeholder in named:
+        member = await accounts.member_of(session, telegram_id)
         if member is None:
-            member = Member(
-                organisation_id=org_id,
-                name=placeholder_name(telegram_id),
-                role=Role.ADMIN,
-                telegram_user_id=telegram_id,
-                active=True,
-            )
+            member = Member(organisation_id=org_id, name=placeholder, role=Role.ADMIN, active=True)
             session.add(member)
             await session.flush()
+            await accounts.bind(session, member, telegram_id)
             audit.record(
                 session,
                 action="member.admin_created",
@@ -94,8 +102,8 @@ async def name_admin(session: AsyncSession, telegram_id: int, name: str) -> str 
     """An admin created from the config still has a placeholder name (管理员 100): take `name`,
     the one they go by in the messenger, normalised like a roster name. Returns the new name, or
     None when nothing changed (the record has a real name already, or `name` is blank)."""
-    member = await session.scalar(select(Member).where(Member.telegram_user_id == telegram_id))
-    if member is None or member.name != placeholder_name(telegram_id):
+    member = await accounts.member_of(session, telegram_id)
+    if member is None or not member.name.startswith(placeholder_name("")):
         return None
     clean = normalise_name(name)[:MAX_MEMBER_NAME].strip()
     if not clean:

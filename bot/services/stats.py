@@ -139,7 +139,7 @@ async def count(
             Member.group_id,
             func.count(),
             func.count(case((Member.active, 1))),
-            func.count(case((Member.active & Member.telegram_user_id.is_not(None), 1))),
+            func.count(case((Member.active & Member.chat_id.is_not(None), 1))),
         )
         .where(Member.branch_id.in_(in_scope))
         .group_by(Member.branch_id, Member.group_id)

@@ -26,9 +26,7 @@ _ADMIT_ONE = Prepared(
 )
 _REACHABLE_AGAIN = Prepared(
     update(_members)
-    .where(
-        _members.c.telegram_user_id == bindparam("sender"), _members.c.unreachable_at.is_not(None)
-    )
+    .where(_members.c.chat_id == bindparam("sender"), _members.c.unreachable_at.is_not(None))
     .values(unreachable_at=None, updated_at=bindparam("at"))
 )
 _FINISH_ONE = Prepared(
@@ -107,7 +105,7 @@ async def admit(
         if senders:
             await source.execute(
                 update(Member)
-                .where(Member.telegram_user_id.in_(senders), Member.unreachable_at.is_not(None))
+                .where(Member.chat_id.in_(senders), Member.unreachable_at.is_not(None))
                 .values(unreachable_at=None)
             )
     else:

@@ -8,6 +8,8 @@ TEXTS: dict[str, str] = {
     "help.start": "/start &lt;code&gt; — link your account with an invite code",
     "help.help": "/help — commands you can use",
     "help.me": "/me — your record",
+    "help.channel": "/channel — where pushes reach you (Telegram / Feishu)",
+    "help.link": "/link — a code to link yourself on another messenger",
     "help.lang": "/lang zh|en — switch language",
     "help.members": "/members [branch] — bound members per group, and who has not joined",
     "help.invites": "/invites [branch] — invite links for members who have not joined",
@@ -16,6 +18,8 @@ TEXTS: dict[str, str] = {
     "menu.start": "Link your account",
     "menu.help": "Commands",
     "menu.me": "My record",
+    "menu.channel": "Where pushes go",
+    "menu.link": "Link another messenger",
     "menu.lang": "Language / 切换语言",
     "menu.members": "Who has joined",
     "menu.invites": "Invite links",
@@ -35,6 +39,24 @@ TEXTS: dict[str, str] = {
         "Hello! Ask your branch secretary for your personal invite link to join.\n"
         "您的 Telegram 用户 ID / your Telegram user id: <code>{user_id}</code>"
     ),
+    "start.stranger_feishu": (
+        "您好！这是 {org} 的党建助手。\n"
+        "请把支部书记给您的邀请码直接发给我，即可加入。\n"
+        "Hello! Send me the invite code your branch secretary gave you to join.\n"
+        "您的飞书 open_id / your Feishu open_id: <code>{open_id}</code>"
+    ),
+    "channel.current": "Pushes go by <b>{channel}</b>.\nLinked: {bound}",
+    "channel.choose": "Choose where pushes reach you:",
+    "channel.set": "From now on pushes go by <b>{channel}</b>.",
+    "channel.not_bound": "You are not linked on {channel} yet. Get a code with /link first.",
+    "channel.unknown": "No such channel. Usage: /channel telegram or /channel feishu",
+    "channel.name_telegram": "Telegram",
+    "channel.name_feishu": "Feishu",
+    "link.code": (
+        "Link code: <code>{code}</code> (valid {hours} hours, once)\n"
+        "Send this code to the bot on Feishu, or open on Telegram: {link}"
+    ),
+    "help.more": "Type any other command, e.g. /me",
     "start.welcome": "Welcome, {name}!\nYou have joined {org}: {place}.\nRole: {role}",
     "start.welcome_back": "{name}, your account is already linked.\n{place}, role: {role}",
     "start.already_member": "Hello, {name}! {place}, role: {role}",

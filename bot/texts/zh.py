@@ -10,6 +10,8 @@ TEXTS: dict[str, str] = {
     "help.start": "/start &lt;邀请码&gt; — 用邀请码绑定账号",
     "help.help": "/help — 可用命令",
     "help.me": "/me — 我的信息",
+    "help.channel": "/channel — 选择接收推送的渠道（Telegram / 飞书）",
+    "help.link": "/link — 取得绑定码，在另一个渠道绑定本人",
     "help.lang": "/lang zh|en — 切换语言",
     "help.members": "/members [支部] — 各小组绑定情况及未绑定名单",
     "help.invites": "/invites [支部] — 未绑定成员的邀请链接",
@@ -18,6 +20,8 @@ TEXTS: dict[str, str] = {
     "menu.start": "绑定账号",
     "menu.help": "可用命令",
     "menu.me": "我的信息",
+    "menu.channel": "推送渠道",
+    "menu.link": "绑定另一个渠道",
     "menu.lang": "切换语言 / Language",
     "menu.members": "成员绑定情况",
     "menu.invites": "邀请链接",
@@ -37,6 +41,24 @@ TEXTS: dict[str, str] = {
         "Hello! Ask your branch secretary for your personal invite link to join.\n"
         "您的 Telegram 用户 ID / your Telegram user id: <code>{user_id}</code>"
     ),
+    "start.stranger_feishu": (
+        "您好！这是 {org} 的党建助手。\n"
+        "请把支部书记给您的邀请码直接发给我，即可加入。\n"
+        "Hello! Send me the invite code your branch secretary gave you to join.\n"
+        "您的飞书 open_id / your Feishu open_id: <code>{open_id}</code>"
+    ),
+    "channel.current": "推送通过 <b>{channel}</b> 发送。\n已绑定：{bound}",
+    "channel.choose": "选择接收推送的渠道：",
+    "channel.set": "今后的推送将通过 <b>{channel}</b> 发送。",
+    "channel.not_bound": "您尚未在 {channel} 绑定。先用 /link 取得绑定码。",
+    "channel.unknown": "没有这个渠道。用法：/channel telegram 或 /channel feishu",
+    "channel.name_telegram": "Telegram",
+    "channel.name_feishu": "飞书",
+    "link.code": (
+        "绑定码：<code>{code}</code>（{hours} 小时内有效，只能使用一次）\n"
+        "在飞书中把这个码发给机器人；或在 Telegram 中打开：{link}"
+    ),
+    "help.more": "更多命令请直接输入，例如 /me",
     "start.welcome": "欢迎，{name}！\n您已加入 {org}：{place}。\n角色：{role}",
     "start.welcome_back": "{name}，您已绑定，无需重复操作。\n{place}，角色：{role}",
     "start.already_member": "您好，{name}！{place}，角色：{role}",

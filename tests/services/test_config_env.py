@@ -61,9 +61,15 @@ def test_every_key_can_come_from_the_environment(section: str, key: str) -> None
         value = next(c for c in typing.get_args(expected_type) if c != default)
     elif expected_type == tuple[int, ...]:
         value = (7, 3)
+    elif expected_type == tuple[str, ...]:
+        value = ("ou_a", "ou_b")
     data: dict[str, Any] = {}
     if (section, key) == ("dashboard", "secret_key"):
         value = "k" * 32
+    elif (section, key) == ("feishu", "app_id"):
+        # An app needs its secret too.
+        data = {"feishu": {"app_secret": "s"}}
+        value = "cli_from_env"
     elif (section, key) == ("telegram", "mode") and value == "webhook":
         # Webhook mode needs its two keys too.
         data = {"webhook": {"secret_token": "tok", "public_url": "https://bot.example.org"}}

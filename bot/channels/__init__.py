@@ -1,0 +1,1 @@
+"""The messengers branchbot speaks through, beside the channel-neutral core."""

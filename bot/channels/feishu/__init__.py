@@ -1,0 +1,1 @@
+"""Feishu (飞书, Lark abroad): its events in, its IM API out."""

@@ -1,0 +1,110 @@
+"""What the channels other than Telegram keep in the database: who an alias is (contacts) and
+which of their messages an integer message id stands for (channel_messages).
+
+Every write here runs detached from the update being handled: these rows are facts about the
+messenger, not effects of the update, and must not commit as part of it (the inbound path's
+commit guard marks an update done with its first commit)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+import json
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.channels.address import alias
+from storage.db import Database
+from storage.models import ChannelMessage, Contact
+
+T = TypeVar("T")
+
+
+async def detached(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` outside the current update's context (see the module's docstring)."""
+    return await asyncio.get_running_loop().create_task(work, context=contextvars.Context())
+
+
+def message_number(external_id: str) -> int:
+    """The integer the core knows another channel's message by (48 bits of a hash)."""
+    return int.from_bytes(hashlib.sha256(external_id.encode()).digest()[:6], "big") + 1
+
+
+class ChannelStore:
+    def __init__(self, db: Database, channel: str) -> None:
+        self.db = db
+        self.channel = channel
+        # Aliases never change meaning: a cache needs no invalidation.
+        self._external: dict[int, str] = {}
+
+    async def remember(self, external_id: str, name: str = "") -> int:
+        """The alias of this person, kept in contacts from their first message on."""
+        chat_id = alias(self.channel, external_id)
+        if chat_id in self._external:
+            return chat_id
+        await detached(self._remember(chat_id, external_id, name))
+        self._external[chat_id] = external_id
+        return chat_id
+
+    async def _remember(self, chat_id: int, external_id: str, name: str) -> None:
+        async with self.db.write() as session:
+            if await session.get(Contact, chat_id) is not None:
+                return
+            session.add(
+                Contact(
+                    chat_id=chat_id, channel=self.channel, external_id=external_id, name=name[:100]
+                )
+            )
+            try:
+                await session.commit()
+            except IntegrityError:
+                # Another instance kept them a moment ago.
+                await session.rollback()
+
+    async def external_id(self, chat_id: int) -> str | None:
+        if chat_id in self._external:
+            return self._external[chat_id]
+        async with self.db.read() as session:
+            found = await session.scalar(
+                select(Contact.external_id).where(Contact.chat_id == chat_id)
+            )
+        if found is not None:
+            self._external[chat_id] = found
+        return found
+
+    async def save_message(self, external_id: str, chat_id: int, content: dict[str, Any]) -> int:
+        number = message_number(external_id)
+        await detached(self._save(number, external_id, chat_id, content))
+        return number
+
+    async def _save(
+        self, number: int, external_id: str, chat_id: int, content: dict[str, Any]
+    ) -> None:
+        text = json.dumps(content, ensure_ascii=False)
+        async with self.db.write() as session:
+            row = await session.get(ChannelMessage, number)
+            if row is None:
+                session.add(
+                    ChannelMessage(
+                        message_id=number,
+                        channel=self.channel,
+                        external_id=external_id,
+                        chat_id=chat_id,
+                        content=text,
+                    )
+                )
+            else:
+                row.content = text
+            await session.commit()
+
+    async def message(self, number: int) -> tuple[str, int, dict[str, Any]] | None:
+        """A sent message's id on the channel, its chat and its content as last sent."""
+        async with self.db.read() as session:
+            row = await session.get(ChannelMessage, number)
+        if row is None:
+            return None
+        return row.external_id, row.chat_id, json.loads(row.content or "{}")

@@ -1,0 +1,320 @@
+"""Feishu beside Telegram: the running bot against the Feishu stand-in (signed, encrypted
+callbacks in; the IM API out) and the Telegram sandbox, both on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import running
+from bot.channels.address import FEISHU, alias
+from bot.channels.feishu.events import FeishuEvents
+from bot.channels.feishu.transport import dispatcher
+from bot.channels.store import ChannelStore
+from bot.config import Config, parse_config
+from bot.sandbox import BotApiSandbox
+from bot.sandbox.feishu import FeishuStandIn, message_event, run_feishu_standin
+from storage.db import Database
+from storage.models import Contact, Delivery, Member, Receipt
+from tests.e2e.conftest import ADMIN_ID, e2e_config
+
+ROSTER = (
+    "姓名,支部,党小组,角色\n"
+    "张三,第一支部,一组,党员\n"
+    "李四,第一支部,一组,党员\n"
+    "王五,第一支部,一组,书记\n"
+)
+ZHANG, WANG = "ou_zhangsan", "ou_wangwu"
+LI_TG, LI_FS = 2, "ou_lisi"
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[tuple[FeishuStandIn, str]]:
+    fs = FeishuStandIn()
+    for open_id, name in ((ZHANG, "张三"), (WANG, "王五"), (LI_FS, "李四"), ("ou_x", "X")):
+        fs.add_user(open_id, name)
+    async with run_feishu_standin(fs) as base:
+        yield fs, base
+
+
+def with_feishu(config: Config, base: str, fs: FeishuStandIn, **feishu: Any) -> Config:
+    raw: dict[str, Any] = {
+        "app_id": fs.app_id,
+        "app_secret": fs.app_secret,
+        "mode": "webhook",
+        "verification_token": fs.verification_token,
+        "encrypt_key": fs.encrypt_key,
+        "api_base_url": base,
+        "port": 0,
+        **feishu,
+    }
+    data = {
+        "telegram": {
+            "token": config.telegram.token,
+            "api_base_url": config.telegram.api_base_url,
+            "mode": "polling",
+        },
+        "database": {"url": config.database.url},
+        "organisation": {"name": config.organisation.name, "admins": [ADMIN_ID]},
+        "delivery": {"quiet_start": "00:00", "quiet_end": "00:00"},
+        "health": {"port": 0},
+        "feishu": raw,
+    }
+    if not config.telegram.token:
+        del data["telegram"]
+    return parse_config(data, env={})
+
+
+async def tg_says(sb: BotApiSandbox, user: int, text: str) -> str:
+    before = len(sb.messages_to(user))
+    await sb.user_message(user, text)
+    return (await sb.wait_for_message(user, after=before, timeout=15)).text or ""
+
+
+async def fs_says(fs: FeishuStandIn, open_id: str, text: str) -> Any:
+    before = len(fs.messages_to(open_id))
+    await fs.user_says(open_id, text)
+    return await fs.wait_for_message(open_id, after=before, timeout=15)
+
+
+async def import_roster(sb: BotApiSandbox) -> dict[str, str]:
+    """The admin (on Telegram) loads the roster; the invite codes by name."""
+    before = len(sb.messages_to(ADMIN_ID))
+    await sb.user_document(ADMIN_ID, "r.csv", ROSTER.encode("utf-8-sig"))
+    preview = await sb.wait_for_message(ADMIN_ID, after=before + 1, timeout=30)
+    await sb.press_button(ADMIN_ID, preview.message_id, sb.button_data(preview, "确认导入"))
+    done = await sb.wait_for_message(ADMIN_ID, after=before + 3, timeout=30)
+    assert "新增 3 人" in (done.text or "")
+    invites = await tg_says(sb, ADMIN_ID, "/invites")
+    # Per member: the Telegram link, whose code is also what a member types on Feishu.
+    return dict(re.findall(r"(\S+?)（[^）]*）\s*\nhttps://t\.me/\w+\?start=(\w+)", invites))
+
+
+async def test_feishu_members_join_study_and_choose_their_channel(
+    sandbox: tuple[BotApiSandbox, str],
+    standin: tuple[FeishuStandIn, str],
+    bot_database_url: str,
+) -> None:
+    sb, tg_base = sandbox
+    fs, fs_base = standin
+    config = with_feishu(e2e_config(tg_base, sb.token, bot_database_url), fs_base, fs)
+    async with running(config) as (_, deps):
+        fs.callback_url = f"{deps.metrics.feishu_at}{config.feishu.path}"
+        codes = await import_roster(sb)
+
+        # A stranger on Feishu is told how to join, with the open_id an admin would configure.
+        hello = await fs_says(fs, ZHANG, "你好")
+        assert "邀请码" in hello.text and ZHANG in hello.text
+
+        # Joining on Feishu: the invite code, typed.
+        welcome = await fs_says(fs, ZHANG, codes["张三"])
+        assert "欢迎，张三" in welcome.text
+        assert "欢迎，王五" in (await fs_says(fs, WANG, f"/start {codes['王五']}")).text
+        assert "欢迎，李四" in await tg_says(sb, LI_TG, f"/start {codes['李四']}")
+
+        # /help on Feishu is a card with buttons (Feishu has no command menu); a button types
+        # its command.
+        help_card = await fs_says(fs, ZHANG, "/help")
+        assert "/me" in help_card.text and "我的信息" in help_card.labels
+        before = len(fs.messages_to(ZHANG))
+        await fs.press(ZHANG, help_card.message_id, "我的信息")
+        me = await fs.wait_for_message(ZHANG, after=before, timeout=15)
+        assert "张三" in me.text and "第一支部" in me.text
+
+        # A redelivered event (same event id) is handled once.
+        before = len(fs.messages_to(ZHANG))
+        assert fs.last_event is not None
+        assert await fs.redeliver(fs.last_event) == 200
+        await fs_says(fs, ZHANG, "/me")
+        assert len(fs.messages_to(ZHANG)) == before + 1
+
+        # The secretary (on Feishu) pushes study material: each member gets it on their
+        # channel, once.
+        await fs.user_says(WANG, "/study 第一议题 | 学习*讲话*精神 | 截止 2099-12-31")
+        item_card = await _wait_for_text(fs, ZHANG, "第一议题")
+        assert "已学习" in item_card.labels
+        # The neutral HTML became Feishu markdown: bold title, the member's "*" escaped.
+        markdown = json.dumps(item_card.content, ensure_ascii=False)
+        assert "**理论学习**" in markdown and "学习\\\\*讲话\\\\*精神" in markdown
+        assert "第一议题" in (await _wait_for_tg_text(sb, LI_TG, "第一议题"))
+
+        # A press on Feishu confirms, and the card changes in place (the button shows ✅).
+        await fs.press(ZHANG, item_card.message_id, "已学习")
+        edited = await fs.wait_for_edit(item_card.message_id, timeout=15)
+        assert any(label.startswith("✅") for label in edited.labels)
+
+        # 李四 links Feishu too (/link on Telegram, the code on Feishu) and moves pushes there.
+        link = await tg_says(sb, LI_TG, "/link")
+        code = re.search(r"start=(\w+)", link)
+        assert code is not None, link
+        assert "欢迎" in (await fs_says(fs, LI_FS, code[1])).text
+        assert "飞书" in await tg_says(sb, LI_TG, "/channel feishu")
+        tg_before = len(sb.messages_to(LI_TG))
+        await fs_says(fs, WANG, "/study 第二议题 | 内容 | 截止 2099-12-31")
+        second = await _wait_for_text(fs, LI_FS, "第二议题")
+        assert "已学习" in second.labels
+        assert not any("第二议题" in (m.text or "") for m in sb.messages_to(LI_TG)[tg_before:])
+
+    db = Database(bot_database_url)
+    try:
+        async with db.read() as session:
+            zhang = await session.scalar(select(Member).where(Member.name == "张三"))
+            li = await session.scalar(select(Member).where(Member.name == "李四"))
+            assert zhang is not None and li is not None
+            assert zhang.telegram_user_id is None and zhang.chat_id == alias(FEISHU, ZHANG)
+            assert li.telegram_user_id == LI_TG and li.chat_id == alias(FEISHU, LI_FS)
+            rows = (
+                await session.scalars(select(Delivery).where(Delivery.member_id == li.id))
+            ).all()
+            assert sorted(r.channel for r in rows) == ["feishu", "telegram"]
+            assert all(r.status == "sent" for r in rows)
+            confirmed = await session.scalar(
+                select(Receipt.confirmed_at).where(Receipt.member_id == zhang.id)
+            )
+            assert confirmed is not None
+    finally:
+        await db.dispose()
+
+
+async def _wait_for_tg_text(sb: BotApiSandbox, user: int, needle: str) -> str:
+    index = 0
+    while True:
+        text = (await sb.wait_for_message(user, after=index, timeout=20)).text or ""
+        if needle in text:
+            return text
+        index += 1
+
+
+async def _wait_for_text(fs: FeishuStandIn, open_id: str, needle: str, seconds: float = 20) -> Any:
+    index = 0
+    while True:
+        message = await fs.wait_for_message(open_id, after=index, timeout=seconds)
+        if needle in message.text:
+            return message
+        index += 1
+
+
+ADMIN_OPEN_ID = "ou_admin"
+
+
+async def test_feishu_only_office_runs_every_kind_of_message(
+    standin: tuple[FeishuStandIn, str], bot_database_url: str, tmp_path: Path
+) -> None:
+    """No Telegram token at all: an admin named by open_id imports the roster from a file sent
+    in Feishu, gets a chart (image) and a ledger (file); pushes survive a rate limit and an
+    expired token; forged callbacks are refused."""
+    fs, fs_base = standin
+    fs.add_user(ADMIN_OPEN_ID, "管理员")
+    base = e2e_config("http://127.0.0.1:9", "", bot_database_url)
+    config = with_feishu(base, fs_base, fs, admins=[ADMIN_OPEN_ID])
+    assert not config.telegram.token
+    async with running(config) as (_, deps):
+        fs.callback_url = f"{deps.metrics.feishu_at}{config.feishu.path}"
+
+        # Forged or garbled callbacks: refused, nothing handled.
+        body, headers = fs.signed_request(
+            message_event(app_id=fs.app_id, token=fs.verification_token, open_id="ou_x", text="/me")
+        )
+        status, _ = await fs.post_raw(body, {**headers, "X-Lark-Signature": "0" * 64})
+        assert status == 401
+        status, _ = await fs.post_raw(b'{"encrypt": "garbage"}', headers)
+        assert status == 401
+        wrong = message_event(app_id=fs.app_id, token="not-the-token", open_id="ou_x", text="/me")
+        status, _ = await fs.post_raw(*fs.signed_request(wrong))
+        assert status == 401
+        # The URL check of the Feishu console is answered with its challenge.
+        assert (await fs.verify_url("c-123"))["challenge"] == "c-123"
+        assert fs.messages_to("ou_x") == []
+
+        # The roster, sent as a file in Feishu, read through Feishu's resource download.
+        before = len(fs.messages_to(ADMIN_OPEN_ID))
+        await fs.user_sends_file(ADMIN_OPEN_ID, "名册.csv", ROSTER.encode("utf-8-sig"))
+        preview = await _wait_for_text(fs, ADMIN_OPEN_ID, "花名册预览", seconds=30)
+        assert "新增 3 人" in preview.text and "确认导入" in preview.labels
+        await fs.press(ADMIN_OPEN_ID, preview.message_id, "确认导入")
+        # Reading…, the preview, applying…, then the result.
+        done = await fs.wait_for_message(ADMIN_OPEN_ID, after=before + 3, timeout=30)
+        assert "新增 3 人" in done.text
+        assert fs.calls_to("GET", "/open-apis/im/v1/messages/")
+
+        invites = (await fs_says(fs, ADMIN_OPEN_ID, "/invites")).text
+        codes = dict(re.findall(r"(\S+?)（[^）]*）\s*\n\S*?start=(\w+)", invites))
+        assert set(codes) == {"张三", "李四", "王五"}, invites
+        assert "欢迎，张三" in (await fs_says(fs, ZHANG, codes["张三"])).text
+
+        # A chart is an image in a card; a ledger is a file message.
+        before = len(fs.messages_to(ADMIN_OPEN_ID))
+        await fs.user_says(ADMIN_OPEN_ID, "/stats")
+        chart = await _wait_for(fs, ADMIN_OPEN_ID, before, lambda m: _has_image(m), seconds=60)
+        assert chart.msg_type == "interactive"
+        before = len(fs.messages_to(ADMIN_OPEN_ID))
+        await fs.user_says(ADMIN_OPEN_ID, "/export")
+        ledger = await _wait_for(fs, ADMIN_OPEN_ID, before, lambda m: m.msg_type == "file", 60)
+        key = ledger.content["file_key"]
+        assert fs.file_name(key).endswith(".xlsx")
+        assert fs.file_bytes(key)[:2] == b"PK"
+
+        # Pushes through Feishu's rate limit (HTTP 429) and an expired tenant token.
+        grants = fs.token_grants
+        fs.expire_tokens()
+        fs.throttle("/open-apis/im/v1/messages", 2)
+        await fs.user_says(ADMIN_OPEN_ID, "/study 廉政提醒 | 节前廉洁自律 | 截止 2099-12-31")
+        pushed = await _wait_for_text(fs, ZHANG, "廉政提醒", seconds=30)
+        assert "已学习" in pushed.labels
+        assert fs.token_grants > grants
+        throttled = [c for c in fs.calls if c.status == 429]
+        assert len(throttled) == 2
+
+
+def _has_image(message: Any) -> bool:
+    elements = message.content.get("elements", []) if message.msg_type == "interactive" else []
+    return any(e.get("tag") == "img" for e in elements)
+
+
+async def _wait_for(
+    fs: FeishuStandIn, open_id: str, after: int, test: Any, seconds: float = 20
+) -> Any:
+    index = after
+    while True:
+        message = await fs.wait_for_message(open_id, after=index, timeout=seconds)
+        if test(message):
+            return message
+        index += 1
+
+
+async def test_long_connection_events_take_the_same_path(
+    standin: tuple[FeishuStandIn, str], bot_database_url: str, tmp_path: Path
+) -> None:
+    """The long connection at the SDK's event boundary: lark's dispatcher gets the event as
+    its WebSocket client would hand it over, and the bot answers as for a callback."""
+    fs, fs_base = standin
+    base = e2e_config("http://127.0.0.1:9", "", bot_database_url)
+    config = with_feishu(base, fs_base, fs, mode="webhook")
+    async with running(config) as (_, deps):
+        events = FeishuEvents(
+            ChannelStore(deps.db, FEISHU), deps.inbound.receive, config.feishu.app_id
+        )
+        handler = dispatcher(config.feishu, events, asyncio.get_running_loop())
+        event = message_event(
+            app_id=fs.app_id, token=fs.verification_token, open_id=ZHANG, text="/help"
+        )
+        payload = json.dumps(event, ensure_ascii=False).encode()
+        # The SDK calls the dispatcher from its own thread.
+        await asyncio.to_thread(handler._do_without_validation, payload)
+        reply = await fs.wait_for_message(ZHANG, timeout=15)
+        assert "/start" in reply.text
+        # The same event again (a reconnect redelivers it): kept once, answered once.
+        await asyncio.to_thread(handler._do_without_validation, payload)
+        await asyncio.sleep(1)
+        assert len(fs.messages_to(ZHANG)) == 1
+        # The stranger is kept as a contact (so replies reach them), bound to nobody.
+        async with deps.db.read() as session:
+            kept = await session.get(Contact, alias(FEISHU, ZHANG))
+        assert kept is not None and kept.external_id == ZHANG and kept.member_id is None
