@@ -240,7 +240,15 @@ def xlsx_to_csv(data: bytes) -> str:
                 for info in archive.infolist()
                 if info.filename.lower().endswith("sharedstrings.xml")
             )
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+    # A damaged header can claim a zip version Python cannot read (NotImplementedError).
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        ValueError,
+        EOFError,
+        NotImplementedError,
+    ) as exc:
         raise RosterFileError("xlsx_malformed", _why(exc)) from None
     if unpacked > MAX_XLSX_UNPACKED or shared > MAX_XLSX_SHARED_STRINGS:
         raise RosterFileError("too_large", str(MAX_ROSTER_BYTES // 1024))
