@@ -196,7 +196,7 @@ async def running(
                 db, deps.metrics, workers.loops, grace_seconds=config.health.grace_seconds
             )
             runners = await _start_transport(application, deps, inbound, monitor)
-            runners += await start_feishu(deps)
+            runners += await start_feishu(deps, feishu)
             try:
                 yield application, deps
             finally:
@@ -228,12 +228,14 @@ def telegram_file_fetcher(application: App) -> Callable[[str], Awaitable[tuple[s
     return fetch
 
 
-async def start_feishu(deps: Deps) -> list[web.AppRunner]:
+async def start_feishu(deps: Deps, feishu: FeishuBotApi | None) -> list[web.AppRunner]:
     """Feishu's events in: over the long connection, or on the callback server."""
     cfg = deps.config.feishu
-    if not cfg.enabled:
+    if feishu is None:
         return []
-    events = FeishuEvents(ChannelStore(deps.db, FEISHU), deps.inbound.receive, cfg.app_id)
+    events = FeishuEvents(
+        ChannelStore(deps.db, FEISHU), deps.inbound.receive, cfg.app_id, feishu.client.user_name
+    )
     if cfg.mode == "long_connection":
         LongConnection(cfg, events).start()
         log.info("Feishu: long connection started")

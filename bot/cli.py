@@ -116,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
         default="zh",
         help="the language the organisation and its members use, names included (default: zh)",
     )
+    demo.add_argument(
+        "--channel",
+        choices=("telegram", "feishu"),
+        default="telegram",
+        help="the messenger the cast uses: Telegram (default) or Feishu, each on a local stand-in",
+    )
     return parser
 
 
@@ -128,7 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.demo import run_demo
 
             return asyncio.run(
-                run_demo(serve_port=args.port if args.serve else None, lang=args.lang)
+                run_demo(
+                    serve_port=args.port if args.serve else None,
+                    lang=args.lang,
+                    channel=args.channel,
+                )
             )
         if args.command == "config":
             # A misspelt variable is ignored: say so before the file's own problems.

@@ -19,18 +19,20 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from bot.app import running
+from bot.channels.address import FEISHU, TELEGRAM, alias
 from bot.config import parse_config
-from bot.sandbox import BotApiSandbox, SentMessage, run_sandbox
+from bot.sandbox import BotApiSandbox, run_sandbox
+from bot.sandbox.feishu import FeishuStandIn, run_feishu_standin
 from bot.services import dashboard_links, members
 from bot.texts import CATALOGS, plain, t
 from handlers.common import Deps
@@ -38,6 +40,7 @@ from storage.db import Database
 from storage.models import Delivery, Job, utcnow
 
 Who = tuple[int, str]
+Buttons = list[tuple[str, str]]
 LANGUAGES = ("zh", "en")
 TIMEZONE = "Asia/Shanghai"
 # The demo's day starts here, whenever it is run: office hours, not the middle of the night.
@@ -48,7 +51,8 @@ DAY_STARTS = time(9, 0)
 QUIET_SECONDS = 0.1
 SETTLE_TIMEOUT = 20.0
 
-_CODE = re.compile(r"<code>(\d{6})</code>")
+# A check-in code as sent: in <code> on Telegram, in backticks in a Feishu card.
+_CODE = re.compile(r"(?:<code>|`)(\d{6})(?:</code>|`)")
 _NUMBER = re.compile(r"#(\d+)")
 _TAG = re.compile(r"<[^>]+>")
 
@@ -274,9 +278,149 @@ def _visible(template: str) -> str:
     return html.unescape(_TAG.sub("", template.split("{", 1)[0])).strip()
 
 
+class Shown:
+    """A message as its reader sees it, on either channel, as it is now (an edit changes it)."""
+
+    def __init__(self, ref: int | str, read: Callable[[], tuple[str, str, Buttons]]) -> None:
+        self.ref = ref
+        self._read = read
+
+    @property
+    def text(self) -> str:
+        """As sent: the HTML subset on Telegram, card markdown on Feishu."""
+        return self._read()[0]
+
+    @property
+    def plain(self) -> str:
+        return self._read()[1]
+
+    @property
+    def buttons(self) -> Buttons:
+        """(label, action data) of its buttons, in order."""
+        return self._read()[2]
+
+
+class People(Protocol):
+    """The cast's side of one messenger: what they send and what reaches them."""
+
+    def events(self) -> int: ...
+
+    def count(self, who: Who) -> int: ...
+
+    async def wait(self, who: Who, after: int) -> Shown: ...
+
+    async def say(self, who: Who, text: str) -> None: ...
+
+    async def upload(self, who: Who, file_name: str, data: bytes) -> None: ...
+
+    async def press(self, who: Who, message: Shown, data: str) -> None: ...
+
+    async def wait_for_edit(self, who: Who, message: Shown, edits: int) -> None: ...
+
+    def account(self, who: Who) -> int: ...
+
+    def joining(self, code: str) -> str: ...
+
+
+class TelegramPeople:
+    def __init__(self, sandbox: BotApiSandbox) -> None:
+        self.sandbox = sandbox
+
+    def events(self) -> int:
+        return len(self.sandbox.transcript)
+
+    def count(self, who: Who) -> int:
+        return len(self.sandbox.messages_to(who[0]))
+
+    async def wait(self, who: Who, after: int) -> Shown:
+        m = await self.sandbox.wait_for_message(who[0], after=after, timeout=15)
+
+        def read() -> tuple[str, str, Buttons]:
+            rows = (m.reply_markup or {}).get("inline_keyboard", [])
+            buttons = [
+                (str(b.get("text", "")), str(b.get("callback_data", ""))) for r in rows for b in r
+            ]
+            return m.caption or m.text or "", m.plain_text or m.plain_caption or "", buttons
+
+        return Shown(m.message_id, read)
+
+    async def say(self, who: Who, text: str) -> None:
+        await self.sandbox.user_message(who[0], text, first_name=who[1])
+
+    async def upload(self, who: Who, file_name: str, data: bytes) -> None:
+        await self.sandbox.user_document(who[0], file_name, data, first_name=who[1])
+
+    async def press(self, who: Who, message: Shown, data: str) -> None:
+        assert isinstance(message.ref, int)
+        update = await self.sandbox.press_button(who[0], message.ref, data, first_name=who[1])
+        await self.sandbox.wait_for_answer(update["callback_query"]["id"], timeout=10)
+
+    async def wait_for_edit(self, who: Who, message: Shown, edits: int) -> None:
+        assert isinstance(message.ref, int)
+        await self.sandbox.wait_for_edit(who[0], message.ref, edits=edits, timeout=10)
+
+    def account(self, who: Who) -> int:
+        return who[0]
+
+    def joining(self, code: str) -> str:
+        # Telegram's invite is a link that opens the bot with /start <code>.
+        return f"/start {code}"
+
+
+class FeishuPeople:
+    """The cast on Feishu: each has an open id, and writes to the bot through the stand-in."""
+
+    def __init__(self, standin: FeishuStandIn, cast: Cast) -> None:
+        self.standin = standin
+        for who in (cast.admin, *cast.members):
+            standin.add_user(self.open_id(who), who[1])
+
+    @staticmethod
+    def open_id(who: Who) -> str:
+        return f"ou_demo{who[0]}"
+
+    def events(self) -> int:
+        return len(self.standin.transcript) + len(self.standin.calls)
+
+    def count(self, who: Who) -> int:
+        return len(self.standin.messages_to(self.open_id(who)))
+
+    async def wait(self, who: Who, after: int) -> Shown:
+        m = await self.standin.wait_for_message(self.open_id(who), after=after, timeout=15)
+
+        def read() -> tuple[str, str, Buttons]:
+            buttons = [
+                (label, str(value.get("d", "")) if isinstance(value, dict) else value)
+                for label, value in m.buttons
+            ]
+            return m.text, m.plain, buttons
+
+        return Shown(m.message_id, read)
+
+    async def say(self, who: Who, text: str) -> None:
+        await self.standin.user_says(self.open_id(who), text)
+
+    async def upload(self, who: Who, file_name: str, data: bytes) -> None:
+        await self.standin.user_sends_file(self.open_id(who), file_name, data)
+
+    async def press(self, who: Who, message: Shown, data: str) -> None:
+        label = next(label for label, d in message.buttons if d == data)
+        await self.standin.press(self.open_id(who), str(message.ref), label)
+
+    async def wait_for_edit(self, who: Who, message: Shown, edits: int) -> None:
+        await self.standin.wait_for_edit(str(message.ref), edits=edits, timeout=10)
+
+    def account(self, who: Who) -> int:
+        return alias(FEISHU, self.open_id(who))
+
+    def joining(self, code: str) -> str:
+        # No deep links on Feishu: the member types the code.
+        return code
+
+
 @dataclass
 class Scene:
-    sandbox: BotApiSandbox
+    people: People
     transcript: Transcript
     db: Database
     clock: DemoClock
@@ -298,7 +442,7 @@ class Scene:
 
     async def expect(
         self, who: Who, after: int, *, opening: str | None = None, button: str | None = None
-    ) -> SentMessage:
+    ) -> Shown:
         """The first message to `who` after index `after` that shows the first words of catalog
         text `opening` and has a button labelled with catalog text `button`, whichever are given
         (other pushes, such as reminders, may arrive in between)."""
@@ -306,16 +450,15 @@ class Scene:
         label = self.label(button) if button else None
         index = after
         while True:
-            message = await self.sandbox.wait_for_message(who[0], after=index, timeout=15)
-            text = message.plain_text or message.plain_caption or ""
-            if (shows is None or shows in text) and (
-                label is None or label in self.sandbox.button_texts(message)
+            message = await self.people.wait(who, index)
+            if (shows is None or shows in message.plain) and (
+                label is None or label in [text for text, _ in message.buttons]
             ):
                 return message
             index += 1
 
     def count(self, who: Who) -> int:
-        return len(self.sandbox.messages_to(who[0]))
+        return self.people.count(who)
 
     def counts(self) -> dict[Who, int]:
         return {who: self.count(who) for who in self.cast.members}
@@ -336,12 +479,12 @@ class Scene:
 
     async def settle(self) -> None:
         """Wait until the bot has said all it has to say by now: due jobs fired, due messages
-        sent, and nothing new (an edit, a notice) reaching the sandbox for a moment."""
+        sent, and nothing new (an edit, a notice) reaching the messenger for a moment."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SETTLE_TIMEOUT
         seen, quiet_since = -1, 0.0
         while True:
-            events = len(self.sandbox.transcript)
+            events = self.people.events()
             if events != seen or await self._busy():
                 seen, quiet_since = events, loop.time()
             elif loop.time() - quiet_since >= QUIET_SECONDS:
@@ -384,74 +527,73 @@ class Scene:
         self.transcript.mark(self.cast.when(moment))
         await self.settle()
 
-    async def press(self, who: Who, message: SentMessage, data: str) -> None:
-        user_id, name = who
-        update = await self.sandbox.press_button(user_id, message.message_id, data, first_name=name)
-        await self.sandbox.wait_for_answer(update["callback_query"]["id"], timeout=10)
+    async def press(self, who: Who, message: Shown, data: str) -> None:
+        await self.people.press(who, message, data)
         await self.settle()
 
-    async def send(self, who: Who, text: str) -> SentMessage:
-        user_id, name = who
-        before = len(self.sandbox.messages_to(user_id))
-        await self.sandbox.user_message(user_id, text, first_name=name)
-        reply = await self.sandbox.wait_for_message(user_id, after=before, timeout=10)
+    async def _answered(self, who: Who, before: int) -> Shown:
+        reply = await self.people.wait(who, before)
         await self.settle()
         return reply
 
-    async def upload(self, who: Who, file_name: str, data: bytes) -> SentMessage:
-        user_id, name = who
-        before = len(self.sandbox.messages_to(user_id))
-        await self.sandbox.user_document(user_id, file_name, data, first_name=name)
-        reply = await self.sandbox.wait_for_message(user_id, after=before, timeout=10)
-        await self.settle()
-        return reply
+    async def send(self, who: Who, text: str) -> Shown:
+        before = self.count(who)
+        await self.people.say(who, text)
+        return await self._answered(who, before)
 
-    async def tap(self, who: Who, message: SentMessage, key: str, **params: Any) -> SentMessage:
+    async def upload(self, who: Who, file_name: str, data: bytes) -> Shown:
+        before = self.count(who)
+        await self.people.upload(who, file_name, data)
+        return await self._answered(who, before)
+
+    async def tap(self, who: Who, message: Shown, key: str, **params: Any) -> Shown:
         """Tap the button labelled with catalog text `key`; the bot answers with a message."""
-        user_id, name = who
-        before = len(self.sandbox.messages_to(user_id))
-        data = self.sandbox.button_data(message, self.label(key, **params))
-        await self.sandbox.press_button(user_id, message.message_id, data, first_name=name)
-        reply = await self.sandbox.wait_for_message(user_id, after=before, timeout=10)
-        await self.settle()
-        return reply
+        before = self.count(who)
+        await self.people.press(who, message, button_data(message, self.label(key, **params)))
+        return await self._answered(who, before)
 
-    async def tap_for_toast(self, who: Who, message: SentMessage, key: str) -> None:
+    async def tap_for_toast(self, who: Who, message: Shown, key: str) -> None:
         """A button that answers with a short notice instead of a message."""
-        await self.press(who, message, self.sandbox.button_data(message, self.label(key)))
+        await self.press(who, message, button_data(message, self.label(key)))
+
+
+def button_data(message: Shown, label: str) -> str:
+    for text, data in message.buttons:
+        if text == label:
+            return data
+    raise LookupError(f"no button {label!r}; the message has {[t for t, _ in message.buttons]}")
 
 
 def invite_codes(text: str, names: tuple[str, ...]) -> dict[str, str]:
-    """Each name's invite code from /invites: the name, its place in brackets, then the link."""
+    """Each name's invite code from /invites: the name, its place in brackets, then the
+    Telegram link, or the code alone where there is no Telegram."""
     codes: dict[str, str] = {}
     for name in names:
-        match = re.search(
-            rf"^{re.escape(name)}\s*[（(][^\n]*\nhttps://t\.me/\w+\?start=(\w+)", text, re.MULTILINE
-        )
+        link_or_code = r"(?:https://t\.me/\w+\?start=|(?:邀请码|code) )(\w+)"
+        match = re.search(rf"^{re.escape(name)}\s*[（(][^\n]*\n{link_or_code}", text, re.MULTILINE)
         if match is None:
             raise KeyError(f"no invite link for {name}")
         codes[name] = match[1]
     return codes
 
 
-def _number(message: SentMessage) -> int:
+def _number(message: Shown) -> int:
     """The record number (#12) a confirmation names first."""
-    match = _NUMBER.search(message.plain_text or message.plain_caption or "")
+    match = _NUMBER.search(message.plain)
     if match is None:
-        raise AssertionError(f"no record number in {message.plain_text!r}")
+        raise AssertionError(f"no record number in {message.plain!r}")
     return int(match[1])
 
 
-def _code(message: SentMessage) -> str:
-    match = _CODE.search(message.caption or message.text or "")
+def _code(message: Shown) -> str:
+    match = _CODE.search(message.text)
     if match is None:
-        raise AssertionError(f"no check-in code in {message.plain_caption!r}")
+        raise AssertionError(f"no check-in code in {message.plain!r}")
     return match[1]
 
 
-def _buttons(message: SentMessage) -> list[tuple[str, str]]:
-    rows = (message.reply_markup or {}).get("inline_keyboard", [])
-    return [(str(b.get("text", "")), str(b.get("callback_data", ""))) for row in rows for b in row]
+def _buttons(message: Shown) -> list[tuple[str, str]]:
+    return message.buttons
 
 
 async def onboarding_scene(scene: Scene) -> dict[str, str]:
@@ -467,11 +609,11 @@ async def onboarding_scene(scene: Scene) -> dict[str, str]:
     await scene.tap(c.admin, preview, "import.confirm")
     await scene.expect(c.admin, before, opening="import.done")
     invites = await scene.send(c.admin, "/invites")
-    codes = invite_codes(invites.plain_text or "", tuple(who[1] for who in c.members))
+    codes = invite_codes(invites.plain, tuple(who[1] for who in c.members))
 
     scene.say(c.heading(2))
-    await scene.send(c.zhang, f"/start {codes[c.zhang[1]]}")
-    await scene.send(c.li, f"/start {codes[c.li[1]]}")
+    await scene.send(c.zhang, scene.people.joining(codes[c.zhang[1]]))
+    await scene.send(c.li, scene.people.joining(codes[c.li[1]]))
     await scene.send(c.zhang, "/me")
 
     scene.say(c.heading(3))
@@ -483,8 +625,8 @@ async def onboarding_scene(scene: Scene) -> dict[str, str]:
 async def study_scene(scene: Scene, codes: dict[str, str]) -> None:
     c = scene.cast
     scene.say(c.heading(4))
-    await scene.send(c.qian, f"/start {codes[c.qian[1]]}")
-    await scene.send(c.zhao, f"/start {codes[c.zhao[1]]}")
+    await scene.send(c.qian, scene.people.joining(codes[c.qian[1]]))
+    await scene.send(c.zhao, scene.people.joining(codes[c.zhao[1]]))
     before = scene.counts()
     due = scene.clock().astimezone(ZoneInfo(TIMEZONE)).date() + timedelta(days=7)
     keyword = "截止" if c.lang == "zh" else "due"
@@ -526,7 +668,7 @@ async def meeting_scene(scene: Scene) -> None:
     for who, slots in ticks.items():
         for slot in slots:
             await scene.press(who, polls[who], _buttons(polls[who])[slot][1])
-    await scene.sandbox.wait_for_edit(c.qian[0], status.message_id, edits=5, timeout=10)
+    await scene.people.wait_for_edit(c.qian, status, 5)
     make = _visible(CATALOGS[c.lang]["poll.btn_make"])
     best = next(data for label, data in _buttons(status) if label.startswith(make))
 
@@ -648,7 +790,9 @@ async def serve_dashboard(scene: Scene, deps: Deps, port: int) -> None:
     scene.say(f"\n—— {c.dashboard} ——")
     for who in (c.qian, c.admin):
         async with deps.db.read() as session:
-            actor = await members.get_actor(session, who[0], deps.default_language)
+            actor = await members.get_actor(
+                session, scene.people.account(who), deps.default_language
+            )
         assert actor is not None
         async with deps.db.write() as session:
             token, _ = await dashboard_links.issue(
@@ -671,51 +815,55 @@ async def run_demo(
     *,
     serve_port: int | None = None,
     lang: str = "zh",
+    channel: str = TELEGRAM,
 ) -> int:
     cast = CASTS[lang]
     transcript = Transcript(out or (lambda line: print(line, flush=True)), cast)
-    sandbox = BotApiSandbox()
-    sandbox.on_event = transcript.event
     with tempfile.TemporaryDirectory(prefix="branchbot-demo-") as tmp:
-        async with run_sandbox(sandbox) as base:
-            config = parse_config(
-                {
-                    "telegram": {
-                        "token": sandbox.token,
-                        "api_base_url": f"{base}/bot",
-                        "mode": "polling",
-                        # The demo plays a week's work in half a minute.
-                        "member_burst": 200,
-                    },
-                    "database": {"url": f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}"},
-                    "organisation": {
-                        "name": cast.organisation,
-                        "timezone": TIMEZONE,
-                        "language": cast.lang,
-                        "admins": [cast.admin[0]],
-                    },
-                    # The organisation's usual quiet hours (22:00 to 07:30); a brisk pace.
-                    "delivery": {"per_chat_interval_seconds": 0.2},
-                    # Jobs due after the clock moves on fire within a fraction of a second.
-                    "scheduler": {"tick_seconds": 0.05},
-                    # The clock jumps days ahead: no admin reminder about next year's holidays
-                    # in the middle of the scenes.
-                    "holidays": {"notice_reminder": False},
-                    "dashboard": {
-                        "enabled": serve_port is not None,
-                        "port": serve_port or 8080,
-                        "public_url": f"http://127.0.0.1:{serve_port or 8080}",
-                    },
-                    # /healthz and /metrics on any free port: the demo never fights over 8081.
-                    "health": {"port": 0},
-                },
-                env={},
-            )
-            transcript.say(f"branchbot demo: local Bot API at {base}, store {tmp}/demo.db")
+        settings = _demo_settings(cast, Path(tmp) / "demo.db", serve_port)
+        async with AsyncExitStack() as stack:
+            people: People
+            if channel == FEISHU:
+                standin = FeishuStandIn()
+                standin.on_event = transcript.event
+                base = await stack.enter_async_context(run_feishu_standin(standin))
+                feishu_people = FeishuPeople(standin, cast)
+                people = feishu_people
+                # An office on Feishu alone: no Telegram token; the admin by their open id.
+                settings["feishu"] = {
+                    "app_id": standin.app_id,
+                    "app_secret": standin.app_secret,
+                    "mode": "webhook",
+                    "verification_token": standin.verification_token,
+                    "encrypt_key": standin.encrypt_key,
+                    "api_base_url": base,
+                    "port": 0,
+                    "admins": [feishu_people.open_id(cast.admin)],
+                    "per_chat_interval_seconds": 0.2,
+                }
+                where = f"local Feishu Open API at {base}"
+            else:
+                sandbox = BotApiSandbox()
+                sandbox.on_event = transcript.event
+                base = await stack.enter_async_context(run_sandbox(sandbox))
+                people = TelegramPeople(sandbox)
+                settings["telegram"] = {
+                    "token": sandbox.token,
+                    "api_base_url": f"{base}/bot",
+                    "mode": "polling",
+                    # The demo plays a week's work in half a minute.
+                    "member_burst": 200,
+                }
+                settings["organisation"]["admins"] = [cast.admin[0]]
+                where = f"local Bot API at {base}"
+            config = parse_config(settings, env={})
+            transcript.say(f"branchbot demo: {where}, store {tmp}/demo.db")
             clock = DemoClock.from_morning(ZoneInfo(TIMEZONE))
             transcript.mark(cast.when(clock()))
             async with running(config, clock=clock) as (_, deps):
-                scene = Scene(sandbox, transcript, deps.db, clock)
+                if channel == FEISHU:
+                    standin.callback_url = f"{deps.metrics.feishu_at}{config.feishu.path}"
+                scene = Scene(people, transcript, deps.db, clock)
                 try:
                     await scene.settle()
                     codes = await onboarding_scene(scene)
@@ -730,3 +878,24 @@ async def run_demo(
                     return 1
     transcript.say(f"\n{cast.finished}")
     return 0
+
+
+def _demo_settings(cast: Cast, db_path: Path, serve_port: int | None) -> dict[str, Any]:
+    return {
+        "database": {"url": f"sqlite+aiosqlite:///{db_path}"},
+        "organisation": {"name": cast.organisation, "timezone": TIMEZONE, "language": cast.lang},
+        # The organisation's usual quiet hours (22:00 to 07:30); a brisk pace.
+        "delivery": {"per_chat_interval_seconds": 0.2},
+        # Jobs due after the clock moves on fire within a fraction of a second.
+        "scheduler": {"tick_seconds": 0.05},
+        # The clock jumps days ahead: no admin reminder about next year's holidays in the middle
+        # of the scenes.
+        "holidays": {"notice_reminder": False},
+        "dashboard": {
+            "enabled": serve_port is not None,
+            "port": serve_port or 8080,
+            "public_url": f"http://127.0.0.1:{serve_port or 8080}",
+        },
+        # /healthz and /metrics on any free port: the demo never fights over 8081.
+        "health": {"port": 0},
+    }

@@ -75,9 +75,12 @@ async def invites_command(call: Call) -> None:
         await call.reply(call.t("invites.none"))
         return
     username = call.context.bot.username
+    # Without Telegram (an office on Feishu alone) a Telegram link would lead nowhere.
+    row = "invites.row" if deps.config.telegram.token else "invites.row_code"
     rendered = [
         call.t(
-            "invites.row",
+            row,
+            code=line.code,
             name=line.name,
             place=_place(call, line.branch, line.group),
             link=invites.deep_link(username, line.code),

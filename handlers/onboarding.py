@@ -75,7 +75,7 @@ async def start(call: Call) -> None:
             await tell_stranger(call)
             return
         user = call.update.effective_user
-        if user is not None and call.actor.name == organisation.placeholder_name(call.user_id):
+        if user is not None and organisation.is_placeholder(call.actor.name):
             # An admin from the config, known by number until now: by their own name from here.
             async with deps.db.write() as session:
                 await organisation.name_admin(session, call.user_id, user.full_name)

@@ -11,7 +11,7 @@ import asyncio
 import contextvars
 import hashlib
 import json
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from storage.db import Database
 from storage.models import ChannelMessage, Contact
 
 T = TypeVar("T")
+NameOf = Callable[[str], Awaitable[str | None]]
 
 
 async def detached(work: Coroutine[Any, Any, T]) -> T:
@@ -40,19 +41,36 @@ class ChannelStore:
         self.channel = channel
         # Aliases never change meaning: a cache needs no invalidation.
         self._external: dict[int, str] = {}
+        self._names: dict[int, str] = {}
 
-    async def remember(self, external_id: str, name: str = "") -> int:
-        """The alias of this person, kept in contacts from their first message on."""
+    async def remember(self, external_id: str, name_of: NameOf | None = None) -> int:
+        """The alias of this person, kept in contacts from their first message on (with their
+        name, asked of `name_of` once)."""
         chat_id = alias(self.channel, external_id)
         if chat_id in self._external:
             return chat_id
-        await detached(self._remember(chat_id, external_id, name))
+        async with self.db.read() as session:
+            found = await session.get(Contact, chat_id)
+        name = found.name if found is not None else ""
+        if not name and name_of is not None:
+            # Someone kept before their first message (an admin from the config) is asked too.
+            name = await name_of(external_id) or ""
+        if found is None or name != found.name:
+            await detached(self._remember(chat_id, external_id, name))
         self._external[chat_id] = external_id
+        self._names[chat_id] = name
         return chat_id
+
+    def name(self, chat_id: int) -> str:
+        """Their name as remembered ("" when the channel would not say)."""
+        return self._names.get(chat_id, "")
 
     async def _remember(self, chat_id: int, external_id: str, name: str) -> None:
         async with self.db.write() as session:
-            if await session.get(Contact, chat_id) is not None:
+            found = await session.get(Contact, chat_id)
+            if found is not None:
+                found.name = name[:100]
+                await session.commit()
                 return
             session.add(
                 Contact(

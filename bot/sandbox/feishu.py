@@ -26,6 +26,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.channels.feishu import crypto
+from bot.channels.feishu.cards import read_markdown
 
 __all__ = [
     "FeishuCall",
@@ -48,6 +49,7 @@ TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
 MESSAGES_PATH = "/open-apis/im/v1/messages"
 FILES_PATH = "/open-apis/im/v1/files"
 IMAGES_PATH = "/open-apis/im/v1/images"
+USERS_PATH = "/open-apis/contact/v3/users"
 
 KB = 1024
 MB = 1024 * KB
@@ -219,6 +221,13 @@ class FeishuMessage:
         if self.msg_type == "post":
             return _post_text(self.content)
         return ""
+
+    @property
+    def plain(self) -> str:
+        """The text as the user reads it: a card's markdown without its marks and escapes."""
+        if self.msg_type == "interactive":
+            return read_markdown(self.text)
+        return self.text
 
     @property
     def title(self) -> str | None:
@@ -631,6 +640,9 @@ class FeishuStandIn:
         self.deliveries: list[FeishuDelivery] = []
         self.last_event: JSONDict | None = None
         self.token_grants = 0
+        # What happened, a line each (the demo prints them as they come).
+        self.transcript: list[str] = []
+        self.on_event: Callable[[str], None] | None = None
 
         # Added to the clock so tests can age tokens and uuids without sleeping.
         self._time_offset = 0.0
@@ -655,6 +667,7 @@ class FeishuStandIn:
                 self._resource,
             ),
             ("POST", re.compile(re.escape(FILES_PATH)), self._upload_file),
+            ("GET", re.compile(re.escape(USERS_PATH) + r"/(?P<id>[^/]+)"), self._user),
             ("POST", re.compile(re.escape(IMAGES_PATH)), self._upload_image),
         ]
 
@@ -1010,6 +1023,7 @@ class FeishuStandIn:
         )
         self.sent.append(message)
         self._by_id[message.message_id] = message
+        self._emit_bot(message)
         if request_uuid is not None:
             self._uuids[request_uuid] = (self._now(), message.message_id)
         return _ok(self._message_data(message))
@@ -1031,11 +1045,46 @@ class FeishuStandIn:
         message.history.append(message.content)
         message.content = content
         message.edits += 1
+        self._emit_bot(message, edit=True)
         return _ok({})
 
+    async def _user(self, req: _Request, match: re.Match[str]) -> _Reply:
+        """A person in the directory (the app has contact:user.base:readonly here)."""
+        if req.query.get("user_id_type", "open_id") != "open_id":
+            raise _field_error("user_id_type")
+        name = self.users.get(match["id"])
+        if name is None:
+            raise FeishuError(41050, "no user authority error")
+        return _ok({"user": {"open_id": match["id"], "name": name}})
+
     async def _recall(self, req: _Request, match: re.Match[str]) -> _Reply:
-        self._existing(match["id"]).recalled = True
+        message = self._existing(match["id"])
+        message.recalled = True
+        self.emit(f"🤖 recalls a message to {self.users.get(message.open_id, message.open_id)}")
         return _ok({})
+
+    def emit(self, line: str) -> None:
+        self.transcript.append(line)
+        if self.on_event is not None:
+            self.on_event(line)
+
+    def _emit_bot(self, message: FeishuMessage, *, edit: bool = False) -> None:
+        name = self.users.get(message.open_id, message.open_id)
+        tag = " (edit)" if edit else ""
+        body = message.plain
+        if message.msg_type == "file":
+            body = f"📎 {body}"
+        elif any(e.get("tag") == "img" for e in _elements(message.content)):
+            body = f"🖼 {body}"
+        line = f"🤖 → {name}{tag}: {body}"
+        rows = [
+            [str(b.get("text", {}).get("content", "")) for b in e.get("actions", [])]
+            for e in _elements(message.content)
+            if e.get("tag") == "action"
+        ]
+        for row in rows:
+            line += "\n" + " ".join(f"[{label}]" for label in row)
+        self.emit(line)
 
     # ------------------------------------------------------------------ files
 
@@ -1100,6 +1149,7 @@ class FeishuStandIn:
     async def user_says(self, open_id: str, text: str) -> JSONDict:
         """The user writes `text` to the bot; returns the event (the bot must answer 200)."""
         self._meet(open_id)
+        self.emit(f"👤 {self.users[open_id]}: {text}")
         event = message_event(
             app_id=self.app_id, token=self.verification_token, open_id=open_id, text=text
         )
@@ -1109,6 +1159,7 @@ class FeishuStandIn:
     async def user_sends_file(self, open_id: str, name: str, data: bytes) -> JSONDict:
         """The user sends the bot a file; returns the event (the bot must answer 200)."""
         self._meet(open_id)
+        self.emit(f"👤 {self.users[open_id]} sends 📎 {name} ({len(data)} bytes)")
         key = self.user_file(open_id, name, data)
         message_id = "om_" + uuid.uuid4().hex
         self._user_files[key].message_id = message_id
@@ -1138,6 +1189,7 @@ class FeishuStandIn:
         value = values[0]
         if not isinstance(value, dict):
             raise AssertionError(f"button {label!r} opens {value}; it sends no callback")
+        self.emit(f"👤 {self.users.get(open_id, open_id)} taps [{label}]")
         event = card_action_event(
             app_id=self.app_id,
             token=self.verification_token,

@@ -48,7 +48,14 @@ async def ensure_organisation(session: AsyncSession, name: str, timezone: str) -
 
 def placeholder_name(telegram_id: int | str) -> str:
     """The name of an admin created from the config, until they say theirs (name_admin)."""
-    return f"管理员 {telegram_id}"
+    return f"{_PLACEHOLDER}{telegram_id}"
+
+
+_PLACEHOLDER = "管理员 "
+
+
+def is_placeholder(name: str) -> bool:
+    return name.startswith(_PLACEHOLDER)
 
 
 async def promote_admins(
@@ -103,7 +110,7 @@ async def name_admin(session: AsyncSession, telegram_id: int, name: str) -> str 
     the one they go by in the messenger, normalised like a roster name. Returns the new name, or
     None when nothing changed (the record has a real name already, or `name` is blank)."""
     member = await accounts.member_of(session, telegram_id)
-    if member is None or not member.name.startswith(placeholder_name("")):
+    if member is None or not name or not is_placeholder(member.name):
         return None
     clean = normalise_name(name)[:MAX_MEMBER_NAME].strip()
     if not clean:

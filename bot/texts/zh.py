@@ -102,8 +102,9 @@ TEXTS: dict[str, str] = {
     "members.empty": "范围内还没有成员。可发送 CSV 花名册导入。",
     "members.more": "……另有 {count} 人，发送 /invites 获取完整名单。",
     # /invites
-    "invites.title": "<b>邀请链接</b>（{count} 人未绑定，有效期至各行所示）",
-    "invites.row": "{name}（{place}）\n{link}  有效至 {expires}",
+    "invites.title": "<b>邀请链接和邀请码</b>（{count} 人未绑定，有效期至各行所示）",
+    "invites.row": "{name}（{place}）\n{link}\n邀请码 <code>{code}</code>（飞书中直接发给机器人）  有效至 {expires}",
+    "invites.row_code": "{name}（{place}）\n邀请码 <code>{code}</code>（直接发给机器人）  有效至 {expires}",
     "invites.none": "范围内所有成员都已绑定。",
     "invites.file_caption": "邀请链接共 {count} 条（CSV）。",
     # /setrole

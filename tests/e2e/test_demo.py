@@ -20,16 +20,18 @@ _MARKER = re.compile(r"^⏱ \d{4}-\d{2}-\d{2} \S+ (\d{2}):(\d{2})$", re.MULTILIN
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, subprocess.CompletedProcess[str]]:
-    """Both languages played once, side by side, as `branchbot demo [--lang en]` would."""
+    """Both languages played once, side by side, as `branchbot demo [--lang en]` would, and
+    the Chinese scenario again on Feishu (`branchbot demo --channel feishu`)."""
+    plays = {"zh": ["--lang", "zh"], "en": ["--lang", "en"], "feishu": ["--channel", "feishu"]}
     started = {
-        lang: subprocess.Popen(
-            [sys.executable, "-m", "bot", "demo", "--lang", lang],
+        name: subprocess.Popen(
+            [sys.executable, "-m", "bot", "demo", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             encoding="utf-8",
         )
-        for lang in ("zh", "en")
+        for name, args in plays.items()
     }
     done: dict[str, subprocess.CompletedProcess[str]] = {}
     for lang, process in started.items():
@@ -44,7 +46,7 @@ def transcript(runs: dict[str, subprocess.CompletedProcess[str]], lang: str) -> 
     return run.stdout
 
 
-@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("lang", ["zh", "en", "feishu"])
 def test_the_demo_prints_no_warnings_or_errors(
     runs: dict[str, subprocess.CompletedProcess[str]], lang: str
 ) -> None:
@@ -79,7 +81,12 @@ def test_the_english_demo_is_english_throughout(
 
 @pytest.mark.parametrize(
     ("lang", "greeting"),
-    [("zh", "您好，王主任！示范局机关党委，角色：管理员"), ("en", "Hello, Director Wang! ")],
+    [
+        ("zh", "您好，王主任！示范局机关党委，角色：管理员"),
+        ("en", "Hello, Director Wang! "),
+        # On Feishu the name comes from the tenant's directory.
+        ("feishu", "您好，王主任！示范局机关党委，角色：管理员"),
+    ],
 )
 def test_the_admin_is_greeted_by_name(
     runs: dict[str, subprocess.CompletedProcess[str]], lang: str, greeting: str
@@ -89,10 +96,12 @@ def test_the_admin_is_greeted_by_name(
     assert "管理员 100" not in text and "100!" not in text
 
 
+@pytest.mark.parametrize("play", ["zh", "feishu"])
 def test_the_chinese_demo_plays_every_scene(
-    runs: dict[str, subprocess.CompletedProcess[str]],
+    runs: dict[str, subprocess.CompletedProcess[str]], play: str
 ) -> None:
-    text = transcript(runs, "zh")
+    """Every feature, on Telegram and on Feishu: the same scenes, the same outcomes."""
+    text = transcript(runs, play)
     assert "欢迎，张三" in text and "欢迎，李四" in text
     assert "没有使用此命令的权限" in text
     # The meetings scenes: poll, meeting, leave, check-in, close with make-up, compliance.
@@ -142,3 +151,19 @@ def test_everything_happens_at_sensible_hours(
     offer = re.search(r"(?:请在|confirm by) \d{2}-\d{2} (\d{2}):(\d{2})", text)
     assert offer is not None
     assert time(7, 30) <= time(int(offer[1]), int(offer[2])) < time(22, 0), offer[0]
+
+
+def test_on_feishu_members_join_by_typing_their_code_and_buttons_are_cards(
+    runs: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    text = transcript(runs, "feishu")
+    assert "local Feishu Open API" in text
+    # No Telegram in a Feishu-only office: /invites lists codes, and a member sends theirs.
+    assert "t.me/" not in text
+    code = re.search(r"^张三（[^\n]*\n邀请码 (\w+)", text, re.MULTILINE)
+    assert code is not None
+    assert f"👤 张三: {code[1]}\n🤖 → 张三: 欢迎，张三！" in text
+    # A press changes the card in place, and its notice arrives as a short message.
+    assert "👤 张三 taps [已学习]\n🤖 → 张三: 已记录，谢谢！\n🤖 → 张三 (edit)" in text
+    # Pictures are cards with an image (the check-in QR code), ledgers none here.
+    assert "🖼 " in text

@@ -244,8 +244,10 @@ async def test_feishu_only_office_runs_every_kind_of_message(
         assert "新增 3 人" in done.text
         assert fs.calls_to("GET", "/open-apis/im/v1/messages/")
 
-        invites = (await fs_says(fs, ADMIN_OPEN_ID, "/invites")).text
-        codes = dict(re.findall(r"(\S+?)（[^）]*）\s*\n\S*?start=(\w+)", invites))
+        invites = (await fs_says(fs, ADMIN_OPEN_ID, "/invites")).plain
+        # No Telegram here: each member's code, to send to the bot, and no link.
+        assert "t.me" not in invites
+        codes = dict(re.findall(r"(\S+?)（[^）]*）\s*\n邀请码 (\w+)", invites))
         assert set(codes) == {"张三", "李四", "王五"}, invites
         assert "欢迎，张三" in (await fs_says(fs, ZHANG, codes["张三"])).text
 

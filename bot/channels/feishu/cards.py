@@ -133,3 +133,32 @@ def card(
             )
     # update_multi: the card is the same for everyone who sees it, so an update replaces it.
     return {"config": {"wide_screen_mode": True, "update_multi": True}, "elements": elements}
+
+
+_LINK = re.compile(r"(?<!\\)\[((?:\\.|[^\]\\])*)\]\([^)]*\)")
+
+
+def read_markdown(text: str) -> str:
+    """What a reader sees of card markdown: no emphasis marks or escapes, a link's text only
+    (the stand-in's transcript and tests read cards this way)."""
+    text = _LINK.sub(r"\1", text)
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if text.startswith("```", i):
+            i += 3
+            continue
+        if text.startswith("**", i) or text.startswith("~~", i):
+            i += 2
+            continue
+        if char in "*`":
+            i += 1
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)

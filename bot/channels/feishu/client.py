@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import aiohttp
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.config import FeishuConfig
 
@@ -140,6 +140,21 @@ class FeishuClient:
             "POST", "/open-apis/im/v1/messages", params={"receive_id_type": "open_id"}, body=body
         )
         return str(data["message_id"])
+
+    async def user_name(self, open_id: str) -> str | None:
+        """A person's name in the tenant's directory; None without the permission to read it
+        (contact:user.base:readonly) or when Feishu will not say."""
+        try:
+            data = await self.request(
+                "GET",
+                f"/open-apis/contact/v3/users/{open_id}",
+                params={"user_id_type": "open_id"},
+            )
+        except TelegramError as exc:
+            log.info("Feishu did not give a person's name (%s); they go by their roster name", exc)
+            return None
+        name = (data.get("user") or {}).get("name") if isinstance(data, dict) else None
+        return str(name) if name else None
 
     async def update_card(self, message_id: str, card: dict[str, Any]) -> None:
         await self.request(

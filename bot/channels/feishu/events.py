@@ -18,7 +18,7 @@ from typing import Any
 from bot.channels.address import FEISHU, event_update_id
 from bot.channels.feishu import crypto
 from bot.channels.feishu.bot_api import CALLBACK_PREFIX, callback_id
-from bot.channels.store import ChannelStore, message_number
+from bot.channels.store import ChannelStore, NameOf, message_number
 from bot.config import FeishuConfig
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,18 @@ def open_request(body: bytes, headers: Mapping[str, str], config: FeishuConfig) 
 class FeishuEvents:
     """Feishu's events as updates on the inbound path."""
 
-    def __init__(self, store: ChannelStore, receive: Receive, app_id: str = "") -> None:
+    def __init__(
+        self,
+        store: ChannelStore,
+        receive: Receive,
+        app_id: str = "",
+        name_of: NameOf | None = None,
+    ) -> None:
         self.store = store
         self.receive = receive
         self.app_id = app_id
+        # Asked once per person: events carry no names.
+        self.name_of = name_of
 
     async def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         """Keep the event as an update; the answer Feishu expects (for a press: no toast, the
@@ -106,8 +114,9 @@ class FeishuEvents:
         return {}
 
     async def _person(self, open_id: str) -> dict[str, Any]:
-        chat_id = await self.store.remember(open_id)
-        return {"id": chat_id, "is_bot": False, "first_name": "", "language_code": "zh"}
+        chat_id = await self.store.remember(open_id, self.name_of)
+        name = self.store.name(chat_id)
+        return {"id": chat_id, "is_bot": False, "first_name": name, "language_code": "zh"}
 
     async def _message(self, event_id: str, body: dict[str, Any]) -> dict[str, Any] | None:
         sender = body.get("sender") or {}

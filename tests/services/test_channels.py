@@ -1,0 +1,894 @@
+"""Channels beside Telegram: chat-id aliases, Feishu cards, Feishu events in, the Feishu Bot API
+against the local stand-in, and a member's accounts on several channels."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+
+from bot.channels import address
+from bot.channels.address import FEISHU, TELEGRAM, alias, channel_of, event_update_id, is_alias
+from bot.channels.feishu import cards, crypto
+from bot.channels.feishu.bot_api import FeishuBotApi
+from bot.channels.feishu.client import FeishuClient
+from bot.channels.feishu.events import FeishuEvents, Rejected, open_request
+from bot.channels.store import ChannelStore, message_number
+from bot.config import FeishuConfig
+from bot.sandbox.feishu import (
+    FILES_PATH,
+    IMAGES_PATH,
+    MESSAGES_PATH,
+    FeishuStandIn,
+    StoredUpload,
+    card_action_event,
+    file_message_event,
+    message_event,
+    run_feishu_standin,
+    url_verification,
+    validate_card,
+)
+from bot.services import accounts
+from storage.db import Database
+from storage.models import Contact, Member
+from tests.conftest import OrgBuilder
+
+ALICE = "ou_alice"
+APP = "cli_test"
+SECRET = "secret"
+VTOKEN = "vtoken"
+EKEY = "ekey"
+INT64_MIN = -(2**63)
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (2, 2), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+PNG = _png()
+IMAGE_KEY = "img_v3_test"
+IMAGES = {IMAGE_KEY: StoredUpload(IMAGE_KEY, "chart.png", PNG, "image")}
+
+
+def _keyboard(*rows: list[dict[str, str]]) -> dict[str, Any]:
+    return {"inline_keyboard": [list(row) for row in rows]}
+
+
+# ---------------------------------------------------------------------- address
+
+
+def test_alias_is_negative_below_telegram_and_fits_int64() -> None:
+    for open_id in ("ou_alice", "ou_bob", "ou_" + "f" * 40, ""):
+        chat = alias(FEISHU, open_id)
+        assert chat < -(2**53)
+        assert chat >= INT64_MIN
+        assert is_alias(chat)
+        assert channel_of(chat) == FEISHU
+
+
+def test_alias_is_stable_and_distinct() -> None:
+    assert alias(FEISHU, "ou_alice") == alias(FEISHU, "ou_alice")
+    ids = [f"ou_{i}" for i in range(500)]
+    assert len({alias(FEISHU, i) for i in ids}) == len(ids)
+    # The value itself is fixed by the formula, not by the process (hash randomisation).
+    assert alias(FEISHU, "ou_alice") == -(
+        2**53 + 2**48 + int.from_bytes(hashlib.sha256(b"feishu:ou_alice").digest()[:6])
+    )
+
+
+@pytest.mark.parametrize(
+    "chat_id",
+    [1, 123456789, 2**52, 7_000_000_000, -1001234567890, -(2**52), -100, -(2**53) + 1, -(2**53)],
+)
+def test_telegram_ids_stay_telegram(chat_id: int) -> None:
+    assert channel_of(chat_id) == TELEGRAM
+    assert not is_alias(chat_id)
+
+
+def test_is_alias_of_none() -> None:
+    assert not is_alias(None)
+
+
+def test_event_update_id_negative_and_stable() -> None:
+    first = event_update_id(FEISHU, "ev_1")
+    assert first < 0
+    assert first == event_update_id(FEISHU, "ev_1")
+    assert first != event_update_id(FEISHU, "ev_2")
+    # Never the alias of a person whose open_id happens to equal the event id.
+    assert first != alias(FEISHU, "ev_1")
+    assert address.CHANNELS == (TELEGRAM, FEISHU)
+
+
+# ---------------------------------------------------------------------- cards
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<b>Meeting</b> at <i>nine</i>", "**Meeting** at *nine*"),
+        ('<a href="https://example.org/x">the form</a>', "[the form](https://example.org/x)"),
+        ("run <code>a*b_c</code> now", "run `a*b_c` now"),
+        ("<pre>x_y *z*</pre>", "```\nx_y *z*\n```"),
+        ("<s>old</s>", "~~old~~"),
+        ("one<br>two", "one\ntwo"),
+        ("<u>kept text</u>", "kept text"),
+    ],
+)
+def test_markdown_formatting(html: str, expected: str) -> None:
+    assert cards.markdown(html) == expected
+
+
+def test_markdown_escapes_member_text() -> None:
+    assert cards.markdown("*_[]`~<") == r"\*\_\[\]\`\~\<"
+    assert cards.markdown("<b>张三: a_b*c</b>") == r"**张三: a\_b\*c**"
+    # Entities are read first, then escaped as the characters they stand for.
+    assert cards.markdown("&lt;b&gt;not bold&lt;/b&gt; &amp; more") == r"\<b>not bold\</b> & more"
+
+
+def test_markdown_escapes_line_start_markers() -> None:
+    text = "intro\n- dash\n# hash\n> quote\n+ plus\n  - indented"
+    assert cards.markdown(text) == "intro\n\\- dash\n\\# hash\n\\> quote\n\\+ plus\n  \\- indented"
+    # Mid-line they are ordinary characters.
+    assert cards.markdown("a - b # c > d + e") == "a - b # c > d + e"
+
+
+def test_markdown_leaves_bullet_lists_alone() -> None:
+    html = "<b>Tasks</b>\n• 学习 one\n• two_three\n1. first"
+    assert cards.markdown(html) == "**Tasks**\n• 学习 one\n• two\\_three\n1. first"
+
+
+def test_plain_text() -> None:
+    assert cards.plain_text("<b>Hi</b> &lt;you&gt; <a href='x'>there</a> ") == "Hi <you> there"
+
+
+def test_keyboard_rows_from_dict_json_and_nothing() -> None:
+    markup = _keyboard([{"text": "A", "callback_data": "a"}], [])
+    assert cards.keyboard_rows(markup) == [[{"text": "A", "callback_data": "a"}]]
+    assert cards.keyboard_rows(json.dumps(markup)) == [[{"text": "A", "callback_data": "a"}]]
+    assert cards.keyboard_rows(None) == []
+    assert cards.keyboard_rows({"other": 1}) == []
+
+
+def _actions(card: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    return [e["actions"] for e in card["elements"] if e["tag"] == "action"]
+
+
+def test_card_text_and_buttons() -> None:
+    markup = _keyboard(
+        [{"text": "Done", "callback_data": "it:ok:5"}, {"text": "Open", "url": "https://e.org/a"}]
+    )
+    built = cards.card("<b>Task</b> due", markup)
+    assert built["config"] == {"wide_screen_mode": True, "update_multi": True}
+    assert built["elements"][0] == {"tag": "markdown", "content": "**Task** due"}
+    (row,) = _actions(built)
+    done, link = row
+    assert done["value"] == {"d": "it:ok:5"} and "url" not in done
+    assert done["text"] == {"tag": "plain_text", "content": "Done"}
+    assert link["url"] == "https://e.org/a" and "value" not in link
+    validate_card(built, images=IMAGES)
+
+
+def test_card_wraps_seven_buttons_into_rows_of_five() -> None:
+    row = [{"text": f"B{i}", "callback_data": f"b:{i}"} for i in range(7)]
+    built = cards.card("pick", _keyboard(row, [{"text": "Z", "callback_data": "z"}]))
+    rows = _actions(built)
+    assert [len(r) for r in rows] == [5, 2, 1]
+    assert [b["value"]["d"] for r in rows for b in r] == [f"b:{i}" for i in range(7)] + ["z"]
+    assert all(len(r) <= cards.ROW_WIDTH for r in rows)
+    validate_card(built, images=IMAGES)
+
+
+def test_card_with_image_puts_it_first() -> None:
+    built = cards.card(
+        "<i>chart</i>",
+        _keyboard([{"text": "More", "callback_data": "m"}]),
+        image_key=IMAGE_KEY,
+        image_alt="chart",
+    )
+    tags = [e["tag"] for e in built["elements"]]
+    assert tags == ["img", "markdown", "action"]
+    assert built["elements"][0]["img_key"] == IMAGE_KEY
+    validate_card(built, images=IMAGES)
+    only_image = cards.card("", image_key=IMAGE_KEY)
+    assert [e["tag"] for e in only_image["elements"]] == ["img"]
+    validate_card(only_image, images=IMAGES)
+
+
+def test_empty_card_has_a_single_space() -> None:
+    built = cards.card("")
+    assert built["elements"] == [{"tag": "markdown", "content": " "}]
+    validate_card(built, images=IMAGES)
+
+
+def test_card_with_member_text_and_empty_label_validates() -> None:
+    markup = _keyboard(
+        [{"text": "", "callback_data": "x"}, {"text": "y" * 300, "callback_data": "y"}]
+    )
+    built = cards.card("*_[]`~< & 张三\n- item", markup)
+    labels = [b["text"]["content"] for r in _actions(built) for b in r]
+    assert labels == ["…", "y" * 100]
+    validate_card(built, images=IMAGES)
+
+
+# ---------------------------------------------------------------------- events: open_request
+
+
+def _config(**changes: Any) -> FeishuConfig:
+    values: dict[str, Any] = {
+        "app_id": APP,
+        "app_secret": SECRET,
+        "verification_token": VTOKEN,
+        "encrypt_key": EKEY,
+    }
+    values.update(changes)
+    return FeishuConfig(**values)
+
+
+def _text_event(text: str = "/me", **changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {"app_id": APP, "token": VTOKEN, "open_id": ALICE, "text": text}
+    values.update(changes)
+    return message_event(**values)
+
+
+def test_open_request_decrypts_a_signed_event() -> None:
+    event = _text_event("你好")
+    body, headers = FeishuStandIn().signed_request(event)
+    assert b"encrypt" in body and "你好".encode() not in body
+    assert open_request(body, headers, _config()) == event
+
+
+def test_open_request_refuses_a_bad_signature() -> None:
+    body, headers = FeishuStandIn().signed_request(_text_event())
+    headers["X-Lark-Signature"] = "0" * 64
+    with pytest.raises(Rejected, match="bad signature"):
+        open_request(body, headers, _config())
+    # The same request with another encrypt key is not signed by Feishu either.
+    body, headers = FeishuStandIn(encrypt_key="other").signed_request(_text_event())
+    with pytest.raises(Rejected):
+        open_request(body, headers, _config())
+
+
+def test_open_request_refuses_a_wrong_token() -> None:
+    body, headers = FeishuStandIn().signed_request(_text_event(token="not-ours"))
+    with pytest.raises(Rejected, match="verification token"):
+        open_request(body, headers, _config())
+
+
+def test_open_request_refuses_not_json() -> None:
+    with pytest.raises(Rejected, match="JSON"):
+        open_request(b"not json {", {}, _config())
+    with pytest.raises(Rejected, match="JSON"):
+        open_request(b"[1, 2]", {}, _config())
+
+
+def test_open_request_refuses_an_unsigned_encrypted_event() -> None:
+    body, headers = FeishuStandIn().signed_request(_text_event())
+    del headers["X-Lark-Signature"]
+    with pytest.raises(Rejected, match="unsigned"):
+        open_request(body, headers, _config())
+
+
+def test_open_request_refuses_a_plain_body_when_encryption_is_on() -> None:
+    body, headers = FeishuStandIn(encrypt_key="").signed_request(_text_event())
+    with pytest.raises(Rejected, match="encrypted"):
+        open_request(body, headers, _config())
+
+
+def test_open_request_accepts_an_unsigned_url_verification() -> None:
+    check = url_verification(token=VTOKEN, challenge="chal-1")
+    body, headers = FeishuStandIn().signed_request(check)
+    del headers["X-Lark-Signature"]
+    assert open_request(body, headers, _config()) == check
+    body, headers = FeishuStandIn().signed_request(url_verification(token="x", challenge="c"))
+    del headers["X-Lark-Signature"]
+    with pytest.raises(Rejected, match="verification token"):
+        open_request(body, headers, _config())
+
+
+def test_open_request_refuses_a_stale_timestamp() -> None:
+    body, headers = FeishuStandIn().signed_request(_text_event())
+    old = str(int(time.time()) - 3601 - 60)
+    nonce = headers["X-Lark-Request-Nonce"]
+    headers["X-Lark-Request-Timestamp"] = old
+    # Correctly signed for the old timestamp: only its age is wrong.
+    headers["X-Lark-Signature"] = crypto.signature(old, nonce, EKEY, body)
+    with pytest.raises(Rejected, match="stale"):
+        open_request(body, headers, _config())
+    recent = str(int(time.time()) - 60)
+    headers["X-Lark-Request-Timestamp"] = recent
+    headers["X-Lark-Signature"] = crypto.signature(recent, nonce, EKEY, body)
+    assert open_request(body, headers, _config())["header"]["event_type"] == "im.message.receive_v1"
+
+
+def test_open_request_without_encryption_checks_the_token() -> None:
+    plain = FeishuStandIn(encrypt_key="")
+    event = _text_event("hi")
+    body, headers = plain.signed_request(event)
+    assert json.loads(body) == event
+    assert open_request(body, headers, _config(encrypt_key="")) == event
+    body, headers = plain.signed_request(_text_event(token="wrong"))
+    with pytest.raises(Rejected, match="verification token"):
+        open_request(body, headers, _config(encrypt_key=""))
+
+
+# ---------------------------------------------------------------------- events: FeishuEvents
+
+
+@dataclass
+class FakeStore:
+    messages: dict[int, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
+    remembered: list[str] = field(default_factory=list)
+
+    async def remember(self, open_id: str, name_of: object = None) -> int:
+        self.remembered.append(open_id)
+        return alias(FEISHU, open_id)
+
+    def name(self, chat_id: int) -> str:
+        return ""
+
+    async def message(self, number: int) -> tuple[str, int, dict[str, Any]] | None:
+        return self.messages.get(number)
+
+
+@dataclass
+class Inbox:
+    updates: list[dict[str, Any]] = field(default_factory=list)
+
+    async def __call__(self, updates: Sequence[dict[str, Any]]) -> int:
+        self.updates.extend(updates)
+        return len(updates)
+
+
+def _events(store: FakeStore | None = None) -> tuple[FeishuEvents, Inbox, FakeStore]:
+    store = store or FakeStore()
+    inbox = Inbox()
+    return FeishuEvents(cast(ChannelStore, store), inbox, APP), inbox, store
+
+
+async def test_text_command_becomes_a_message_update() -> None:
+    events, inbox, store = _events()
+    event = _text_event("/me", message_id="om_1", event_id="ev_1")
+    assert await events.handle(event) == {}
+    (update,) = inbox.updates
+    me = alias(FEISHU, ALICE)
+    assert update["update_id"] == event_update_id(FEISHU, "ev_1")
+    message = update["message"]
+    assert message["text"] == "/me"
+    assert message["entities"] == [{"type": "bot_command", "offset": 0, "length": 3}]
+    assert message["from"]["id"] == me and message["from"]["is_bot"] is False
+    assert message["chat"] == {"id": me, "type": "private", "first_name": ""}
+    assert message["message_id"] == message_number("om_1")
+    assert store.remembered == [ALICE]
+
+
+async def test_plain_text_has_no_command_entity() -> None:
+    events, inbox, _ = _events()
+    await events.handle(_text_event("hello /me"))
+    (update,) = inbox.updates
+    assert update["message"]["text"] == "hello /me"
+    assert "entities" not in update["message"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "text", "length"),
+    [("／help", "/help", 5), ("@_user_1 /me", "/me", 3), ("  /todo  ", "/todo", 5)],
+)
+async def test_command_as_typed_on_feishu(typed: str, text: str, length: int) -> None:
+    events, inbox, _ = _events()
+    await events.handle(_text_event(typed))
+    (update,) = inbox.updates
+    assert update["message"]["text"] == text
+    assert update["message"]["entities"] == [{"type": "bot_command", "offset": 0, "length": length}]
+
+
+async def test_group_chat_bot_sender_and_other_app_are_ignored() -> None:
+    events, inbox, store = _events()
+    group = _text_event("/me")
+    group["event"]["message"]["chat_type"] = "group"
+    assert await events.handle(group) == {}
+    from_bot = _text_event("/me")
+    from_bot["event"]["sender"]["sender_type"] = "app"
+    assert await events.handle(from_bot) == {}
+    assert await events.handle(_text_event("/me", app_id="cli_other")) == {}
+    assert inbox.updates == []
+    assert store.remembered == []
+    # The same event for this app does go in: the three above were ignored for their reason.
+    await events.handle(_text_event("/me"))
+    assert len(inbox.updates) == 1
+
+
+async def test_url_verification_returns_the_challenge() -> None:
+    events, inbox, _ = _events()
+    answer = await events.handle(url_verification(token=VTOKEN, challenge="abc123"))
+    assert answer == {"challenge": "abc123"}
+    assert inbox.updates == []
+
+
+def _press(value: dict[str, Any], message_id: str = "om_card", **changes: Any) -> dict[str, Any]:
+    return card_action_event(
+        app_id=APP, token=VTOKEN, open_id=ALICE, message_id=message_id, value=value, **changes
+    )
+
+
+async def test_press_becomes_a_callback_query() -> None:
+    markup = _keyboard([{"text": "OK", "callback_data": "it:ok:5"}])
+    me = alias(FEISHU, ALICE)
+    number = message_number("om_card")
+    store = FakeStore({number: ("om_card", me, {"text": "<b>Item</b>", "markup": markup})})
+    events, inbox, _ = _events(store)
+    event = _press({"d": "it:ok:5"}, event_id="ev_press")
+    await events.handle(event)
+    (update,) = inbox.updates
+    assert update["update_id"] == event_update_id(FEISHU, "ev_press")
+    query = update["callback_query"]
+    assert query["data"] == "it:ok:5"
+    assert query["id"].startswith(f"feishu:{me}:")
+    assert query["id"] == f"feishu:{me}:{event['event']['token']}"
+    assert query["from"]["id"] == me
+    shown = query["message"]
+    assert shown["message_id"] == number and shown["chat"]["id"] == me
+    assert shown["reply_markup"] == markup and shown["text"] == "<b>Item</b>"
+
+
+async def test_press_on_an_unknown_message_has_no_markup() -> None:
+    events, inbox, _ = _events()
+    await events.handle(_press({"d": "it:ok:5"}, message_id="om_gone"))
+    (update,) = inbox.updates
+    assert update["callback_query"]["data"] == "it:ok:5"
+    assert "reply_markup" not in update["callback_query"]["message"]
+
+
+async def test_command_button_types_the_command() -> None:
+    events, inbox, _ = _events()
+    await events.handle(_press({"d": "cmd:/todo"}))
+    (update,) = inbox.updates
+    assert "callback_query" not in update
+    message = update["message"]
+    assert message["text"] == "/todo"
+    assert message["entities"] == [{"type": "bot_command", "offset": 0, "length": 5}]
+    assert message["from"]["id"] == alias(FEISHU, ALICE)
+
+
+async def test_command_button_with_arguments_is_not_a_command() -> None:
+    events, inbox, _ = _events()
+    await events.handle(_press({"d": "cmd:/rm -rf"}))
+    (update,) = inbox.updates
+    # Not typed as a command: it goes in as a press with the button's data as it is.
+    assert "message" not in update
+    assert update["callback_query"]["data"] == "cmd:/rm -rf"
+
+
+async def test_press_without_string_data_is_ignored() -> None:
+    events, inbox, _ = _events()
+    await events.handle(_press({"do": "x"}))
+    await events.handle(_press({"d": 5}))
+    assert inbox.updates == []
+
+
+# ---------------------------------------------------------------------- client + bot API
+
+
+@dataclass
+class Feishu:
+    standin: FeishuStandIn
+    client: FeishuClient
+    store: ChannelStore
+    api: FeishuBotApi
+    me: int
+    base: str
+
+
+@pytest.fixture
+async def feishu(db: Database) -> AsyncIterator[Feishu]:
+    standin = FeishuStandIn(APP, SECRET)
+    standin.add_user(ALICE, "Alice")
+    async with run_feishu_standin(standin) as base:
+        client = FeishuClient(_config(api_base_url=base), timeout=10)
+        store = ChannelStore(db, FEISHU)
+        me = await store.remember(ALICE)
+        try:
+            yield Feishu(standin, client, store, FeishuBotApi(client, store), me, base)
+        finally:
+            await client.close()
+
+
+def _markup_json(*rows: list[dict[str, str]]) -> str:
+    return json.dumps(_keyboard(*rows))
+
+
+async def test_send_message_arrives_as_a_card(feishu: Feishu) -> None:
+    markup = _markup_json(
+        [{"text": "OK", "callback_data": "it:ok:5"}, {"text": "Web", "url": "https://e.org"}]
+    )
+    sent = await feishu.api.call(
+        "sendMessage", {"chat_id": feishu.me, "text": "<b>Hi</b> 张三", "reply_markup": markup}
+    )
+    (message,) = feishu.standin.messages_to(ALICE)
+    assert message.msg_type == "interactive"
+    assert message.text == "**Hi** 张三"
+    assert message.buttons == [("OK", {"d": "it:ok:5"}), ("Web", "https://e.org")]
+    assert sent["chat"]["id"] == feishu.me and sent["text"] == "Hi 张三"
+    assert sent["message_id"] == message_number(message.message_id)
+    kept = await feishu.store.message(sent["message_id"])
+    assert kept is not None
+    assert kept[0] == message.message_id and kept[1] == feishu.me
+    assert kept[2] == {"text": "<b>Hi</b> 张三", "markup": json.loads(markup)}
+
+
+async def test_edit_reply_markup_keeps_the_text(feishu: Feishu) -> None:
+    first = _markup_json([{"text": "Join", "callback_data": "j:1"}])
+    sent = await feishu.api.call(
+        "sendMessage", {"chat_id": feishu.me, "text": "Meeting <i>Fri</i>", "reply_markup": first}
+    )
+    second = _markup_json([{"text": "Leave", "callback_data": "l:1"}])
+    edited = await feishu.api.call(
+        "editMessageReplyMarkup",
+        {"chat_id": feishu.me, "message_id": sent["message_id"], "reply_markup": second},
+    )
+    (message,) = feishu.standin.messages_to(ALICE)
+    (patch,) = feishu.standin.calls_to("PATCH", MESSAGES_PATH)
+    assert patch.path == f"{MESSAGES_PATH}/{message.message_id}" and patch.status == 200
+    assert message.edits == 1
+    assert message.text == "Meeting *Fri*"
+    assert message.buttons == [("Leave", {"d": "l:1"})]
+    assert edited["text"] == "Meeting Fri"
+    kept = await feishu.store.message(sent["message_id"])
+    assert kept is not None and kept[2]["markup"] == json.loads(second)
+
+
+async def test_edit_to_the_same_content_is_not_modified(feishu: Feishu) -> None:
+    markup = _markup_json([{"text": "OK", "callback_data": "ok"}])
+    sent = await feishu.api.call(
+        "sendMessage", {"chat_id": feishu.me, "text": "same", "reply_markup": markup}
+    )
+    with pytest.raises(BadRequest, match="not modified"):
+        await feishu.api.call(
+            "editMessageText",
+            {
+                "chat_id": feishu.me,
+                "message_id": sent["message_id"],
+                "text": "same",
+                "reply_markup": markup,
+            },
+        )
+    assert feishu.standin.calls_to("PATCH", MESSAGES_PATH) == []
+    # Without reply_markup the edit drops the buttons: that is a change.
+    await feishu.api.call(
+        "editMessageText", {"chat_id": feishu.me, "message_id": sent["message_id"], "text": "same"}
+    )
+    (message,) = feishu.standin.messages_to(ALICE)
+    assert message.text == "same" and message.buttons == []
+
+
+async def test_delete_message_recalls(feishu: Feishu) -> None:
+    sent = await feishu.api.call("sendMessage", {"chat_id": feishu.me, "text": "bye"})
+    assert await feishu.api.call("deleteMessage", {"message_id": sent["message_id"]}) is True
+    (message,) = feishu.standin.messages_to(ALICE)
+    assert message.recalled
+    (call,) = feishu.standin.calls_to("DELETE", MESSAGES_PATH)
+    assert call.path.endswith(message.message_id)
+    with pytest.raises(BadRequest):
+        await feishu.api.call("deleteMessage", {"message_id": 12345})
+
+
+async def test_answer_callback_query_sends_a_small_card(feishu: Feishu) -> None:
+    query = f"feishu:{feishu.me}:tok"
+    assert await feishu.api.call("answerCallbackQuery", {"callback_query_id": query}) is True
+    assert feishu.standin.messages_to(ALICE) == []
+    answered = await feishu.api.call(
+        "answerCallbackQuery", {"callback_query_id": query, "text": "Saved <3 & done"}
+    )
+    assert answered is True
+    (message,) = feishu.standin.messages_to(ALICE)
+    assert message.msg_type == "interactive"
+    assert message.text == r"Saved \<3 & done"
+    assert message.buttons == []
+
+
+async def test_nothing_to_do_and_unknown_methods(feishu: Feishu) -> None:
+    assert await feishu.api.call("sendChatAction", {"chat_id": feishu.me}) is True
+    with pytest.raises(BadRequest, match="not available"):
+        await feishu.api.call("sendPoll", {"chat_id": feishu.me})
+    assert feishu.standin.calls == []
+
+
+async def test_send_document_uploads_then_sends_file_and_caption(feishu: Feishu) -> None:
+    data = b"PK\x03\x04" + b"\x00" * 60
+    mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    sent = await feishu.api.call(
+        "sendDocument",
+        {"chat_id": feishu.me, "caption": "<b>Roster</b>"},
+        {"document": ("a.xlsx", data, mime)},
+    )
+    (upload,) = feishu.standin.calls_to("POST", FILES_PATH)
+    assert upload.body["file_type"] == "xls" and upload.body["file_name"] == "a.xlsx"
+    file_message, caption = feishu.standin.messages_to(ALICE)
+    assert file_message.msg_type == "file"
+    assert file_message.attachment_name == "a.xlsx"
+    assert feishu.standin.file_bytes(file_message.content["file_key"]) == data
+    assert caption.msg_type == "interactive" and caption.text == "**Roster**"
+    assert sent["message_id"] == message_number(file_message.message_id)
+    assert sent["text"] == "Roster"
+    kept = await feishu.store.message(sent["message_id"])
+    assert kept is not None and kept[2] == {"kind": "file"}
+    with pytest.raises(BadRequest, match="no text"):
+        await feishu.api.call(
+            "editMessageText", {"chat_id": feishu.me, "message_id": sent["message_id"], "text": "x"}
+        )
+
+
+async def test_send_document_without_caption_sends_only_the_file(feishu: Feishu) -> None:
+    await feishu.api.call(
+        "sendDocument",
+        {"chat_id": feishu.me},
+        {"document": ("notes.txt", io.BytesIO(b"hello"), "text/plain")},
+    )
+    (upload,) = feishu.standin.calls_to("POST", FILES_PATH)
+    assert upload.body["file_type"] == "stream"
+    (message,) = feishu.standin.messages_to(ALICE)
+    assert message.msg_type == "file" and message.attachment_name == "notes.txt"
+
+
+async def test_send_photo_sends_a_card_with_the_image(feishu: Feishu) -> None:
+    await feishu.api.call(
+        "sendPhoto",
+        {"chat_id": feishu.me, "caption": "Chart"},
+        {"photo": ("chart.png", PNG, "image/png")},
+    )
+    (upload,) = feishu.standin.calls_to("POST", IMAGES_PATH)
+    assert upload.status == 200
+    (message,) = feishu.standin.messages_to(ALICE)
+    assert message.msg_type == "interactive"
+    first = message.content["elements"][0]
+    assert first["tag"] == "img"
+    assert feishu.standin.file_bytes(first["img_key"]) == PNG
+    assert message.text == "Chart"
+
+
+async def test_file_a_member_sent_is_fetched_by_get_file(feishu: Feishu) -> None:
+    data = b"PK\x03\x04roster"
+    key = feishu.standin.user_file(ALICE, "名单.xlsx", data)
+    event = file_message_event(
+        app_id=APP, token=VTOKEN, open_id=ALICE, file_key=key, file_name="名单.xlsx"
+    )
+    events = FeishuEvents(feishu.store, Inbox(), APP)
+    await events.handle(event)
+    inbox = cast(Inbox, events.receive)
+    (update,) = inbox.updates
+    document = update["message"]["document"]
+    assert document["file_name"] == "名单.xlsx" and document["file_unique_id"] == key
+    info = await feishu.api.call("getFile", {"file_id": document["file_id"]})
+    assert await feishu.api.download(info["file_path"]) == data
+    with pytest.raises(BadRequest):
+        await feishu.api.call("getFile", {"file_id": "AgAD-telegram"})
+
+
+async def test_events_name_a_new_person_from_the_directory(feishu: Feishu, db: Database) -> None:
+    feishu.standin.add_user("ou_bob", "Bob")
+    store = ChannelStore(db, FEISHU)
+    inbox = Inbox()
+    events = FeishuEvents(store, inbox, APP, name_of=feishu.client.user_name)
+    await events.handle(_text_event("/me", open_id="ou_bob"))
+    # Someone outside the directory's reach: no name, and the message still goes in.
+    await events.handle(_text_event("hi", open_id="ou_stranger"))
+    bob, stranger = (u["message"]["from"] for u in inbox.updates)
+    assert bob["id"] == alias(FEISHU, "ou_bob") and bob["first_name"] == "Bob"
+    assert stranger["id"] == alias(FEISHU, "ou_stranger") and stranger["first_name"] == ""
+    async with db.read() as session:
+        row = await session.get(Contact, alias(FEISHU, "ou_bob"))
+        assert row is not None and (row.external_id, row.name) == ("ou_bob", "Bob")
+    # Asked once: a second message needs no directory lookup.
+    asked = len(feishu.standin.calls_to("GET", "/open-apis/contact/v3/users"))
+    await events.handle(_text_event("/todo", open_id="ou_bob"))
+    assert len(feishu.standin.calls_to("GET", "/open-apis/contact/v3/users")) == asked == 2
+
+
+async def test_unknown_alias_is_forbidden(feishu: Feishu) -> None:
+    stranger = alias(FEISHU, "ou_never_seen")
+    with pytest.raises(Forbidden):
+        await feishu.api.call("sendMessage", {"chat_id": stranger, "text": "hi"})
+    assert feishu.standin.sent == []
+
+
+async def test_blocked_user_is_forbidden(feishu: Feishu) -> None:
+    feishu.standin.block(ALICE)
+    with pytest.raises(Forbidden):
+        await feishu.api.call("sendMessage", {"chat_id": feishu.me, "text": "hi"})
+    assert feishu.standin.sent == []
+
+
+async def test_throttled_call_is_retry_after(feishu: Feishu) -> None:
+    feishu.standin.throttle(MESSAGES_PATH, 1)
+    with pytest.raises(RetryAfter) as caught:
+        await feishu.api.call("sendMessage", {"chat_id": feishu.me, "text": "hi"})
+    assert caught.value.retry_after in (1, timedelta(seconds=1))
+    assert feishu.standin.sent == []
+    await feishu.api.call("sendMessage", {"chat_id": feishu.me, "text": "hi"})
+    assert [m.text for m in feishu.standin.messages_to(ALICE)] == ["hi"]
+
+
+async def test_expired_token_is_refreshed(feishu: Feishu) -> None:
+    await feishu.api.call("sendMessage", {"chat_id": feishu.me, "text": "one"})
+    assert feishu.client.token_grants == 1
+    feishu.standin.expire_tokens()
+    await feishu.api.call("sendMessage", {"chat_id": feishu.me, "text": "two"})
+    assert feishu.client.token_grants == 2 and feishu.standin.token_grants == 2
+    assert [m.text for m in feishu.standin.messages_to(ALICE)] == ["one", "two"]
+
+
+async def test_wrong_app_secret_is_a_network_error(feishu: Feishu) -> None:
+    wrong = FeishuClient(_config(api_base_url=feishu.base, app_secret="nope"), timeout=10)
+    try:
+        api = FeishuBotApi(wrong, feishu.store)
+        with pytest.raises(NetworkError, match="credentials"):
+            await api.call("sendMessage", {"chat_id": feishu.me, "text": "hi"})
+    finally:
+        await wrong.close()
+    assert wrong.token_grants == 0
+    assert feishu.standin.sent == []
+
+
+# ---------------------------------------------------------------------- accounts
+
+
+TG = 555_000_111
+
+
+async def _contact(db: Database, open_id: str) -> int:
+    return await ChannelStore(db, FEISHU).remember(open_id)
+
+
+async def _member(db: Database, member_id: int) -> Member:
+    async with db.read() as session:
+        member = await session.get(Member, member_id)
+    assert member is not None
+    return member
+
+
+async def test_bind_telegram_then_feishu(db: Database, org: OrgBuilder) -> None:
+    person = await org.member("张三")
+    feishu_account = await _contact(db, "ou_zhang")
+    async with db.write() as session:
+        member = await session.get(Member, person.member_id)
+        assert member is not None and member.chat_id is None
+        await accounts.bind(session, member, TG)
+        assert member.chat_id == TG
+        await accounts.bind(session, member, feishu_account)
+        assert member.chat_id == TG
+        await session.commit()
+    stored = await _member(db, person.member_id)
+    assert (stored.telegram_user_id, stored.chat_id) == (TG, TG)
+    async with db.read() as session:
+        contact = await session.get(Contact, feishu_account)
+        assert contact is not None and contact.member_id == person.member_id
+        assert await accounts.accounts_of(session, stored) == {
+            TELEGRAM: TG,
+            FEISHU: feishu_account,
+        }
+        found = await accounts.member_of(session, feishu_account)
+        assert found is not None and found.id == person.member_id
+        by_telegram = await accounts.member_of(session, TG)
+        assert by_telegram is not None and by_telegram.id == person.member_id
+
+
+async def test_bind_without_a_contact_is_refused(db: Database, org: OrgBuilder) -> None:
+    person = await org.member("李四")
+    async with db.write() as session:
+        member = await session.get(Member, person.member_id)
+        assert member is not None
+        with pytest.raises(LookupError):
+            await accounts.bind(session, member, alias(FEISHU, "ou_nobody"))
+
+
+async def test_choose_moves_pushes_and_clears_unreachable(db: Database, org: OrgBuilder) -> None:
+    person = await org.member("王五")
+    feishu_account = await _contact(db, "ou_wang")
+    async with db.write() as session:
+        member = await session.get(Member, person.member_id)
+        assert member is not None
+        await accounts.bind(session, member, TG)
+        await accounts.bind(session, member, feishu_account)
+        member.unreachable_at = datetime(2026, 1, 1, tzinfo=UTC)
+        await session.commit()
+    async with db.write() as session:
+        member = await session.get(Member, person.member_id)
+        assert member is not None
+        assert await accounts.choose(session, member, FEISHU) is True
+        await session.commit()
+    stored = await _member(db, person.member_id)
+    assert stored.chat_id == feishu_account and stored.unreachable_at is None
+    assert stored.telegram_user_id == TG
+    assert accounts.channel_of_member(stored) == FEISHU
+
+
+async def test_choose_an_unbound_channel_is_false(db: Database, org: OrgBuilder) -> None:
+    person = await org.member("赵六")
+    async with db.write() as session:
+        member = await session.get(Member, person.member_id)
+        assert member is not None
+        await accounts.bind(session, member, TG)
+        assert await accounts.choose(session, member, FEISHU) is False
+        assert member.chat_id == TG
+        await session.commit()
+    assert (await _member(db, person.member_id)).chat_id == TG
+
+
+async def test_unbind_pushed_to_account_moves_to_the_other(db: Database, org: OrgBuilder) -> None:
+    person = await org.member("钱七")
+    feishu_account = await _contact(db, "ou_qian")
+    async with db.write() as session:
+        member = await session.get(Member, person.member_id)
+        assert member is not None
+        await accounts.bind(session, member, TG)
+        await accounts.bind(session, member, feishu_account)
+        assert await accounts.choose(session, member, FEISHU)
+        await session.commit()
+    async with db.write() as session:
+        member = await session.get(Member, person.member_id)
+        assert member is not None
+        await accounts.unbind(session, member, feishu_account)
+        await session.commit()
+    stored = await _member(db, person.member_id)
+    assert stored.chat_id == TG and stored.telegram_user_id == TG
+    async with db.read() as session:
+        contact = await session.get(Contact, feishu_account)
+        assert contact is not None and contact.member_id is None
+    # Unbinding the last account leaves pushes nowhere.
+    async with db.write() as session:
+        member = await session.get(Member, person.member_id)
+        assert member is not None
+        await accounts.unbind(session, member, TG)
+        await session.commit()
+    stored = await _member(db, person.member_id)
+    assert stored.chat_id is None and stored.telegram_user_id is None
+
+
+async def test_unbind_telegram_while_pushed_there_moves_to_feishu(
+    db: Database, org: OrgBuilder
+) -> None:
+    person = await org.member("孙八")
+    feishu_account = await _contact(db, "ou_sun")
+    async with db.write() as session:
+        member = await session.get(Member, person.member_id)
+        assert member is not None
+        await accounts.bind(session, member, TG)
+        await accounts.bind(session, member, feishu_account)
+        await accounts.unbind(session, member, TG)
+        assert member.chat_id == feishu_account
+        await session.commit()
+    stored = await _member(db, person.member_id)
+    assert stored.telegram_user_id is None and stored.chat_id == feishu_account
+    async with db.read() as session:
+        assert await accounts.accounts_of(session, stored) == {FEISHU: feishu_account}
+        rows = (await session.scalars(select(Contact).where(Contact.member_id == stored.id))).all()
+        assert [c.chat_id for c in rows] == [feishu_account]
+
+
+async def test_unbind_the_other_account_keeps_pushes(db: Database, org: OrgBuilder) -> None:
+    person = await org.member("周九")
+    feishu_account = await _contact(db, "ou_zhou")
+    async with db.write() as session:
+        member = await session.get(Member, person.member_id)
+        assert member is not None
+        await accounts.bind(session, member, feishu_account)
+        assert member.chat_id == feishu_account
+        await accounts.bind(session, member, TG)
+        # Feishu came first: binding Telegram later does not move pushes.
+        assert member.chat_id == feishu_account
+        await accounts.unbind(session, member, TG)
+        assert member.chat_id == feishu_account
+        await session.commit()
+    stored = await _member(db, person.member_id)
+    assert stored.chat_id == feishu_account and stored.telegram_user_id is None
