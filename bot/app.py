@@ -384,11 +384,18 @@ def start_workers(deps: Deps, *, announce: bool = True) -> Workers | None:
             cfg.telegram.token,
             pool_size=cfg.delivery.concurrency * 2,
             proxy=cfg.telegram.proxy,
+            file_url=cfg.telegram.file_url,
         )
         senders.append(make_sender(deps, api))
         apis.append(api)
     feishu = feishu_api(cfg, deps.db)
     if feishu is not None:
+        if cfg.telegram.token:
+            # A study document uploaded on Telegram reaches Feishu's members too.
+            feishu.fetch_file = api.fetch_file
+        if senders:
+            # A study document a secretary sent on Feishu reaches Telegram's members too.
+            senders[0].documents = feishu.fetch
         senders.append(make_sender(deps, feishu, FEISHU))
         apis.append(feishu)
     lock = held if isinstance(held, SchedulerLock) else None

@@ -13,7 +13,7 @@ import json
 import logging
 import random
 import time as monotonic_time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -38,7 +38,9 @@ Clock = Callable[[], datetime]
 class BotApi(Protocol):
     """What the sender needs from Telegram: one method call, errors as PTB's exceptions."""
 
-    async def call(self, method: str, params: dict[str, Any]) -> Any: ...
+    async def call(
+        self, method: str, params: dict[str, Any], files: dict[str, tuple[str, bytes]] | None = None
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,9 @@ class Sender:
         # Each channel's sender claims only its own rows, at its own pace (its row in send_pace).
         self.channel = channel
         self._pace_row = CHANNELS.index(channel) + 1
+        # Fetches a document kept by another channel: (name, bytes), or None for our own.
+        self.documents: Callable[[str], Awaitable[tuple[str, bytes] | None]] | None = None
+        self._documents: dict[str, str] = {}
         self.api = api
         self.config = config
         self.quiet = quiet
@@ -302,12 +307,27 @@ class Sender:
             # (its lease ran out mid-send) reaches the member once.
             params["feishu_uuid"] = f"branchbot-{row.id}"
         if row.document_file_id:
-            result = await self.api.call(
-                "sendDocument", {**params, "document": row.document_file_id, "caption": row.text}
-            )
+            params = {**params, "caption": row.text}
+            document = row.document_file_id
+            upload = await self._foreign_document(document)
+            if upload is not None:
+                result = await self.api.call("sendDocument", params, {"document": upload})
+                # Uploaded once; the rest of the broadcast sends Telegram's own file id.
+                self._documents[document] = result["document"]["file_id"]
+            else:
+                result = await self.api.call(
+                    "sendDocument", {**params, "document": self._documents.get(document, document)}
+                )
         else:
             result = await self.api.call("sendMessage", {**params, "text": row.text})
         return int(result["message_id"])
+
+    async def _foreign_document(self, file_id: str) -> tuple[str, bytes] | None:
+        """A document another channel keeps (a file a secretary sent on Feishu), fetched to be
+        uploaded here; None for this channel's own file ids."""
+        if self.documents is None or file_id in self._documents:
+            return None
+        return await self.documents(file_id)
 
     def _backoff(self, attempts: int) -> float:
         cap = min(

@@ -7,6 +7,7 @@ stack, does several thousand. `BaseRequest` is PTB's documented extension point 
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -135,7 +136,7 @@ class AiohttpRequest(BaseRequest):
             for name, value in (request_data.json_parameters if request_data else {}).items():
                 form.add_field(name, value)
             for name, (file_name, content, mime) in files.items():
-                form.add_field(name, content, filename=_header_safe(file_name), content_type=mime)
+                form.add_field(name, content, filename=header_safe(file_name), content_type=mime)
             data = form
         elif request_data is not None:
             data = request_data.json_payload
@@ -188,18 +189,36 @@ class HttpBotApi:
         pool_size: int = 64,
         timeout: float = 20.0,
         proxy: str = "",
+        file_url: str = "",
     ) -> None:
         self._url = f"{base_url.rstrip('/')}{token}/"
+        # Where files are downloaded (telegram.file_url), with the token as PTB writes it.
+        self._file_url = f"{file_url.rstrip('/')}{token}"
         self._pool_size = pool_size
         self._proxy = proxy
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
-    async def call(self, method: str, params: dict[str, Any]) -> Any:
+    async def call(
+        self,
+        method: str,
+        params: dict[str, Any],
+        files: dict[str, tuple[str, bytes]] | None = None,
+    ) -> Any:
+        """One Bot API call; `files` (field: (name, bytes)) are uploaded as multipart."""
         if self._session is None or self._session.closed:
             self._session = open_session(self._proxy, limit=self._pool_size, timeout=self._timeout)
+        request: dict[str, Any] = {"json": params}
+        if files:
+            # Unquoted, or aiohttp would percent-encode a Chinese file name (see AiohttpRequest).
+            form = aiohttp.FormData(quote_fields=False)
+            for key, value in params.items():
+                form.add_field(key, value if isinstance(value, str) else json.dumps(value))
+            for field, (name, data) in files.items():
+                form.add_field(field, data, filename=header_safe(name))
+            request = {"data": form}
         try:
-            async with self._session.post(self._url + method, json=params) as response:
+            async with self._session.post(self._url + method, **request) as response:
                 status = response.status
                 try:
                     body = await response.json(content_type=None)
@@ -211,13 +230,29 @@ class HttpBotApi:
             raise _network_error(exc)  # noqa: B904 (chained there, unless it held a secret)
         return raise_for_api_error(status, body)
 
+    async def fetch_file(self, file_id: str) -> tuple[str, bytes]:
+        """A file on Telegram, (name, bytes): a study document sent on to another channel."""
+        found = await self.call("getFile", {"file_id": file_id})
+        path = str(found["file_path"])
+        assert self._session is not None  # opened by the call above
+        try:
+            async with self._session.get(f"{self._file_url}/{path}") as response:
+                if response.status != 200:
+                    raise NetworkError(f"Telegram answered {response.status} for a file")
+                data = await response.read()
+        except (TimeoutError, ProxyTimeoutError) as exc:
+            raise TimedOut from exc
+        except (aiohttp.ClientError, *_SOCKS_FAILED) as exc:
+            raise _network_error(exc)  # noqa: B904 (chained there, unless it held a secret)
+        return path.rsplit("/", 1)[-1], data
+
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
 
 
-def _header_safe(file_name: str | None) -> str | None:
+def header_safe(file_name: str | None) -> str | None:
     """A file name as it may stand unquoted in a Content-Disposition header."""
     if file_name is None:
         return None

@@ -102,8 +102,14 @@ class SandboxBotApi:
     def __init__(self, sandbox: BotApiSandbox) -> None:
         self.sandbox = sandbox
 
-    async def call(self, method: str, params: dict[str, Any]) -> Any:
+    async def call(
+        self,
+        method: str,
+        params: dict[str, Any],
+        files: dict[str, tuple[str, bytes]] | None = None,
+    ) -> Any:
         from bot.telegram_http import raise_for_api_error
 
-        status, body = await self.sandbox.call(self.sandbox.token, method, dict(params))
+        uploads = {field: (name, data, "") for field, (name, data) in (files or {}).items()}
+        status, body = await self.sandbox.call(self.sandbox.token, method, dict(params), uploads)
         return raise_for_api_error(status, body)

@@ -15,14 +15,16 @@ from sqlalchemy import select
 
 from bot.app import running
 from bot.channels.address import FEISHU, alias
+from bot.channels.feishu.bot_api import feishu_file_id
 from bot.channels.feishu.events import FeishuEvents
 from bot.channels.feishu.transport import dispatcher
 from bot.channels.store import ChannelStore
 from bot.config import Config, parse_config
+from bot.delivery import Outgoing, enqueue
 from bot.sandbox import BotApiSandbox
 from bot.sandbox.feishu import FeishuStandIn, message_event, run_feishu_standin
 from storage.db import Database
-from storage.models import Contact, Delivery, Member, Receipt
+from storage.models import Contact, Delivery, Member, Receipt, utcnow
 from tests.e2e.conftest import ADMIN_ID, e2e_config
 
 ROSTER = (
@@ -320,3 +322,73 @@ async def test_long_connection_events_take_the_same_path(
         async with deps.db.read() as session:
             kept = await session.get(Contact, alias(FEISHU, ZHANG))
         assert kept is not None and kept.external_id == ZHANG and kept.member_id is None
+
+
+async def test_a_document_sent_on_one_channel_reaches_members_on_the_other(
+    sandbox: tuple[BotApiSandbox, str],
+    standin: tuple[FeishuStandIn, str],
+    bot_database_url: str,
+) -> None:
+    """A study document a secretary sent on Feishu reaches a Telegram member as an upload, and
+    one sent on Telegram reaches a Feishu member: each outbox fetches the file from where it
+    was sent."""
+    sb, tg_base = sandbox
+    fs, fs_base = standin
+    config = with_feishu(e2e_config(tg_base, sb.token, bot_database_url), fs_base, fs)
+    feishu_doc, telegram_doc = b"PK\x03\x04feishu-material", b"PK\x03\x04telegram-material"
+    async with running(config) as (_, deps):
+        fs.callback_url = f"{deps.metrics.feishu_at}{config.feishu.path}"
+        # Both files exist where their senders sent them (the bot answers each as a stranger's).
+        sent = await fs.user_sends_file(WANG, "学习材料.docx", feishu_doc)
+        message = sent["event"]["message"]
+        key = json.loads(message["content"])["file_key"]
+        update = await sb.user_document(LI_TG, "讲话原文.docx", telegram_doc)
+        telegram_file_id = update["message"]["document"]["file_id"]
+        await fs.user_says(ZHANG, "你好")  # Zhang is a contact of the bot's from here on
+
+        async with deps.db.write() as session:
+            await enqueue(
+                session,
+                [
+                    Outgoing(
+                        LI_TG,
+                        None,
+                        "请学习附件",
+                        "notice",
+                        document_file_id=feishu_file_id(
+                            message["message_id"], key, "学习材料.docx"
+                        ),
+                    ),
+                    Outgoing(
+                        alias(FEISHU, ZHANG),
+                        None,
+                        "请学习附件",
+                        "notice",
+                        document_file_id=telegram_file_id,
+                    ),
+                ],
+                now=utcnow(),
+                quiet=deps.push.quiet,
+            )
+            await session.commit()
+        deps.outbox_ready.set()
+
+        on_telegram = await _wait_for_tg_document(sb, LI_TG)
+        assert on_telegram.document_name == "学习材料.docx"
+        assert on_telegram.document_bytes == feishu_doc
+        assert on_telegram.caption == "请学习附件"
+        on_feishu = await _wait_for(fs, ZHANG, 0, lambda m: m.msg_type == "file", seconds=20)
+        assert fs.file_bytes(on_feishu.content["file_key"]) == telegram_doc
+        # Telegram keeps no file's name past getFile: the file goes by Telegram's own name.
+        assert fs.file_name(on_feishu.content["file_key"]).endswith(".docx")
+        caption = await _wait_for_text(fs, ZHANG, "请学习附件")
+        assert caption.msg_type == "interactive"
+
+
+async def _wait_for_tg_document(sb: BotApiSandbox, chat_id: int) -> Any:
+    index = 0
+    while True:
+        message = await sb.wait_for_message(chat_id, after=index, timeout=20)
+        if message.document_name is not None:
+            return message
+        index += 1

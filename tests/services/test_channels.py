@@ -892,3 +892,15 @@ async def test_unbind_the_other_account_keeps_pushes(db: Database, org: OrgBuild
         await session.commit()
     stored = await _member(db, person.member_id)
     assert stored.chat_id == feishu_account and stored.telegram_user_id is None
+
+
+def test_a_blank_button_label_does_not_sink_the_whole_card() -> None:
+    built = cards.card("正文", {"inline_keyboard": [[{"text": "   ", "callback_data": "x:y:1"}]]})
+    labels = [
+        b["text"]["content"]
+        for e in built["elements"]
+        if e["tag"] == "action"
+        for b in e["actions"]
+    ]
+    assert labels == ["…"]
+    validate_card(built, images=IMAGES)

@@ -40,6 +40,22 @@ _NOTHING_TO_DO = frozenset(
 CALLBACK_PREFIX = "feishu:"
 
 
+def feishu_file_id(message_id: str, key: str, name: str) -> str:
+    """The file id the core keeps for a file a member sent on Feishu: where to fetch it again
+    (its message and key) and its name, for sending it on."""
+    return f"{CALLBACK_PREFIX}{message_id}:{key}:{name}"
+
+
+def parse_file_id(file_id: str) -> tuple[str, str, str] | None:
+    """(message id, key, name) of a file id made by feishu_file_id; None for any other."""
+    if not file_id.startswith(CALLBACK_PREFIX):
+        return None
+    parts = file_id[len(CALLBACK_PREFIX) :].split(":", 2)
+    if len(parts) < 2 or not all(parts[:2]):
+        return None
+    return parts[0], parts[1], parts[2] if len(parts) == 3 else "file"
+
+
 def callback_id(chat_id: int, token: str) -> str:
     """A pressed button's query id: it says whom an answer goes to."""
     return f"{CALLBACK_PREFIX}{chat_id}:{token}"
@@ -58,9 +74,14 @@ class FeishuBotApi:
     async def close(self) -> None:
         await self.client.close()
 
-    async def call(self, method: str, params: dict[str, Any], files: Files | None = None) -> Any:
+    async def call(self, method: str, params: dict[str, Any], files: Any = None) -> Any:
+        """One Bot API call done on Feishu; `files` as python-telegram-bot passes uploads
+        (field: (name, content, MIME type)) or as the outbox does (field: (name, bytes))."""
         name = method.lower()
-        files = files or {}
+        files = {
+            field: (upload[0], upload[1], upload[2] if len(upload) > 2 else "")
+            for field, upload in (files or {}).items()
+        }
         if name in _NOTHING_TO_DO:
             return True
         handler = getattr(self, f"_{name}", None)
@@ -122,9 +143,16 @@ class FeishuBotApi:
         known = self._uploaded.get(ref)
         if known is not None:
             return known
-        if self.fetch_file is None or not ref:
+        sent_here = parse_file_id(ref)
+        if sent_here is not None:
+            # A member's file (a study document a secretary sent on Feishu): Feishu keeps it
+            # under the member's message; a message of the bot's needs it uploaded as the app's.
+            message_id, key, name = sent_here
+            data = await self.client.download(message_id, key)
+        elif self.fetch_file is not None and ref:
+            name, data = await self.fetch_file(ref)
+        else:
             raise BadRequest("Bad Request: this file cannot be sent on Feishu")
-        name, data = await self.fetch_file(ref)
         key = await self.client.upload_file(name, data)
         self._uploaded[ref] = key
         return key
@@ -209,14 +237,24 @@ class FeishuBotApi:
 
     async def _getfile(self, params: dict[str, Any], files: Files) -> dict[str, Any]:
         file_id = str(params.get("file_id", ""))
-        if not file_id.startswith(CALLBACK_PREFIX):
+        parsed = parse_file_id(file_id)
+        if parsed is None:
             raise BadRequest("Bad Request: invalid file_id")
-        _, message_id, key = file_id.split(":", 2)
+        message_id, key, _ = parsed
         return {
             "file_id": file_id,
             "file_unique_id": key,
             "file_path": f"{FILE_PATH_PREFIX}{message_id}/{key}",
         }
+
+    async def fetch(self, file_id: str) -> tuple[str, bytes] | None:
+        """A file a member sent on Feishu, by the file id the core keeps: (name, bytes); None
+        for a file id of another channel."""
+        parsed = parse_file_id(file_id)
+        if parsed is None:
+            return None
+        message_id, key, name = parsed
+        return name, await self.client.download(message_id, key)
 
     async def download(self, file_path: str) -> bytes:
         """A file a member sent on Feishu (a roster, a document), by getFile's file_path."""

@@ -98,7 +98,9 @@ def keyboard_rows(markup: Any) -> list[list[dict[str, Any]]]:
 
 
 def _button(button: dict[str, Any]) -> dict[str, Any]:
-    label = {"tag": "plain_text", "content": str(button.get("text", ""))[:100] or "…"}
+    text = str(button.get("text", ""))[:100]
+    # Feishu refuses a whole card over one blank label.
+    label = {"tag": "plain_text", "content": text if text.strip() else "…"}
     if button.get("url"):
         return {"tag": "button", "text": label, "type": "default", "url": button["url"]}
     return {

@@ -17,6 +17,7 @@ import aiohttp
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.config import FeishuConfig
+from bot.telegram_http import header_safe
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +110,13 @@ class FeishuClient:
             code = data.get("code") if isinstance(data, dict) else None
             if code == 0:
                 return data.get("data", {})
-            if code in _TOKEN_CODES and attempt == 0:
-                continue
+            if code in _TOKEN_CODES:
+                if attempt == 0:
+                    continue
+                # A token granted a moment ago refused too: Feishu's side, try again later.
+                raise NetworkError("feishu refused a fresh tenant token")
             self._raise(status, code, str(data.get("msg", "")) if data else text[:200], reset)
-        raise NetworkError("feishu: token refused twice")
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _raise(status: int, code: Any, msg: str, reset: str) -> None:
@@ -167,17 +171,18 @@ class FeishuClient:
         await self.request("DELETE", f"/open-apis/im/v1/messages/{message_id}")
 
     async def upload_file(self, name: str, data: bytes) -> str:
-        form = aiohttp.FormData()
+        # Unquoted, or aiohttp would percent-encode a Chinese file name.
+        form = aiohttp.FormData(quote_fields=False)
         form.add_field("file_type", _file_type(name))
         form.add_field("file_name", name)
-        form.add_field("file", data, filename=name)
+        form.add_field("file", data, filename=header_safe(name))
         result = await self.request("POST", "/open-apis/im/v1/files", form=form)
         return str(result["file_key"])
 
     async def upload_image(self, data: bytes, name: str = "image.png") -> str:
-        form = aiohttp.FormData()
+        form = aiohttp.FormData(quote_fields=False)
         form.add_field("image_type", "message")
-        form.add_field("image", data, filename=name)
+        form.add_field("image", data, filename=header_safe(name))
         result = await self.request("POST", "/open-apis/im/v1/images", form=form)
         return str(result["image_key"])
 

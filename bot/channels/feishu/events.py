@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.channels.address import FEISHU, event_update_id
 from bot.channels.feishu import crypto
-from bot.channels.feishu.bot_api import CALLBACK_PREFIX, callback_id
+from bot.channels.feishu.bot_api import callback_id, feishu_file_id
 from bot.channels.store import ChannelStore, NameOf, message_number
 from bot.config import FeishuConfig
 
@@ -146,7 +146,7 @@ class FeishuEvents:
             key = str(content.get("file_key", ""))
             name = str(content.get("file_name", "file"))
             base["document"] = {
-                "file_id": f"{CALLBACK_PREFIX}{message.get('message_id')}:{key}",
+                "file_id": feishu_file_id(str(message.get("message_id", "")), key, name),
                 "file_unique_id": key,
                 "file_name": name,
             }
