@@ -16,13 +16,19 @@ from sqlalchemy import select
 from bot.app import running
 from bot.channels.address import FEISHU, alias
 from bot.channels.feishu.bot_api import feishu_file_id
+from bot.channels.feishu.client import FeishuClient
 from bot.channels.feishu.events import FeishuEvents
 from bot.channels.feishu.transport import dispatcher
 from bot.channels.store import ChannelStore
 from bot.config import Config, parse_config
 from bot.delivery import Outgoing, enqueue
 from bot.sandbox import BotApiSandbox
-from bot.sandbox.feishu import FeishuStandIn, message_event, run_feishu_standin
+from bot.sandbox.feishu import (
+    FeishuStandIn,
+    card_action_event,
+    message_event,
+    run_feishu_standin,
+)
 from storage.db import Database
 from storage.models import Contact, Delivery, Member, Receipt, utcnow
 from tests.e2e.conftest import ADMIN_ID, e2e_config
@@ -300,10 +306,15 @@ async def test_long_connection_events_take_the_same_path(
     its WebSocket client would hand it over, and the bot answers as for a callback."""
     fs, fs_base = standin
     base = e2e_config("http://127.0.0.1:9", "", bot_database_url)
-    config = with_feishu(base, fs_base, fs, mode="webhook")
+    # An admin by open id, so /help has buttons to press.
+    config = with_feishu(base, fs_base, fs, mode="webhook", admins=[ZHANG])
     async with running(config) as (_, deps):
+        directory = FeishuClient(config.feishu)
         events = FeishuEvents(
-            ChannelStore(deps.db, FEISHU), deps.inbound.receive, config.feishu.app_id
+            ChannelStore(deps.db, FEISHU),
+            deps.inbound.receive,
+            config.feishu.app_id,
+            directory.user_name,
         )
         handler = dispatcher(config.feishu, events, asyncio.get_running_loop())
         event = message_event(
@@ -313,15 +324,34 @@ async def test_long_connection_events_take_the_same_path(
         # The SDK calls the dispatcher from its own thread.
         await asyncio.to_thread(handler._do_without_validation, payload)
         reply = await fs.wait_for_message(ZHANG, timeout=15)
-        assert "/start" in reply.text
+        assert "/me" in reply.text and "我的信息" in reply.labels
         # The same event again (a reconnect redelivers it): kept once, answered once.
         await asyncio.to_thread(handler._do_without_validation, payload)
         await asyncio.sleep(1)
         assert len(fs.messages_to(ZHANG)) == 1
-        # The stranger is kept as a contact (so replies reach them), bound to nobody.
+        assert reply_card_has_buttons(fs.messages_to(ZHANG)[0])
+        # A press of the help card's button, as the long connection hands over a card action:
+        # the SDK wants its answer object back, and the pressed command is handled.
+        reply_card = fs.messages_to(ZHANG)[0]
+        me_button = next(value for label, value in reply_card.buttons if label == "我的信息")
+        press = card_action_event(
+            app_id=fs.app_id,
+            token=fs.verification_token,
+            open_id=ZHANG,
+            message_id=reply_card.message_id,
+            value=me_button,
+        )
+        answer = await asyncio.to_thread(
+            handler._do_without_validation, json.dumps(press, ensure_ascii=False).encode()
+        )
+        assert type(answer).__name__ == "P2CardActionTriggerResponse"
+        pressed = await fs.wait_for_message(ZHANG, after=1, timeout=15)
+        assert "角色：管理员" in pressed.plain
+        # They are kept as a contact, with the name the directory gave.
         async with deps.db.read() as session:
             kept = await session.get(Contact, alias(FEISHU, ZHANG))
-        assert kept is not None and kept.external_id == ZHANG and kept.member_id is None
+        assert kept is not None and kept.external_id == ZHANG and kept.name == "张三"
+        await directory.close()
 
 
 async def test_a_document_sent_on_one_channel_reaches_members_on_the_other(
@@ -392,3 +422,7 @@ async def _wait_for_tg_document(sb: BotApiSandbox, chat_id: int) -> Any:
         if message.document_name is not None:
             return message
         index += 1
+
+
+def reply_card_has_buttons(message: Any) -> bool:
+    return any(isinstance(value, dict) for _, value in message.buttons)
