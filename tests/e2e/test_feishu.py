@@ -333,7 +333,11 @@ async def test_long_connection_events_take_the_same_path(
         # A press of the help card's button, as the long connection hands over a card action:
         # the SDK wants its answer object back, and the pressed command is handled.
         reply_card = fs.messages_to(ZHANG)[0]
-        me_button = next(value for label, value in reply_card.buttons if label == "我的信息")
+        me_button = next(
+            value
+            for label, value in reply_card.buttons
+            if label == "我的信息" and isinstance(value, dict)
+        )
         press = card_action_event(
             app_id=fs.app_id,
             token=fs.verification_token,

@@ -16,14 +16,16 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bot.app import prepare_database
+from bot.channels.address import FEISHU, alias
 from bot.config import parse_config
 from bot.sandbox import BotApiSandbox
+from bot.sandbox.feishu import FeishuStandIn, card_action_event, run_feishu_standin
 from bot.services import items
 from bot.services.audience import Audience
 from bot.web.server import SECRET_HEADER
 from handlers.common import Deps
 from storage.db import Database
-from storage.models import InboxUpdate, ItemTally, Receipt, Role
+from storage.models import Contact, InboxUpdate, ItemTally, Member, Receipt, Role
 from tests.conftest import PG_ENV, OrgBuilder
 from tests.e2e.conftest import free_port
 from tests.e2e.test_crash import start_bot as start_bot_process
@@ -299,3 +301,142 @@ async def test_an_update_that_could_not_be_kept_is_not_acknowledged(
     finally:
         await stop(second, signal.SIGTERM)
     assert found == (1, 1, 0)
+
+
+FEISHU_MEMBERS = 150
+
+
+async def test_killed_mid_burst_every_feishu_press_is_applied_once(
+    bot_database_url: str, tmp_path: Path
+) -> None:
+    """The same on Feishu (an office on Feishu alone, webhook mode): presses arrive as signed,
+    encrypted card actions; the bot is killed while they pour in; Feishu delivers again what got
+    no 200, the same event ids; every press is applied once."""
+    standin = FeishuStandIn()
+    open_ids = [f"ou_m{n:04d}" for n in range(FEISHU_MEMBERS)]
+    for open_id in open_ids:
+        standin.add_user(open_id, open_id)
+    port = free_port()
+    async with run_feishu_standin(standin) as base:
+        item_id = await prepare_feishu(bot_database_url, open_ids)
+        config = tmp_path / "bot.toml"
+        config.write_text(
+            f'[database]\nurl = "{bot_database_url}"\n'
+            '[organisation]\nname = "测试局机关党委"\n'
+            "[telegram]\nupdate_lease_seconds = 1\n"
+            '[delivery]\nquiet_start = "00:00"\nquiet_end = "00:00"\n'
+            f'[feishu]\napp_id = "{standin.app_id}"\napp_secret = "{standin.app_secret}"\n'
+            f'mode = "webhook"\nverification_token = "{standin.verification_token}"\n'
+            f'encrypt_key = "{standin.encrypt_key}"\napi_base_url = "{base}"\n'
+            f'listen = "127.0.0.1"\nport = {port}\npath = "/feishu"\n'
+            "rate_per_second = 500\nper_chat_interval_seconds = 0\n",
+            encoding="utf-8",
+        )
+        hook = f"http://127.0.0.1:{port}/feishu"
+        presses = [
+            standin.signed_request(
+                card_action_event(
+                    app_id=standin.app_id,
+                    token=standin.verification_token,
+                    open_id=open_id,
+                    message_id="om_item",
+                    value={"d": f"it:ok:{item_id}"},
+                    event_id=f"press-{n}",
+                )
+            )
+            for n, open_id in enumerate(open_ids)
+        ]
+
+        first = await start_bot(config, port)
+        try:
+            posting = asyncio.create_task(post_signed(hook, presses))
+            for _ in range(600):
+                if (await counts(bot_database_url, item_id))[0] >= 20:
+                    break
+                await asyncio.sleep(0.02)
+            await stop(first)
+            statuses = await posting
+        finally:
+            await stop(first)
+        before_restart = (await counts(bot_database_url, item_id))[0]
+        assert 0 < before_restart < FEISHU_MEMBERS, "the kill came too early or too late"
+
+        second = await start_bot(config, port)
+        try:
+            unanswered = [p for n, p in enumerate(presses) if statuses.get(n) != 200]
+            # Everything again, the acknowledged too: repeats must change nothing.
+            again = await post_signed(hook, unanswered + presses)
+            assert set(again.values()) == {200}
+            confirmed, tally, pending = await wait_for_all(
+                bot_database_url, item_id, FEISHU_MEMBERS
+            )
+        finally:
+            await stop(second, signal.SIGTERM)
+    assert (confirmed, tally, pending) == (FEISHU_MEMBERS, FEISHU_MEMBERS, 0)
+
+
+async def prepare_feishu(url: str, open_ids: list[str]) -> int:
+    """Members known only on Feishu, all sent one study item; the item's id."""
+    config = parse_config({"database": {"url": url}}, env={})
+    db = Database(url)
+    try:
+        org_id = await prepare_database(config, db)
+        org = OrgBuilder(db, org_id)
+        secretary = await org.member("书记", role=Role.SECRETARY, telegram_id=9)
+        async with db.write() as session:
+            for n, open_id in enumerate(open_ids):
+                member = Member(
+                    organisation_id=org_id,
+                    name=f"党员{n}",
+                    branch_id=secretary.branch_id,
+                    group_id=secretary.group_id,
+                )
+                session.add(member)
+                await session.flush()
+                chat = alias(FEISHU, open_id)
+                session.add(
+                    Contact(chat_id=chat, channel=FEISHU, external_id=open_id, member_id=member.id)
+                )
+                member.chat_id = chat
+            await session.commit()
+        deps = Deps(config, db, org_id)
+        async with db.write() as session:
+            posted = await items.post(
+                session,
+                deps.push,
+                secretary.actor(),
+                items.Draft(
+                    items.KIND_STUDY,
+                    "学习党章",
+                    "第一章",
+                    Audience("branch", secretary.branch_id or 0, ""),
+                ),
+                now=deps.now(),
+            )
+        return posted.item_id
+    finally:
+        await db.dispose()
+
+
+async def post_signed(
+    url: str, requests: list[tuple[bytes, dict[str, str]]], *, connections: int = 32
+) -> dict[int, int]:
+    """Post as Feishu does, many at once; the status of each by its index (0: no answer)."""
+    statuses: dict[int, int] = {}
+    queue: asyncio.Queue[tuple[int, tuple[bytes, dict[str, str]]]] = asyncio.Queue()
+    for index, request in enumerate(requests):
+        queue.put_nowait((index, request))
+    timeout = aiohttp.ClientTimeout(total=5)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            index, (body, headers) = queue.get_nowait()
+            try:
+                async with session.post(url, data=body, headers=headers) as response:
+                    statuses[index] = response.status
+            except (aiohttp.ClientError, TimeoutError):
+                statuses[index] = 0
+
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        await asyncio.gather(*(worker(session) for _ in range(connections)))
+    return statuses
