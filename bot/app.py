@@ -24,6 +24,7 @@ from bot.channels.feishu.client import FeishuClient
 from bot.channels.feishu.events import FeishuEvents
 from bot.channels.feishu.transport import LongConnection
 from bot.channels.feishu.transport import add_routes as add_feishu_routes
+from bot.channels.feishu.transport import make_app as make_feishu_app
 from bot.channels.routing import ChannelRequest
 from bot.channels.store import ChannelStore
 from bot.config import Config, require_token
@@ -240,7 +241,7 @@ async def start_feishu(deps: Deps, feishu: FeishuBotApi | None) -> list[web.AppR
         LongConnection(cfg, events).start()
         log.info("Feishu: long connection started")
         return []
-    web_app = web.Application()
+    web_app = make_feishu_app()
     add_feishu_routes(web_app, cfg, events)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()

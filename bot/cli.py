@@ -504,7 +504,11 @@ async def _roster_invites(config: Config, branch: str | None, fmt: str, out: Tex
     from bot.app import prepare_database
     from storage.db import Database
 
-    username = await bot_username(config)
+    # An office on Feishu alone hands out codes only: there is no Telegram bot to link to.
+    feishu_only = config.feishu.enabled and not (
+        config.telegram.token or config.telegram.bot_username
+    )
+    username = None if feishu_only else await bot_username(config)
     db = Database(config.database.url)
     try:
         org_id = await prepare_database(config, db)
@@ -527,10 +531,11 @@ async def _roster_invites(config: Config, branch: str | None, fmt: str, out: Tex
         out.write(data.decode("utf-8"))
         return 0
     rows = [
-        (line.name, line.branch, line.group, line.code, invites.deep_link(username, line.code))
+        (line.name, line.branch, line.group, line.code)
+        + ((invites.deep_link(username, line.code),) if username is not None else ())
         for line in lines
     ]
-    header = ("name", "branch", "group", "code", "link")
+    header = ("name", "branch", "group", "code") + (("link",) if username is not None else ())
     widths = [max([_width(h), *(_width(r[i]) for r in rows)]) for i, h in enumerate(header)]
     for row in (header, *rows):
         cells = (cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(row))

@@ -25,6 +25,7 @@ from telegram import Bot, BotCommand, BotCommandScopeChat, BotCommandScopeDefaul
 from telegram.error import NetworkError, RetryAfter, TimedOut
 
 from bot.auth import Access, Actor, access_of, access_of_role, menu_commands
+from bot.channels.address import is_alias
 from bot.config import Config
 from bot.texts import plain, t
 from storage.db import Database
@@ -73,6 +74,9 @@ async def apply(bot: Bot, menus: Sequence[Menu], *, max_wait: float = MAX_WAIT_S
     """Set (or delete) each chat's menu; returns how many were set. Never raises."""
     done = 0
     for index, menu in enumerate(menus):
+        if is_alias(menu.chat_id):
+            # Another channel's person: Telegram's command menu means nothing there.
+            continue
         try:
             try:
                 await _send(bot, menu)

@@ -96,8 +96,10 @@ async def invites_command(call: Call) -> None:
 
 
 async def _send_invites_csv(call: Call, lines: list[invites.InviteLine], username: str) -> None:
-    # The file is for the office's Excel: headers in the organisation's language.
-    data = invites.invites_csv(lines, username, call.deps.config.organisation.language)
+    # The file is for the office's Excel: headers in the organisation's language; a link only
+    # where there is a Telegram bot to link to.
+    bot = username if call.deps.config.telegram.token else None
+    data = invites.invites_csv(lines, bot, call.deps.config.organisation.language)
     chat = call.update.effective_chat
     assert chat is not None
     await call.context.bot.send_document(

@@ -208,12 +208,17 @@ LINK_HOURS = 24
 async def link(call: Call) -> None:
     """/link: a one-time code that binds the caller on another channel too."""
     assert call.actor is not None
+    config = call.deps.config
+    if not (config.telegram.token and config.feishu.enabled):
+        # One messenger only: there is no other account to link.
+        await call.reply(call.t("channel.only_one"))
+        return
     async with call.deps.db.write() as session:
         invite = invites.issue_invite(session, call.actor.member_id, 1)
         invite.expires_at = invite.created_at + timedelta(hours=LINK_HOURS)
         await session.commit()
         code = invite.code
-    username = call.context.bot.username if call.deps.config.telegram.token else "branchbot"
+    username = call.context.bot.username
     await call.reply(
         call.t(
             "link.code",

@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -22,6 +23,8 @@ from storage.db import Database
 from storage.models import ChannelMessage, Contact
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+RECENT_MESSAGES = 10_000
 NameOf = Callable[[str], Awaitable[str | None]]
 
 
@@ -35,6 +38,10 @@ def message_number(external_id: str) -> int:
     return int.from_bytes(hashlib.sha256(external_id.encode()).digest()[:6], "big") + 1
 
 
+class AliasCollision(Exception):
+    """Two people of one channel whose ids give the same alias (bot.channels.address)."""
+
+
 class ChannelStore:
     def __init__(self, db: Database, channel: str) -> None:
         self.db = db
@@ -42,6 +49,10 @@ class ChannelStore:
         # Aliases never change meaning: a cache needs no invalidation.
         self._external: dict[int, str] = {}
         self._names: dict[int, str] = {}
+        # Messages sent lately, newest last: an edit right after a send needs no read, and
+        # finds the message before its record is written.
+        self._recent: dict[int, tuple[str, int, dict[str, Any]]] = {}
+        self._writes: set[asyncio.Task[None]] = set()
 
     async def remember(self, external_id: str, name_of: NameOf | None = None) -> int:
         """The alias of this person, kept in contacts from their first message on (with their
@@ -51,6 +62,9 @@ class ChannelStore:
             return chat_id
         async with self.db.read() as session:
             found = await session.get(Contact, chat_id)
+        if found is not None and found.external_id != external_id:
+            # Two ids with the same 48-bit hash: refuse rather than let one act as the other.
+            raise AliasCollision(f"{self.channel} ids {found.external_id} and {external_id}")
         name = found.name if found is not None else ""
         if not name and name_of is not None:
             # Someone kept before their first message (an admin from the config) is asked too.
@@ -95,9 +109,29 @@ class ChannelStore:
         return found
 
     async def save_message(self, external_id: str, chat_id: int, content: dict[str, Any]) -> int:
+        """Keep what a sent message is, for edits: at once in memory, and in the database in
+        the background. Not awaited: a handler may send while it holds SQLite's write gate
+        (inside a write session), where waiting for another write would never end."""
         number = message_number(external_id)
-        await detached(self._save(number, external_id, chat_id, content))
+        self._recent[number] = (external_id, chat_id, content)
+        while len(self._recent) > RECENT_MESSAGES:
+            self._recent.pop(next(iter(self._recent)))
+        task = asyncio.get_running_loop().create_task(
+            self._save(number, external_id, chat_id, content), context=contextvars.Context()
+        )
+        self._writes.add(task)
+        task.add_done_callback(self._written)
         return number
+
+    def _written(self, task: asyncio.Task[None]) -> None:
+        self._writes.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("could not keep a sent message's record", exc_info=error)
+
+    async def flush(self) -> None:
+        """Wait for the records still being written (at shutdown, and in tests)."""
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
 
     async def _save(
         self, number: int, external_id: str, chat_id: int, content: dict[str, Any]
@@ -121,6 +155,9 @@ class ChannelStore:
 
     async def message(self, number: int) -> tuple[str, int, dict[str, Any]] | None:
         """A sent message's id on the channel, its chat and its content as last sent."""
+        recent = self._recent.get(number)
+        if recent is not None:
+            return recent
         async with self.db.read() as session:
             row = await session.get(ChannelMessage, number)
         if row is None:

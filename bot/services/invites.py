@@ -136,21 +136,18 @@ def deep_link(bot_username: str, code: str) -> str:
     return f"https://t.me/{bot_username}?start={code}"
 
 
-def invites_csv(lines: list[InviteLine], bot_username: str, language: str) -> bytes:
+def invites_csv(lines: list[InviteLine], bot_username: str | None, language: str) -> bytes:
     """The invites as a CSV file for Excel: UTF-8 with a BOM, headers in the organisation's
-    language, and the ledger's guard on every cell, so a name like `=HYPERLINK(…)` stays text."""
+    language, and the ledger's guard on every cell, so a name like `=HYPERLINK(…)` stays text.
+    Without a Telegram bot (`bot_username` None) there is no link column: the code is all."""
     text = io.StringIO(newline="")
     headers = plain(t(language, "invites.csv_headers")).split(",")
-    export_files.write_csv_rows(
-        text,
-        [
-            headers,
-            *(
-                [line.name, line.branch, line.group, line.code, deep_link(bot_username, line.code)]
-                for line in lines
-            ),
-        ],
-    )
+    rows = [[line.name, line.branch, line.group, line.code] for line in lines]
+    if bot_username is None:
+        headers = headers[:4]
+    else:
+        rows = [[*row, deep_link(bot_username, row[3])] for row in rows]
+    export_files.write_csv_rows(text, [headers, *rows])
     return text.getvalue().encode("utf-8-sig")
 
 

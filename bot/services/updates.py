@@ -137,7 +137,8 @@ async def reclaim(
             InboxUpdate.done_at.is_(None),
             or_(InboxUpdate.lease_until.is_(None), InboxUpdate.lease_until < now),
         )
-        .order_by(InboxUpdate.update_id)
+        # In the order they arrived: a Feishu event's update id is a hash, not a sequence.
+        .order_by(InboxUpdate.received_at, InboxUpdate.update_id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
@@ -155,8 +156,8 @@ async def reclaim(
         .values(lease_until=lease_until)
         .returning(InboxUpdate.update_id, InboxUpdate.payload)
     )
-    found = [(update_id, payload) for update_id, payload in claimed if payload]
-    return [json.loads(payload) for _, payload in sorted(found)]
+    found = {update_id: payload for update_id, payload in claimed if payload}
+    return [json.loads(found[i]) for i in ids if i in found]
 
 
 async def record_handled(session: AsyncSession, data: dict[str, Any]) -> bool:

@@ -50,6 +50,7 @@ TEXTS: dict[str, str] = {
     "channel.set": "From now on pushes go by <b>{channel}</b>.",
     "channel.not_bound": "You are not linked on {channel} yet. Get a code with /link first.",
     "channel.unknown": "No such channel. Usage: /channel telegram or /channel feishu",
+    "channel.only_one": "This bot runs on one messenger only: there is nothing else to link.",
     "channel.name_telegram": "Telegram",
     "channel.name_feishu": "Feishu",
     "link.code": (

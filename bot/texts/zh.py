@@ -52,6 +52,7 @@ TEXTS: dict[str, str] = {
     "channel.set": "今后的推送将通过 <b>{channel}</b> 发送。",
     "channel.not_bound": "您尚未在 {channel} 绑定。先用 /link 取得绑定码。",
     "channel.unknown": "没有这个渠道。用法：/channel telegram 或 /channel feishu",
+    "channel.only_one": "本机器人只接入了一个渠道，无需在别处绑定。",
     "channel.name_telegram": "Telegram",
     "channel.name_feishu": "飞书",
     "link.code": (

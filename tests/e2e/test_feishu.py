@@ -258,6 +258,8 @@ async def test_feishu_only_office_runs_every_kind_of_message(
         codes = dict(re.findall(r"(\S+?)（[^）]*）\s*\n邀请码 (\w+)", invites))
         assert set(codes) == {"张三", "李四", "王五"}, invites
         assert "欢迎，张三" in (await fs_says(fs, ZHANG, codes["张三"])).text
+        # One messenger only: nothing to link, and no Telegram link anywhere.
+        assert "只接入了一个渠道" in (await fs_says(fs, ZHANG, "/link")).text
 
         # A chart is an image in a card; a ledger is a file message.
         before = len(fs.messages_to(ADMIN_OPEN_ID))

@@ -3,6 +3,7 @@ against the local stand-in, and a member's accounts on several channels."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -12,18 +13,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import aiohttp
 import pytest
+from aiohttp import web
 from PIL import Image
 from sqlalchemy import select
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
+from bot import menus
+from bot.auth import Access
 from bot.channels import address
 from bot.channels.address import FEISHU, TELEGRAM, alias, channel_of, event_update_id, is_alias
 from bot.channels.feishu import cards, crypto
-from bot.channels.feishu.bot_api import FeishuBotApi
+from bot.channels.feishu.bot_api import FeishuBotApi, feishu_file_id, parse_file_id
 from bot.channels.feishu.client import FeishuClient
 from bot.channels.feishu.events import FeishuEvents, Rejected, open_request
-from bot.channels.store import ChannelStore, message_number
+from bot.channels.feishu.transport import add_routes as add_feishu_routes
+from bot.channels.feishu.transport import make_app as make_feishu_app
+from bot.channels.store import AliasCollision, ChannelStore, message_number
 from bot.config import FeishuConfig
 from bot.sandbox.feishu import (
     FILES_PATH,
@@ -39,8 +46,10 @@ from bot.sandbox.feishu import (
     validate_card,
 )
 from bot.services import accounts
+from bot.services import updates as inbox_rows
+from bot.services.invites import InviteLine, invites_csv
 from storage.db import Database
-from storage.models import Contact, Member
+from storage.models import Contact, InboxUpdate, Member
 from tests.conftest import OrgBuilder
 
 ALICE = "ou_alice"
@@ -904,3 +913,242 @@ def test_a_blank_button_label_does_not_sink_the_whole_card() -> None:
     ]
     assert labels == ["…"]
     validate_card(built, images=IMAGES)
+
+
+# ---------------------------------------------------------------------- review fixes
+
+
+async def test_a_document_resent_after_a_crash_reaches_the_member_once(feishu: Feishu) -> None:
+    """The outbox sends a row again when its lease ran out mid-send: both of the document's
+    messages (the file, then its caption) carry uuids, so Feishu sends neither twice."""
+    params = {"chat_id": feishu.me, "caption": "材料", "feishu_uuid": "branchbot-7"}
+    upload = {"document": ("材料.docx", b"PK\x03\x04doc", "application/octet-stream")}
+    first = await feishu.api.call("sendDocument", dict(params), upload)
+    again = await feishu.api.call("sendDocument", dict(params), upload)
+    messages = feishu.standin.messages_to(ALICE)
+    assert [m.msg_type for m in messages] == ["file", "interactive"]
+    assert first["message_id"] == again["message_id"]
+    assert feishu.standin.file_name(messages[0].content["file_key"]) == "材料.docx"
+
+
+async def test_a_feishu_file_id_is_sent_on_as_the_apps_own_upload(feishu: Feishu) -> None:
+    key = feishu.standin.user_file(ALICE, "讲话.docx", b"PK\x03\x04speech")
+    file_id = feishu_file_id("om_sent_by_alice", key, "讲话.docx")
+    assert parse_file_id(file_id) == ("om_sent_by_alice", key, "讲话.docx")
+    assert await feishu.api.fetch(file_id) == ("讲话.docx", b"PK\x03\x04speech")
+    assert await feishu.api.fetch("BQACAgIAAxkBAAIB") is None
+    await feishu.api.call("sendDocument", {"chat_id": feishu.me, "document": file_id})
+    (sent,) = feishu.standin.messages_to(ALICE)
+    assert sent.msg_type == "file"
+    assert feishu.standin.file_bytes(sent.content["file_key"]) == b"PK\x03\x04speech"
+    assert feishu.standin.file_name(sent.content["file_key"]) == "讲话.docx"
+
+
+async def test_an_edit_right_after_a_send_finds_the_message_before_its_record_is_written(
+    feishu: Feishu, db: Database
+) -> None:
+    sent = await feishu.api.call(
+        "sendMessage",
+        {
+            "chat_id": feishu.me,
+            "text": "选一个",
+            "reply_markup": _markup_json([{"text": "A", "callback_data": "x:a:1"}]),
+        },
+    )
+    # No wait for the background write: the record is at hand in memory.
+    await feishu.api.call(
+        "editMessageReplyMarkup", {"chat_id": feishu.me, "message_id": sent["message_id"]}
+    )
+    (message,) = feishu.standin.messages_to(ALICE)
+    assert message.buttons == [] and message.text == "选一个"
+    await feishu.store.flush()
+    fresh = ChannelStore(db, FEISHU)
+    kept = await fresh.message(sent["message_id"])
+    assert kept is not None and kept[2]["markup"] is None
+
+
+async def test_a_colliding_alias_is_refused_not_merged(db: Database) -> None:
+    store = ChannelStore(db, FEISHU)
+    chat = await store.remember("ou_first")
+    async with db.write() as session:
+        row = await session.get(Contact, chat)
+        assert row is not None
+        row.external_id = "ou_someone_else"  # as if two open ids shared the 48-bit hash
+        await session.commit()
+    with pytest.raises(AliasCollision):
+        await ChannelStore(db, FEISHU).remember("ou_first")
+    events, inbox, _ = _events()
+    events.store = ChannelStore(db, FEISHU)
+    answer = await events.handle(
+        message_event(app_id=APP, token=VTOKEN, open_id="ou_first", text="/me")
+    )
+    assert answer == {} and inbox.updates == []
+
+
+async def test_a_rich_text_message_is_read_as_its_text() -> None:
+    events, inbox, _ = _events()
+    event = message_event(app_id=APP, token=VTOKEN, open_id=ALICE, text="x")
+    event["event"]["message"]["message_type"] = "post"
+    event["event"]["message"]["content"] = json.dumps(
+        {
+            "zh_cn": {
+                "title": "",
+                "content": [
+                    [
+                        {"tag": "text", "text": "/study 第一议题 | "},
+                        {"tag": "a", "text": "原文", "href": "https://e.org"},
+                    ],
+                    [{"tag": "text", "text": "第二行"}],
+                ],
+            }
+        },
+        ensure_ascii=False,
+    )
+    await events.handle(event)
+    (update,) = inbox.updates
+    assert update["message"]["text"] == "/study 第一议题 | 原文\n第二行"
+    assert update["message"]["entities"][0]["length"] == len("/study")
+
+
+class _Feishu429:
+    """An Open API that answers every send with one code (Feishu's rate limits)."""
+
+    def __init__(self, code: int, status: int = 400) -> None:
+        self.code, self.status, self.tokens = code, status, 0
+
+    async def token(self, request: web.Request) -> web.Response:
+        self.tokens += 1
+        return web.json_response(
+            {"code": 0, "tenant_access_token": f"t-{self.tokens}", "expire": 7200}
+        )
+
+    async def send(self, request: web.Request) -> web.Response:
+        return web.json_response({"code": self.code, "msg": "limit"}, status=self.status)
+
+
+@pytest.mark.parametrize("code", [230020, 99991400, 99991402])
+async def test_feishus_send_limits_are_waited_out(code: int) -> None:
+    fake = _Feishu429(code)
+    app = web.Application()
+    app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", fake.token)
+    app.router.add_post("/open-apis/im/v1/messages", fake.send)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    client = FeishuClient(_config(api_base_url=f"http://127.0.0.1:{port}"))
+    try:
+        with pytest.raises(RetryAfter):
+            await client.send(ALICE, "text", {"text": "x"})
+    finally:
+        await client.close()
+        await runner.cleanup()
+
+
+async def test_a_fresh_token_refused_again_is_a_network_error() -> None:
+    fake = _Feishu429(99991668)
+    app = web.Application()
+    app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", fake.token)
+    app.router.add_post("/open-apis/im/v1/messages", fake.send)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    client = FeishuClient(_config(api_base_url=f"http://127.0.0.1:{runner.addresses[0][1]}"))
+    try:
+        with pytest.raises(NetworkError, match="fresh tenant token"):
+            await client.send(ALICE, "text", {"text": "x"})
+        assert fake.tokens == 2
+    finally:
+        await client.close()
+        await runner.cleanup()
+
+
+async def test_a_long_callback_sent_in_pieces_is_read_whole() -> None:
+    """A webhook body that arrives in several chunks (a long pasted message) is read whole,
+    not as its first chunk."""
+    got: list[dict[str, Any]] = []
+
+    class Events:
+        async def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+            got.append(event)
+            return {}
+
+    config = _config(mode="webhook", verification_token=VTOKEN, encrypt_key=EKEY)
+    app = make_feishu_app()
+    add_feishu_routes(app, config, cast(FeishuEvents, Events()))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    standin = FeishuStandIn(APP, SECRET)
+    text = "/study 长文 | " + "学" * 30_000
+    body, headers = standin.signed_request(
+        message_event(app_id=APP, token=VTOKEN, open_id=ALICE, text=text)
+    )
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 8192):
+            yield body[start : start + 8192]
+            await asyncio.sleep(0.01)
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}{config.path}"
+            async with http.post(url, data=pieces(), headers=headers) as response:
+                assert response.status == 200
+    finally:
+        await runner.cleanup()
+    (event,) = got
+    assert json.loads(event["event"]["message"]["content"])["text"] == text
+
+
+async def test_inbox_recovery_follows_arrival_not_the_event_hash(db: Database) -> None:
+    """Feishu's update ids are hashes: what a crash left is taken back in the order it came."""
+    start = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    ids = [event_update_id(FEISHU, f"ev-{n}") for n in range(6)]
+    async with db.write() as session:
+        for n, update_id in enumerate(ids):
+            session.add(
+                InboxUpdate(
+                    update_id=update_id,
+                    chat_id=1,
+                    payload=json.dumps({"update_id": update_id}),
+                    received_at=start + timedelta(seconds=n),
+                )
+            )
+        await session.commit()
+    assert sorted(ids) != ids  # the hashes are not in arrival order
+    async with db.write() as session:
+        found = await inbox_rows.reclaim(
+            session, start + timedelta(hours=1), start + timedelta(hours=2), set(), 100
+        )
+        await session.commit()
+    assert [row["update_id"] for row in found] == ids
+
+
+async def test_menus_are_not_set_for_another_channels_people() -> None:
+    calls: list[str] = []
+
+    class Bot:
+        async def set_my_commands(self, *args: Any, **kwargs: Any) -> bool:
+            calls.append("set")
+            return True
+
+        async def delete_my_commands(self, *args: Any, **kwargs: Any) -> bool:
+            calls.append("delete")
+            return True
+
+    done = await menus.apply(
+        cast(Any, Bot()), [menus.Menu(alias(FEISHU, ALICE), Access.MEMBER, "zh")]
+    )
+    assert done == 0 and calls == []
+    done = await menus.apply(cast(Any, Bot()), [menus.Menu(42, Access.MEMBER, "zh")])
+    assert done == 1 and calls == ["set"]
+
+
+def test_a_feishu_only_invite_file_has_codes_and_no_links() -> None:
+    line = InviteLine(1, "张三", "第一支部", "一组", "abcdefghjk", datetime(2027, 1, 1, tzinfo=UTC))
+    text = invites_csv([line], None, "zh").decode("utf-8-sig")
+    assert text.splitlines() == ["姓名,支部,党小组,邀请码", "张三,第一支部,一组,abcdefghjk"]
+    linked = invites_csv([line], "mybot", "zh").decode("utf-8-sig").splitlines()
+    assert linked[1].endswith(",https://t.me/mybot?start=abcdefghjk")

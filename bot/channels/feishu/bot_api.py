@@ -72,6 +72,7 @@ class FeishuBotApi:
         self._uploaded: dict[str, str] = {}
 
     async def close(self) -> None:
+        await self.store.flush()
         await self.client.close()
 
     async def call(self, method: str, params: dict[str, Any], files: Any = None) -> Any:
@@ -125,12 +126,22 @@ class FeishuBotApi:
     async def _senddocument(self, params: dict[str, Any], files: Files) -> dict[str, Any]:
         chat_id, open_id = await self._open_id(params)
         file_key = await self._file_key(params.get("document"), files.get("document"))
-        message_id = await self.client.send(open_id, "file", {"file_key": file_key})
+        # Two messages, each with its own uuid: a row sent again after a crash between them
+        # (or a rate limit on the second) sends neither twice.
+        uuid = _uuid(params)
+        message_id = await self.client.send(
+            open_id, "file", {"file_key": file_key}, f"{uuid}-f" if uuid else None
+        )
         number = await self.store.save_message(message_id, chat_id, {"kind": "file"})
         caption = str(params.get("caption") or "")
         if caption or _markup(params):
             # A Feishu file message has no caption: the text follows as a card of its own.
-            await self._send_card(chat_id, open_id, {"text": caption, "markup": _markup(params)})
+            await self._send_card(
+                chat_id,
+                open_id,
+                {"text": caption, "markup": _markup(params)},
+                f"{uuid}-c" if uuid else None,
+            )
         return self._message(chat_id, number, caption)
 
     async def _file_key(self, ref: Any, upload: tuple[str, Any, str] | None) -> str:

@@ -24,9 +24,13 @@ log = logging.getLogger(__name__)
 # The token is refreshed this long before Feishu says it expires.
 REFRESH_MARGIN_SECONDS = 300
 # Feishu's codes for a token that is missing, invalid or expired: refresh and try once more.
-_TOKEN_CODES = frozenset({99991661, 99991663, 99991664, 99991665})
-_RATE_LIMITED = frozenset({99991400, 11232, 11233, 11247})
+_TOKEN_CODES = frozenset({99991661, 99991663, 99991664, 99991665, 99991668})
+# The app's request rate (99991400, 99991402) and the IM API's own send limits (230020 for
+# one chat, 11232/11233/11247 for messages): wait, then the outbox tries again.
+_RATE_LIMITED = frozenset({99991400, 99991402, 230020, 11232, 11233, 11247})
 # The person left the tenant, blocked the bot, or is outside the app's availability.
+# A file a member sends (a roster, a document): Feishu's own cap on files is 30 MB.
+MAX_DOWNLOAD_BYTES = 30 * 1024 * 1024
 _UNREACHABLE = frozenset({230013, 230002, 230035, 230053, 232009})
 
 
@@ -82,8 +86,10 @@ class FeishuClient:
         body: dict[str, Any] | None = None,
         form: aiohttp.FormData | None = None,
         raw: bool = False,
+        max_bytes: int = MAX_DOWNLOAD_BYTES,
     ) -> Any:
-        """One Open API call; `data` of the answer (or the bytes, with raw)."""
+        """One Open API call; `data` of the answer (or the bytes, with raw, at most
+        `max_bytes`)."""
         for attempt in range(2):
             token = await self.token(fresh=attempt > 0)
             headers = {"Authorization": f"Bearer {token}"}
@@ -97,7 +103,7 @@ class FeishuClient:
                     headers=headers,
                 ) as response:
                     if raw and response.status == 200:
-                        return await response.read()
+                        return await _read_capped(response, max_bytes)
                     status = response.status
                     reset = response.headers.get("x-ogw-ratelimit-reset", "")
                     text = await response.text()
@@ -194,6 +200,15 @@ class FeishuClient:
             raw=True,
         )
         return bytes(data)
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    data = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        data += chunk
+        if len(data) > limit:
+            raise BadRequest(f"Bad Request: file is too big (over {limit // (1024 * 1024)} MB)")
+    return bytes(data)
 
 
 def _file_type(name: str) -> str:

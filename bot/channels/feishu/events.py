@@ -8,6 +8,7 @@ id is the key, so a redelivered event is dropped), handled in the member's lane,
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
@@ -18,7 +19,7 @@ from typing import Any
 from bot.channels.address import FEISHU, event_update_id
 from bot.channels.feishu import crypto
 from bot.channels.feishu.bot_api import callback_id, feishu_file_id
-from bot.channels.store import ChannelStore, NameOf, message_number
+from bot.channels.store import AliasCollision, ChannelStore, NameOf, message_number
 from bot.config import FeishuConfig
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,9 @@ def open_request(body: bytes, headers: Mapping[str, str], config: FeishuConfig) 
     else:
         event = outer
     token = event.get("token") if "challenge" in event else (event.get("header") or {}).get("token")
-    if config.verification_token and token != config.verification_token:
+    if config.verification_token and not hmac.compare_digest(
+        str(token or "").encode(), config.verification_token.encode()
+    ):
         raise Rejected("wrong verification token")
     return event
 
@@ -105,10 +108,15 @@ class FeishuEvents:
         body = event.get("event") or {}
         if not event_id or kind not in (MESSAGE_EVENT, CARD_ACTION):
             return {}
-        if kind == MESSAGE_EVENT:
-            update = await self._message(event_id, body)
-        else:
-            update = await self._press(event_id, body)
+        try:
+            if kind == MESSAGE_EVENT:
+                update = await self._message(event_id, body)
+            else:
+                update = await self._press(event_id, body)
+        except AliasCollision:
+            # Answered, so Feishu stops delivering it: no retry can make it anyone's.
+            log.exception("a Feishu event was dropped: its sender's alias is someone else's")
+            return {}
         if update is not None:
             await self.receive([update])
         return {}
@@ -142,6 +150,9 @@ class FeishuEvents:
         kind = message.get("message_type")
         if kind == "text":
             base.update(_text_fields(_clean_text(str(content.get("text", "")))))
+        elif kind == "post":
+            # Formatted text (pasted, or written with the rich editor): its words, line by line.
+            base.update(_text_fields(_clean_text(_post_text(content))))
         elif kind == "file":
             key = str(content.get("file_key", ""))
             name = str(content.get("file_name", "file"))
@@ -193,6 +204,24 @@ class FeishuEvents:
             "message": shown,
         }
         return {"update_id": event_update_id(FEISHU, event_id), "callback_query": query}
+
+
+def _post_text(content: dict[str, Any]) -> str:
+    """A rich-text (post) message's text: its title, then each paragraph's text and links."""
+    if "content" not in content:
+        # Some clients wrap it in a language: {"zh_cn": {"title", "content"}}.
+        content = next((v for v in content.values() if isinstance(v, dict)), {})
+    lines = [str(content.get("title") or "")] if content.get("title") else []
+    for paragraph in content.get("content") or []:
+        if isinstance(paragraph, list):
+            lines.append(
+                "".join(
+                    str(node.get("text", ""))
+                    for node in paragraph
+                    if isinstance(node, dict) and node.get("tag") in ("text", "a", "code_block")
+                )
+            )
+    return "\n".join(lines)
 
 
 def _seconds(milliseconds: Any) -> int:
