@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.channels.address import CHANNELS, FEISHU, TELEGRAM, channel_of
+from bot.channels.message import neutral_buttons, telegram_keyboard
 from bot.config import DeliveryConfig, parse_hhmm
 from bot.metrics import Heartbeat, Metrics
 from storage.db import Database
@@ -115,7 +116,10 @@ async def enqueue(
                 "item_id": m.item_id,
                 "purpose": m.purpose,
                 "text": m.text,
-                "reply_markup": json.dumps(m.markup, ensure_ascii=False) if m.markup else None,
+                # The channel-neutral form (bot.channels.message): each sender renders it.
+                "reply_markup": json.dumps(buttons, ensure_ascii=False)
+                if (buttons := neutral_buttons(m.markup))
+                else None,
                 "document_file_id": m.document_file_id,
                 "urgent": m.urgent,
                 "status": "pending",
@@ -298,8 +302,14 @@ class Sender:
     async def _transmit(self, row: Claimed) -> int:
         params: dict[str, Any] = {"chat_id": row.chat_id, "parse_mode": "HTML"}
         if row.reply_markup:
-            # Stored already serialised: the Bot API takes the JSON string as it is.
-            params["reply_markup"] = row.reply_markup
+            # Telegram's inline keyboard; another channel's adapter renders the neutral form.
+            keyboard = (
+                telegram_keyboard(row.reply_markup)
+                if self.channel == TELEGRAM
+                else row.reply_markup
+            )
+            if keyboard:
+                params["reply_markup"] = keyboard
         if self.config.allow_paid_broadcast:
             params["allow_paid_broadcast"] = True
         if self.channel == FEISHU:

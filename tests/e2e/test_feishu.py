@@ -182,6 +182,10 @@ async def test_feishu_members_join_study_and_choose_their_channel(
                 await session.scalars(select(Delivery).where(Delivery.member_id == li.id))
             ).all()
             assert sorted(r.channel for r in rows) == ["feishu", "telegram"]
+            # Each row keeps the channel-neutral message: buttons as label and action.
+            stored = [json.loads(r.reply_markup) for r in rows if r.reply_markup]
+            assert stored and all(set(b) == {"buttons"} for b in stored)
+            assert stored[0]["buttons"][0][0]["label"] == "已学习"
             assert all(r.status == "sent" for r in rows)
             confirmed = await session.scalar(
                 select(Receipt.confirmed_at).where(Receipt.member_id == zhang.id)

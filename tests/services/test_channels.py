@@ -30,6 +30,7 @@ from bot.channels.feishu.client import FeishuClient
 from bot.channels.feishu.events import FeishuEvents, Rejected, open_request
 from bot.channels.feishu.transport import add_routes as add_feishu_routes
 from bot.channels.feishu.transport import make_app as make_feishu_app
+from bot.channels.message import neutral_buttons, telegram_keyboard
 from bot.channels.store import AliasCollision, ChannelStore, message_number
 from bot.config import FeishuConfig
 from bot.sandbox.feishu import (
@@ -164,10 +165,28 @@ def test_plain_text() -> None:
 
 def test_keyboard_rows_from_dict_json_and_nothing() -> None:
     markup = _keyboard([{"text": "A", "callback_data": "a"}], [])
-    assert cards.keyboard_rows(markup) == [[{"text": "A", "callback_data": "a"}]]
-    assert cards.keyboard_rows(json.dumps(markup)) == [[{"text": "A", "callback_data": "a"}]]
+    assert cards.keyboard_rows(markup) == [[{"label": "A", "action": "a"}]]
+    assert cards.keyboard_rows(json.dumps(markup)) == [[{"label": "A", "action": "a"}]]
     assert cards.keyboard_rows(None) == []
     assert cards.keyboard_rows({"other": 1}) == []
+
+
+def test_the_neutral_form_round_trips_to_telegram() -> None:
+    keyboard = _keyboard(
+        [{"text": "已学习", "callback_data": "it:ok:5"}, {"text": "原文", "url": "https://e.org"}]
+    )
+    stored = neutral_buttons(keyboard)
+    assert stored == {
+        "buttons": [
+            [{"label": "已学习", "action": "it:ok:5"}, {"label": "原文", "url": "https://e.org"}]
+        ]
+    }
+    assert neutral_buttons(stored) == stored
+    assert json.loads(telegram_keyboard(json.dumps(stored)) or "") == keyboard
+    # An outbox row written before the neutral form still renders on both channels.
+    assert json.loads(telegram_keyboard(json.dumps(keyboard)) or "") == keyboard
+    assert cards.keyboard_rows(json.dumps(keyboard)) == stored["buttons"]
+    assert neutral_buttons(None) is None and telegram_keyboard(None) is None
 
 
 def _actions(card: dict[str, Any]) -> list[list[dict[str, Any]]]:
@@ -533,7 +552,7 @@ async def test_send_message_arrives_as_a_card(feishu: Feishu) -> None:
     kept = await feishu.store.message(sent["message_id"])
     assert kept is not None
     assert kept[0] == message.message_id and kept[1] == feishu.me
-    assert kept[2] == {"text": "<b>Hi</b> 张三", "markup": json.loads(markup)}
+    assert kept[2] == {"text": "<b>Hi</b> 张三", "markup": neutral_buttons(markup)}
 
 
 async def test_edit_reply_markup_keeps_the_text(feishu: Feishu) -> None:
@@ -554,7 +573,7 @@ async def test_edit_reply_markup_keeps_the_text(feishu: Feishu) -> None:
     assert message.buttons == [("Leave", {"d": "l:1"})]
     assert edited["text"] == "Meeting Fri"
     kept = await feishu.store.message(sent["message_id"])
-    assert kept is not None and kept[2]["markup"] == json.loads(second)
+    assert kept is not None and kept[2]["markup"] == neutral_buttons(second)
 
 
 async def test_edit_to_the_same_content_is_not_modified(feishu: Feishu) -> None:

@@ -18,6 +18,7 @@ from telegram.error import BadRequest, Forbidden
 
 from bot.channels.feishu import cards
 from bot.channels.feishu.client import FeishuClient
+from bot.channels.message import neutral_buttons
 from bot.channels.store import ChannelStore
 
 log = logging.getLogger(__name__)
@@ -278,11 +279,8 @@ FILE_PATH_PREFIX = "feishu-files/"
 
 
 def _markup(params: dict[str, Any]) -> dict[str, Any] | None:
-    markup = params.get("reply_markup")
-    if not markup:
-        return None
-    data = json.loads(markup) if isinstance(markup, str) else markup
-    return data if isinstance(data, dict) and data.get("inline_keyboard") else None
+    """A call's buttons in the neutral form (bot.channels.message), as kept with the card."""
+    return neutral_buttons(params.get("reply_markup") or None)
 
 
 def _uuid(params: dict[str, Any]) -> str | None:

@@ -9,11 +9,12 @@ than text messages because only cards carry buttons and can be changed after a p
 
 from __future__ import annotations
 
-import json
 import re
 from html import unescape
 from html.parser import HTMLParser
 from typing import Any
+
+from bot.channels.message import button_rows
 
 # Feishu's markdown would otherwise read these in a member's text as formatting.
 _SPECIAL = re.compile(r"([\\`*_\[\]~<$])")
@@ -88,17 +89,14 @@ def plain_text(html_text: str) -> str:
     return unescape(re.sub(r"<[^>]+>", "", html_text)).strip()
 
 
-def keyboard_rows(markup: Any) -> list[list[dict[str, Any]]]:
-    """The button rows of a reply_markup as the core stores it (a dict or its JSON)."""
-    if not markup:
-        return []
-    data = json.loads(markup) if isinstance(markup, str) else markup
-    rows = data.get("inline_keyboard") if isinstance(data, dict) else None
-    return [list(row) for row in rows or [] if row]
+def keyboard_rows(markup: Any) -> list[list[dict[str, str]]]:
+    """The button rows of a message: the outbox's neutral form, or an inline keyboard (what
+    handlers send), as rows of {"label", "action" | "url"}."""
+    return button_rows(markup)
 
 
-def _button(button: dict[str, Any]) -> dict[str, Any]:
-    text = str(button.get("text", ""))[:100]
+def _button(button: dict[str, str]) -> dict[str, Any]:
+    text = str(button.get("label", ""))[:100]
     # Feishu refuses a whole card over one blank label.
     label = {"tag": "plain_text", "content": text if text.strip() else "…"}
     if button.get("url"):
@@ -108,7 +106,7 @@ def _button(button: dict[str, Any]) -> dict[str, Any]:
         "text": label,
         "type": "default",
         # The action data goes back to the bot in card.action.trigger as it is.
-        "value": {"d": str(button.get("callback_data", ""))},
+        "value": {"d": str(button.get("action", ""))},
     }
 
 

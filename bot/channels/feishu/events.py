@@ -19,6 +19,7 @@ from typing import Any
 from bot.channels.address import FEISHU, event_update_id
 from bot.channels.feishu import crypto
 from bot.channels.feishu.bot_api import callback_id, feishu_file_id
+from bot.channels.message import telegram_keyboard
 from bot.channels.store import AliasCollision, ChannelStore, NameOf, message_number
 from bot.config import FeishuConfig
 
@@ -192,9 +193,10 @@ class FeishuEvents:
             return {"update_id": event_update_id(FEISHU, event_id), "message": message}
         shown: dict[str, Any] = {"message_id": number, "date": int(time.time()), "chat": chat}
         found = await self.store.message(number)
-        if found is not None and found[2].get("markup"):
+        keyboard = telegram_keyboard(found[2].get("markup")) if found is not None else None
+        if found is not None and keyboard:
             # Handlers read the pressed message's buttons (which item a row is about).
-            shown["reply_markup"] = found[2]["markup"]
+            shown["reply_markup"] = json.loads(keyboard)
             shown["text"] = found[2].get("text", "")
         query = {
             "id": callback_id(person["id"], str(body.get("token") or event_id)),
