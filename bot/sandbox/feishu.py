@@ -8,7 +8,6 @@ long-connection test can feed the same dicts to lark's dispatcher.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
 import json
@@ -17,7 +16,7 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -27,6 +26,7 @@ from aiohttp import web
 
 from bot.channels.feishu import crypto
 from bot.channels.feishu.cards import read_markdown
+from bot.sandbox.waiting import Changes
 
 __all__ = [
     "FeishuCall",
@@ -654,7 +654,7 @@ class FeishuStandIn:
         self._files: dict[str, StoredUpload] = {}
         self._images: dict[str, StoredUpload] = {}
         self._user_files: dict[str, StoredUpload] = {}
-        self._waiters: set[asyncio.Future[None]] = set()
+        self._changes = Changes()
         self._session: aiohttp.ClientSession | None = None
 
         self._routes: list[tuple[str, re.Pattern[str], _Handler]] = [
@@ -736,15 +736,14 @@ class FeishuStandIn:
         timeout: float = 10,  # noqa: ASYNC109
     ) -> FeishuMessage:
         """The message at index `after` among those to this user, waiting for it if needed."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
+
+        def found() -> FeishuMessage | None:
             messages = self.messages_to(open_id)
-            if len(messages) > after:
-                return messages[after]
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise AssertionError(self._explain_missing(open_id, after, timeout))
-            await self._wait_change(remaining)
+            return messages[after] if len(messages) > after else None
+
+        return await self._changes.until(
+            found, timeout, lambda: AssertionError(self._explain_missing(open_id, after, timeout))
+        )
 
     async def wait_for_edit(
         self,
@@ -753,19 +752,20 @@ class FeishuStandIn:
         timeout: float = 10,  # noqa: ASYNC109
     ) -> FeishuMessage:
         """The message once it has been PATCHed at least `edits` times."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
+
+        def found() -> FeishuMessage | None:
             message = self._by_id.get(message_id)
-            if message is not None and message.edits >= edits:
-                return message
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                count = 0 if message is None else message.edits
-                raise AssertionError(
-                    f"message {message_id} was edited {count} time(s) within {timeout}s, "
-                    f"expected {edits}{self._recent_errors()}"
-                )
-            await self._wait_change(remaining)
+            return message if message is not None and message.edits >= edits else None
+
+        def failure() -> Exception:
+            message = self._by_id.get(message_id)
+            count = 0 if message is None else message.edits
+            return AssertionError(
+                f"message {message_id} was edited {count} time(s) within {timeout}s, "
+                f"expected {edits}{self._recent_errors()}"
+            )
+
+        return await self._changes.until(found, timeout, failure)
 
     def _recent_errors(self) -> str:
         failed = [c for c in self.calls if c.status != 200][-5:]
@@ -794,21 +794,7 @@ class FeishuStandIn:
     # ------------------------------------------------------------------ waiting machinery
 
     def _notify(self) -> None:
-        # Every change wakes every waiter; each re-checks its own condition. Futures made per
-        # wait (rather than one Condition) keep the stand-in usable from whichever loop runs it.
-        waiters, self._waiters = self._waiters, set()
-        for fut in waiters:
-            if not fut.done():
-                fut.set_result(None)
-
-    async def _wait_change(self, seconds: float) -> None:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.add(fut)
-        try:
-            with suppress(TimeoutError):
-                await asyncio.wait_for(fut, seconds)
-        finally:
-            self._waiters.discard(fut)
+        self._changes.notify()
 
     async def aclose(self) -> None:
         self._notify()

@@ -14,7 +14,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +33,7 @@ from bot.sandbox.models import (
     button_text_for_data,
     button_texts,
 )
+from bot.sandbox.waiting import Changes
 
 __all__ = ["ApiError", "BotApiSandbox", "run_sandbox"]
 
@@ -215,7 +216,7 @@ class BotApiSandbox:
         self._pending: list[_Pending] = []
         self._poll_generation = 0
         self._closing = False
-        self._waiters: set[asyncio.Future[None]] = set()
+        self._changes = Changes()
         self._session: aiohttp.ClientSession | None = None
 
         self._users: dict[int, JSONDict] = {}
@@ -359,21 +360,10 @@ class BotApiSandbox:
     # ------------------------------------------------------------------ waiting machinery
 
     def _notify(self) -> None:
-        # Every state change wakes every waiter; each re-checks its own condition.
-        waiters, self._waiters = self._waiters, set()
-        for fut in waiters:
-            if not fut.done():
-                fut.set_result(None)
+        self._changes.notify()
 
     async def _wait_change(self, seconds: float) -> None:
-        # Futures made per wait keep the sandbox usable from whichever event loop runs it.
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.add(fut)
-        try:
-            with suppress(TimeoutError):
-                await asyncio.wait_for(fut, seconds)
-        finally:
-            self._waiters.discard(fut)
+        await self._changes.wait(seconds)
 
     def release_waiters(self) -> None:
         """End long polls now (used on shutdown so servers need not wait for them)."""
@@ -793,15 +783,14 @@ class BotApiSandbox:
         timeout: float = 5.0,  # noqa: ASYNC109
     ) -> SentMessage:
         """The (after+1)-th message the bot sent to the chat, waiting for it if needed."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
+
+        def found() -> SentMessage | None:
             messages = self.messages_to(chat_id)
-            if len(messages) > after:
-                return messages[after]
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise TimeoutError(self._explain_missing(chat_id, after, timeout))
-            await self._wait_change(remaining)
+            return messages[after] if len(messages) > after else None
+
+        return await self._changes.until(
+            found, timeout, lambda: TimeoutError(self._explain_missing(chat_id, after, timeout))
+        )
 
     async def wait_for_edit(
         self,
@@ -812,19 +801,20 @@ class BotApiSandbox:
         timeout: float = 5.0,  # noqa: ASYNC109
     ) -> SentMessage:
         """The message once it has been edited at least `edits` times."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
+
+        def found() -> SentMessage | None:
             sent = self._sent_index.get((chat_id, message_id))
-            if sent is not None and sent.edit_count >= edits:
-                return sent
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                count = 0 if sent is None else sent.edit_count
-                raise TimeoutError(
-                    f"message {message_id} in chat {chat_id} was edited {count} time(s) within "
-                    f"{timeout}s, expected {edits}{self._recent_errors()}"
-                )
-            await self._wait_change(remaining)
+            return sent if sent is not None and sent.edit_count >= edits else None
+
+        def failure() -> Exception:
+            sent = self._sent_index.get((chat_id, message_id))
+            count = 0 if sent is None else sent.edit_count
+            return TimeoutError(
+                f"message {message_id} in chat {chat_id} was edited {count} time(s) within "
+                f"{timeout}s, expected {edits}{self._recent_errors()}"
+            )
+
+        return await self._changes.until(found, timeout, failure)
 
     async def wait_for_answer(
         self,
@@ -832,17 +822,14 @@ class BotApiSandbox:
         timeout: float = 5.0,  # noqa: ASYNC109
     ) -> dict[str, Any]:
         """The answerCallbackQuery parameters the bot used for this query."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            if callback_query_id in self.answers:
-                return self.answers[callback_query_id]
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"callback query {callback_query_id!r} was not answered within {timeout}s"
-                    f"{self._recent_errors()}"
-                )
-            await self._wait_change(remaining)
+        return await self._changes.until(
+            lambda: self.answers.get(callback_query_id),
+            timeout,
+            lambda: TimeoutError(
+                f"callback query {callback_query_id!r} was not answered within {timeout}s"
+                f"{self._recent_errors()}"
+            ),
+        )
 
     def _recent_errors(self) -> str:
         failed = [c for c in self.calls if not c.ok][-5:]

@@ -8,8 +8,9 @@ import asyncio
 import os
 import signal
 import sqlite3
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
@@ -26,11 +27,12 @@ from bot.web.server import SECRET_HEADER
 from handlers.common import Deps
 from storage.db import Database
 from storage.models import Contact, InboxUpdate, ItemTally, Member, Receipt, Role
-from tests.conftest import PG_ENV, OrgBuilder
+from tests.conftest import PG_ENV, OrgBuilder, Person
 from tests.e2e.conftest import free_port
 from tests.e2e.test_crash import start_bot as start_bot_process
 
 SECRET = "crash_test-secret"
+R = TypeVar("R")
 MEMBERS = 300
 FIRST_USER = 20_000
 
@@ -78,23 +80,65 @@ async def prepare(url: str, base: str, token: str, port: int) -> int:
         secretary = await org.member("书记", role=Role.SECRETARY, telegram_id=9)
         for n in range(MEMBERS):
             await org.member(f"党员{n}", telegram_id=FIRST_USER + n)
-        deps = Deps(config, db, org_id)
-        async with db.write() as session:
-            posted = await items.post(
-                session,
-                deps.push,
-                secretary.actor(),
-                items.Draft(
-                    items.KIND_STUDY,
-                    "学习党章",
-                    "第一章",
-                    Audience("branch", secretary.branch_id or 0, ""),
-                ),
-                now=deps.now(),
-            )
-        return posted.item_id
+        return await post_item(Deps(config, db, org_id), secretary)
     finally:
         await db.dispose()
+
+
+async def post_item(deps: Deps, secretary: Person) -> int:
+    """One study item to the secretary's whole branch; its id."""
+    async with deps.db.write() as session:
+        posted = await items.post(
+            session,
+            deps.push,
+            secretary.actor(),
+            items.Draft(
+                items.KIND_STUDY,
+                "学习党章",
+                "第一章",
+                Audience("branch", secretary.branch_id or 0, ""),
+            ),
+            now=deps.now(),
+        )
+    return posted.item_id
+
+
+async def killed_mid_burst_then_redelivered(
+    config: Path,
+    port: int,
+    url: str,
+    item_id: int,
+    members: int,
+    presses: list[R],
+    post: Callable[[list[R]], Coroutine[Any, Any, list[int]]],
+) -> tuple[int, int, int]:
+    """Start the bot, post the presses many at once, SIGKILL it once some are confirmed and
+    others still arriving; restart it and post again what got no 2xx, as the messenger would,
+    and the acknowledged ones too (repeats must change nothing). The counts at the end."""
+    first = await start_bot(config, port)
+    try:
+        posting = asyncio.create_task(post(presses))
+        for _ in range(600):
+            if (await counts(url, item_id))[0] >= members // 10:
+                break
+            await asyncio.sleep(0.02)
+        await stop(first)
+        statuses = await posting
+    finally:
+        await stop(first)
+    before_restart = (await counts(url, item_id))[0]
+    assert 0 < before_restart < members, "the kill came too early or too late; tune the test"
+
+    second = await start_bot(config, port)
+    try:
+        unanswered = [
+            p for p, status in zip(presses, statuses, strict=True) if not 200 <= status < 300
+        ]
+        again = await post(unanswered + presses)
+        assert all(200 <= status < 300 for status in again)
+        return await wait_for_all(url, item_id, members)
+    finally:
+        await stop(second, signal.SIGTERM)
 
 
 def press(n: int, item_id: int) -> dict[str, Any]:
@@ -187,31 +231,13 @@ async def test_killed_mid_burst_every_press_is_applied_once(
     hook = f"http://127.0.0.1:{port}/hook"
     presses = [press(n, item_id) for n in range(MEMBERS)]
 
-    first = await start_bot(config, port)
-    try:
-        posting = asyncio.create_task(post_all(hook, presses))
-        # Kill once some presses are confirmed and others are still arriving.
-        for _ in range(600):
-            if (await counts(bot_database_url, item_id))[0] >= 30:
-                break
-            await asyncio.sleep(0.02)
-        await stop(first)
-        statuses = await posting
-    finally:
-        await stop(first)
-    before_restart = (await counts(bot_database_url, item_id))[0]
-    assert 0 < before_restart < MEMBERS, "the kill came too early or too late; tune the test"
+    async def post(updates: list[dict[str, Any]]) -> list[int]:
+        statuses = await post_all(hook, updates)
+        return [statuses.get(update["update_id"], 0) for update in updates]
 
-    second = await start_bot(config, port)
-    try:
-        # Telegram delivers again everything that did not get a 2xx; to be sure repeats are
-        # harmless, this sends the acknowledged ones again too.
-        unanswered = [p for p in presses if not 200 <= statuses.get(p["update_id"], 0) < 300]
-        again = await post_all(hook, unanswered + presses)
-        assert all(200 <= status < 300 for status in again.values())
-        confirmed, tally, pending = await wait_for_all(bot_database_url, item_id, MEMBERS)
-    finally:
-        await stop(second, signal.SIGTERM)
+    confirmed, tally, pending = await killed_mid_burst_then_redelivered(
+        config, port, bot_database_url, item_id, MEMBERS, presses, post
+    )
     assert (confirmed, tally, pending) == (MEMBERS, MEMBERS, 0)
 
 
@@ -347,31 +373,15 @@ async def test_killed_mid_burst_every_feishu_press_is_applied_once(
             for n, open_id in enumerate(open_ids)
         ]
 
-        first = await start_bot(config, port)
-        try:
-            posting = asyncio.create_task(post_signed(hook, presses))
-            for _ in range(600):
-                if (await counts(bot_database_url, item_id))[0] >= 20:
-                    break
-                await asyncio.sleep(0.02)
-            await stop(first)
-            statuses = await posting
-        finally:
-            await stop(first)
-        before_restart = (await counts(bot_database_url, item_id))[0]
-        assert 0 < before_restart < FEISHU_MEMBERS, "the kill came too early or too late"
-
-        second = await start_bot(config, port)
-        try:
-            unanswered = [p for n, p in enumerate(presses) if statuses.get(n) != 200]
-            # Everything again, the acknowledged too: repeats must change nothing.
-            again = await post_signed(hook, unanswered + presses)
-            assert set(again.values()) == {200}
-            confirmed, tally, pending = await wait_for_all(
-                bot_database_url, item_id, FEISHU_MEMBERS
-            )
-        finally:
-            await stop(second, signal.SIGTERM)
+        confirmed, tally, pending = await killed_mid_burst_then_redelivered(
+            config,
+            port,
+            bot_database_url,
+            item_id,
+            FEISHU_MEMBERS,
+            presses,
+            lambda requests: post_signed(hook, requests),
+        )
     assert (confirmed, tally, pending) == (FEISHU_MEMBERS, FEISHU_MEMBERS, 0)
 
 
@@ -399,29 +409,15 @@ async def prepare_feishu(url: str, open_ids: list[str]) -> int:
                 )
                 member.chat_id = chat
             await session.commit()
-        deps = Deps(config, db, org_id)
-        async with db.write() as session:
-            posted = await items.post(
-                session,
-                deps.push,
-                secretary.actor(),
-                items.Draft(
-                    items.KIND_STUDY,
-                    "学习党章",
-                    "第一章",
-                    Audience("branch", secretary.branch_id or 0, ""),
-                ),
-                now=deps.now(),
-            )
-        return posted.item_id
+        return await post_item(Deps(config, db, org_id), secretary)
     finally:
         await db.dispose()
 
 
 async def post_signed(
     url: str, requests: list[tuple[bytes, dict[str, str]]], *, connections: int = 32
-) -> dict[int, int]:
-    """Post as Feishu does, many at once; the status of each by its index (0: no answer)."""
+) -> list[int]:
+    """Post as Feishu does, many at once; the status of each, in order (0: no answer)."""
     statuses: dict[int, int] = {}
     queue: asyncio.Queue[tuple[int, tuple[bytes, dict[str, str]]]] = asyncio.Queue()
     for index, request in enumerate(requests):
@@ -439,4 +435,4 @@ async def post_signed(
 
     async with aiohttp.ClientSession(timeout=timeout) as session:
         await asyncio.gather(*(worker(session) for _ in range(connections)))
-    return statuses
+    return [statuses.get(n, 0) for n in range(len(requests))]

@@ -27,6 +27,10 @@ def escape(text: str) -> str:
     return _LINE_START.sub(r"\1\\\2", _SPECIAL.sub(r"\\\1", text))
 
 
+# The marks an inline tag stands for, the same on both sides of its text.
+_MARKS = {"b": "**", "strong": "**", "i": "*", "em": "*", "s": "~~", "del": "~~", "strike": "~~"}
+
+
 class _Markdown(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -36,12 +40,8 @@ class _Markdown(HTMLParser):
         self._in_code = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("b", "strong"):
-            self.out.append("**")
-        elif tag in ("i", "em"):
-            self.out.append("*")
-        elif tag in ("s", "del", "strike"):
-            self.out.append("~~")
+        if tag in _MARKS:
+            self.out.append(_MARKS[tag])
         elif tag == "code" and not self._in_pre:
             self._in_code = True
             self.out.append("`")
@@ -55,12 +55,8 @@ class _Markdown(HTMLParser):
             self.out.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("b", "strong"):
-            self.out.append("**")
-        elif tag in ("i", "em"):
-            self.out.append("*")
-        elif tag in ("s", "del", "strike"):
-            self.out.append("~~")
+        if tag in _MARKS:
+            self.out.append(_MARKS[tag])
         elif tag == "code" and not self._in_pre:
             self._in_code = False
             self.out.append("`")
