@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 
@@ -287,6 +288,15 @@ async def test_feishu_only_office_runs_every_kind_of_message(
         assert fs.token_grants > grants
         throttled = [c for c in fs.calls if c.status == 429]
         assert len(throttled) == 2
+
+        # /healthz watches the Feishu sender (there is no Telegram one here).
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{deps.metrics.served_at}/healthz") as response,
+        ):
+            assert response.status == 200
+            checks = json.dumps(await response.json())
+        assert "sender-feishu" in checks and '"sender"' not in checks
 
 
 def _has_image(message: Any) -> bool:
