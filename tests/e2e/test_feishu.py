@@ -32,7 +32,7 @@ from bot.sandbox.feishu import (
 )
 from storage.db import Database
 from storage.models import Contact, Delivery, Member, Receipt, utcnow
-from tests.e2e.conftest import ADMIN_ID, e2e_config
+from tests.e2e.conftest import ADMIN_ID, e2e_config, free_port
 
 ROSTER = (
     "姓名,支部,党小组,角色\n"
@@ -53,7 +53,13 @@ async def standin() -> AsyncIterator[tuple[FeishuStandIn, str]]:
         yield fs, base
 
 
-def with_feishu(config: Config, base: str, fs: FeishuStandIn, **feishu: Any) -> Config:
+def with_feishu(
+    config: Config,
+    base: str,
+    fs: FeishuStandIn,
+    sections: dict[str, Any] | None = None,
+    **feishu: Any,
+) -> Config:
     raw: dict[str, Any] = {
         "app_id": fs.app_id,
         "app_secret": fs.app_secret,
@@ -78,6 +84,7 @@ def with_feishu(config: Config, base: str, fs: FeishuStandIn, **feishu: Any) -> 
     }
     if not config.telegram.token:
         del data["telegram"]
+    data.update(sections or {})
     return parse_config(data, env={})
 
 
@@ -226,7 +233,14 @@ async def test_feishu_only_office_runs_every_kind_of_message(
     fs, fs_base = standin
     fs.add_user(ADMIN_OPEN_ID, "管理员")
     base = e2e_config("http://127.0.0.1:9", "", bot_database_url)
-    config = with_feishu(base, fs_base, fs, admins=[ADMIN_OPEN_ID])
+    board = free_port()
+    workbench = {
+        "enabled": True,
+        "port": board,
+        "public_url": f"http://127.0.0.1:{board}",
+        "secret_key": "k" * 32,
+    }
+    config = with_feishu(base, fs_base, fs, {"dashboard": workbench}, admins=[ADMIN_OPEN_ID])
     assert not config.telegram.token
     async with running(config) as (_, deps):
         fs.callback_url = f"{deps.metrics.feishu_at}{config.feishu.path}"
@@ -277,6 +291,20 @@ async def test_feishu_only_office_runs_every_kind_of_message(
         key = ledger.content["file_key"]
         assert fs.file_name(key).endswith(".xlsx")
         assert fs.file_bytes(key)[:2] == b"PK"
+
+        # The draft half-year report is a DOCX file; the workbench link a card with the link.
+        before = len(fs.messages_to(ADMIN_OPEN_ID))
+        await fs.user_says(ADMIN_OPEN_ID, "/summary 2026-H2")
+        report = await _wait_for(fs, ADMIN_OPEN_ID, before, lambda m: m.msg_type == "file", 60)
+        assert fs.file_name(report.content["file_key"]).endswith(".docx")
+        assert fs.file_bytes(report.content["file_key"])[:2] == b"PK"
+        link = (await fs_says(fs, ZHANG, "/dashboard")).plain
+        assert f"http://127.0.0.1:{board}/dashboard/login?t=" in link
+        # Integrity reminders on a schedule are set up in chat as on Telegram.
+        await fs.user_says(ADMIN_OPEN_ID, "/remind 每周五 17:00 | 周末廉洁自律")
+        set_up = await _wait_for_text(fs, ADMIN_OPEN_ID, "已设置提醒")
+        assert "每周五 17:00" in set_up.plain
+        assert "周末廉洁自律" in (await fs_says(fs, ADMIN_OPEN_ID, "/reminders")).plain
 
         # Pushes through Feishu's rate limit (HTTP 429) and an expired tenant token.
         grants = fs.token_grants
