@@ -26,7 +26,6 @@ from bot.channels.feishu.transport import LongConnection
 from bot.channels.feishu.transport import add_routes as add_feishu_routes
 from bot.channels.feishu.transport import make_app as make_feishu_app
 from bot.channels.routing import ChannelRequest
-from bot.channels.store import ChannelStore
 from bot.config import Config, require_token
 from bot.delivery import BotApi, QuietHours, Sender
 from bot.inbound import MemberLanes, Poller
@@ -180,7 +179,7 @@ async def running(
     try:
         org_id = await prepare_database(config, db, clock())
         deps = Deps(config, db, org_id, clock=clock)
-        feishu = feishu_api(config, db)
+        feishu = feishu_api(deps)
         application = build_application(deps, request=request, feishu=feishu)
         if feishu is not None:
             feishu.fetch_file = telegram_file_fetcher(application)
@@ -211,11 +210,12 @@ async def running(
         await db.dispose()
 
 
-def feishu_api(config: Config, db: Database) -> FeishuBotApi | None:
-    """Feishu's side of the Bot API calls, when [feishu] names an app."""
-    if not config.feishu.enabled:
+def feishu_api(deps: Deps) -> FeishuBotApi | None:
+    """Feishu's side of the Bot API calls, when [feishu] names an app; all of a process's share
+    one record of Feishu's people and messages (deps.feishu_store)."""
+    if not deps.config.feishu.enabled:
         return None
-    return FeishuBotApi(FeishuClient(config.feishu), ChannelStore(db, FEISHU))
+    return FeishuBotApi(FeishuClient(deps.config.feishu), deps.feishu_store)
 
 
 def telegram_file_fetcher(application: App) -> Callable[[str], Awaitable[tuple[str, bytes]]]:
@@ -235,7 +235,7 @@ async def start_feishu(deps: Deps, feishu: FeishuBotApi | None) -> list[web.AppR
     if feishu is None:
         return []
     events = FeishuEvents(
-        ChannelStore(deps.db, FEISHU), deps.inbound.receive, cfg.app_id, feishu.client.user_name
+        deps.feishu_store, deps.inbound.receive, cfg.app_id, feishu.client.user_name
     )
     if cfg.mode == "long_connection":
         LongConnection(cfg, events).start()
@@ -389,7 +389,7 @@ def start_workers(deps: Deps, *, announce: bool = True) -> Workers | None:
         )
         senders.append(make_sender(deps, api))
         apis.append(api)
-    feishu = feishu_api(cfg, deps.db)
+    feishu = feishu_api(deps)
     if feishu is not None:
         if cfg.telegram.token:
             # A study document uploaded on Telegram reaches Feishu's members too.

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.channels.address import CHANNELS, FEISHU, TELEGRAM, channel_of
-from bot.channels.message import neutral_buttons, telegram_keyboard
+from bot.channels.message import from_another_channel, neutral_buttons, telegram_keyboard
 from bot.config import DeliveryConfig, parse_hhmm
 from bot.metrics import Heartbeat, Metrics
 from storage.db import Database
@@ -204,6 +204,7 @@ class Sender:
         # Fetches a document kept by another channel: (name, bytes), or None for our own.
         self.documents: Callable[[str], Awaitable[tuple[str, bytes] | None]] | None = None
         self._documents: dict[str, str] = {}
+        self._document_locks: dict[str, asyncio.Lock] = {}
         self.api = api
         self.config = config
         self.quiet = quiet
@@ -321,9 +322,13 @@ class Sender:
             document = row.document_file_id
             upload = await self._foreign_document(document)
             if upload is not None:
+                # As a document, whatever it holds: Telegram would make a video of a video.
+                params["disable_content_type_detection"] = True
                 result = await self.api.call("sendDocument", params, {"document": upload})
-                # Uploaded once; the rest of the broadcast sends Telegram's own file id.
-                self._documents[document] = result["document"]["file_id"]
+                sent = result.get("document") or {}
+                if sent.get("file_id"):
+                    # Uploaded once; the rest of the broadcast sends Telegram's own file id.
+                    self._documents[document] = str(sent["file_id"])
             else:
                 result = await self.api.call(
                     "sendDocument", {**params, "document": self._documents.get(document, document)}
@@ -334,10 +339,15 @@ class Sender:
 
     async def _foreign_document(self, file_id: str) -> tuple[str, bytes] | None:
         """A document another channel keeps (a file a secretary sent on Feishu), fetched to be
-        uploaded here; None for this channel's own file ids."""
-        if self.documents is None or file_id in self._documents:
+        uploaded here; None for this channel's own file ids, and once it has been uploaded."""
+        if self.documents is None:
             return None
-        return await self.documents(file_id)
+        # One fetch and one upload for a whole wave: the others wait, then send the file id.
+        async with self._document_locks.setdefault(file_id, asyncio.Lock()):
+            if file_id in self._documents:
+                return None
+            with from_another_channel():
+                return await self.documents(file_id)
 
     def _backoff(self, attempts: int) -> float:
         cap = min(

@@ -173,6 +173,10 @@ def raise_for_api_error(status: int, body: Any) -> Any:
     raise NetworkError(f"{code} {description}")
 
 
+# How long an upload or a download may take (a message has the client's own timeout).
+FILE_SECONDS = 180.0
+
+
 class HttpBotApi:
     """A minimal Bot API client for the outbox sender.
 
@@ -216,7 +220,8 @@ class HttpBotApi:
                 form.add_field(key, value if isinstance(value, str) else json.dumps(value))
             for field, (name, data) in files.items():
                 form.add_field(field, data, filename=header_safe(name))
-            request = {"data": form}
+            # A file of tens of megabytes takes longer than a message.
+            request = {"data": form, "timeout": aiohttp.ClientTimeout(total=FILE_SECONDS)}
         try:
             async with self._session.post(self._url + method, **request) as response:
                 status = response.status
@@ -236,7 +241,9 @@ class HttpBotApi:
         path = str(found["file_path"])
         assert self._session is not None  # opened by the call above
         try:
-            async with self._session.get(f"{self._file_url}/{path}") as response:
+            async with self._session.get(
+                f"{self._file_url}/{path}", timeout=aiohttp.ClientTimeout(total=FILE_SECONDS)
+            ) as response:
                 if response.status != 200:
                     raise NetworkError(f"Telegram answered {response.status} for a file")
                 data = await response.read()

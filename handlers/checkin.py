@@ -21,7 +21,7 @@ from bot.auth import Actor
 from bot.errors import Denied, DomainError
 from bot.services import checkin as checkin_service
 from bot.services import meetings, volunteer_checkin, volunteers
-from bot.services.checkin_codes import CheckinCode
+from bot.services.checkin_codes import CheckinCode, qr_target
 from bot.texts import Raw, join_names, t
 from handlers.common import App, Call, Deps, buttons, guarded, id_arg
 
@@ -142,7 +142,8 @@ async def _screen(
         closes=code.closes.astimezone(tz).strftime("%H:%M"),
     )
     refresh = buttons([[(t(lang, "checkincode.btn_refresh"), screen.refresh_data)]])
-    return qr_png(f"https://t.me/{bot.username}?start={code.qr_param}"), caption, refresh
+    target = qr_target(deps.config, bot.username, code.qr_param, code.code)
+    return qr_png(target), caption, refresh
 
 
 async def send_screen(call: Call, screen: Screen) -> None:

@@ -19,6 +19,8 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot.auth import Actor, authorize
+from bot.channels.address import FEISHU
+from bot.channels.store import ChannelStore
 from bot.config import Config
 from bot.delivery import QuietHours
 from bot.errors import DomainError
@@ -89,6 +91,11 @@ class Deps:
     @cached_property
     def inbound(self) -> Inbound:
         return Inbound(self.inbox, self.fairness)
+
+    @cached_property
+    def feishu_store(self) -> ChannelStore:
+        # One per process: a card sent by the outbox is found in memory when it is pressed.
+        return ChannelStore(self.db, FEISHU)
 
     @cached_property
     def metrics(self) -> Metrics:

@@ -12,7 +12,11 @@ which `neutral_buttons` reads.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 Rows = list[list[dict[str, str]]]
 
@@ -67,3 +71,16 @@ def telegram_keyboard(stored: Any) -> str | None:
         for row in rows
     ]
     return json.dumps({"inline_keyboard": keyboard}, ensure_ascii=False)
+
+
+@contextmanager
+def from_another_channel() -> Iterator[None]:
+    """Errors of fetching a file from another channel, as the sending channel must read them:
+    that channel's rate limit is no reason to pause this one's sends (a retry later), and a
+    file out of reach there says nothing of the person here (the message cannot be sent)."""
+    try:
+        yield
+    except RetryAfter as exc:
+        raise NetworkError(f"the file's channel asks to wait: {exc}") from exc
+    except Forbidden as exc:
+        raise BadRequest(f"Bad Request: the file cannot be fetched: {exc}") from exc

@@ -25,6 +25,9 @@ from storage.models import ChannelMessage, Contact
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 RECENT_MESSAGES = 10_000
+SAVE_ATTEMPTS = 3
+# A sent message: its id on the channel, its chat, its content as last sent.
+MessageRecord = tuple[str, int, dict[str, Any]]
 NameOf = Callable[[str], Awaitable[str | None]]
 
 
@@ -51,15 +54,19 @@ class ChannelStore:
         self._names: dict[int, str] = {}
         # Messages sent lately, newest last: an edit right after a send needs no read, and
         # finds the message before its record is written.
-        self._recent: dict[int, tuple[str, int, dict[str, Any]]] = {}
+        self._recent: dict[int, MessageRecord] = {}
+        self._pending: dict[int, asyncio.Task[None]] = {}
         self._writes: set[asyncio.Task[None]] = set()
 
     async def remember(self, external_id: str, name_of: NameOf | None = None) -> int:
         """The alias of this person, kept in contacts from their first message on (with their
         name, asked of `name_of` once)."""
         chat_id = alias(self.channel, external_id)
-        if chat_id in self._external:
+        known = self._external.get(chat_id)
+        if known == external_id:
             return chat_id
+        if known is not None:
+            raise AliasCollision(f"{self.channel} ids {known} and {external_id}")
         async with self.db.read() as session:
             found = await session.get(Contact, chat_id)
         if found is not None and found.external_id != external_id:
@@ -111,14 +118,19 @@ class ChannelStore:
     async def save_message(self, external_id: str, chat_id: int, content: dict[str, Any]) -> int:
         """Keep what a sent message is, for edits: at once in memory, and in the database in
         the background. Not awaited: a handler may send while it holds SQLite's write gate
-        (inside a write session), where waiting for another write would never end."""
+        (inside a write session), where waiting for another write would never end. Writes of
+        one message land in the order they were made."""
         number = message_number(external_id)
-        self._recent[number] = (external_id, chat_id, content)
+        entry = (external_id, chat_id, content)
+        self._recent.pop(number, None)
+        self._recent[number] = entry
         while len(self._recent) > RECENT_MESSAGES:
             self._recent.pop(next(iter(self._recent)))
+        previous = self._pending.get(number)
         task = asyncio.get_running_loop().create_task(
-            self._save(number, external_id, chat_id, content), context=contextvars.Context()
+            self._save_after(previous, number, entry), context=contextvars.Context()
         )
+        self._pending[number] = task
         self._writes.add(task)
         task.add_done_callback(self._written)
         return number
@@ -130,8 +142,29 @@ class ChannelStore:
 
     async def flush(self) -> None:
         """Wait for the records still being written (at shutdown, and in tests)."""
-        if self._writes:
+        while self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
+
+    async def _save_after(
+        self, previous: asyncio.Task[None] | None, number: int, entry: MessageRecord
+    ) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        try:
+            for attempt in range(SAVE_ATTEMPTS):
+                try:
+                    await self._save(number, *entry)
+                    return
+                except IntegrityError:
+                    # Another instance wrote it first: the next attempt updates its row.
+                    if attempt == SAVE_ATTEMPTS - 1:
+                        raise
+        finally:
+            # Written (or given up): other instances may edit it too, so the database speaks.
+            if self._recent.get(number) is entry:
+                del self._recent[number]
+            if self._pending.get(number) is asyncio.current_task():
+                del self._pending[number]
 
     async def _save(
         self, number: int, external_id: str, chat_id: int, content: dict[str, Any]

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.auth import Actor
+from bot.config import Config
 from bot.errors import Denied
 from storage.models import AuditEntry
 
@@ -141,3 +142,11 @@ async def record_failure(session: AsyncSession, actor: Actor, now: datetime) -> 
         )
     )
     await session.commit()
+
+
+def qr_target(config: Config, username: str, start_param: str, code: str) -> str:
+    """The link that opens the bot on Telegram and checks the scanner in; without Telegram (an
+    office on Feishu alone, where no link opens the bot) the code itself, to type."""
+    if config.telegram.token:
+        return f"https://t.me/{username}?start={start_param}"
+    return code

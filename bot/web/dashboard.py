@@ -27,6 +27,7 @@ from bot import background
 from bot.auth import Actor, authorize
 from bot.errors import Denied, DomainError, Invalid, NotFound
 from bot.services import dashboard_sessions, dues, items, periods
+from bot.services.checkin_codes import qr_target
 from bot.texts import plain, t
 from bot.web import views
 from bot.web.openapi import openapi_document
@@ -571,7 +572,7 @@ async def checkin_page(request: web.Request, actor: Actor, signed: Signed) -> we
     kind, event_id, direction = _checkin_target(request, actor)
     board = _dashboard(request)
     data = await views.checkin_code(board.deps, actor, kind, event_id, direction)
-    link = f"https://t.me/{board.bot_username}?start={data['start_param']}"
+    link = qr_target(board.deps.config, board.bot_username, data["start_param"], data["code"])
     # A viewBox and no fixed size: the style sheet makes it as large as the screen allows.
     qr = segno.make(link, error="m").svg_inline(border=2, omitsize=True)
     return board.render(

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -32,7 +33,8 @@ from bot.channels.feishu.transport import add_routes as add_feishu_routes
 from bot.channels.feishu.transport import make_app as make_feishu_app
 from bot.channels.message import neutral_buttons, telegram_keyboard
 from bot.channels.store import AliasCollision, ChannelStore, message_number
-from bot.config import FeishuConfig
+from bot.config import DeliveryConfig, FeishuConfig, parse_config
+from bot.delivery import Outgoing, QuietHours, Sender, enqueue
 from bot.sandbox.feishu import (
     FILES_PATH,
     IMAGES_PATH,
@@ -48,9 +50,10 @@ from bot.sandbox.feishu import (
 )
 from bot.services import accounts
 from bot.services import updates as inbox_rows
+from bot.services.checkin_codes import qr_target
 from bot.services.invites import InviteLine, invites_csv
 from storage.db import Database
-from storage.models import Contact, InboxUpdate, Member
+from storage.models import Contact, Delivery, InboxUpdate, Member, utcnow
 from tests.conftest import OrgBuilder
 
 ALICE = "ou_alice"
@@ -1025,8 +1028,21 @@ async def test_a_rich_text_message_is_read_as_its_text() -> None:
     )
     await events.handle(event)
     (update,) = inbox.updates
-    assert update["message"]["text"] == "/study 第一议题 | 原文\n第二行"
+    assert update["message"]["text"] == "/study 第一议题 | 原文 https://e.org\n第二行"
     assert update["message"]["entities"][0]["length"] == len("/study")
+
+
+async def test_a_titled_rich_text_command_still_starts_with_the_command() -> None:
+    events, inbox, _ = _events()
+    event = message_event(app_id=APP, token=VTOKEN, open_id=ALICE, text="x")
+    event["event"]["message"]["message_type"] = "post"
+    event["event"]["message"]["content"] = json.dumps(
+        {"title": "通知", "content": [[{"tag": "text", "text": "/me"}]]}, ensure_ascii=False
+    )
+    await events.handle(event)
+    (update,) = inbox.updates
+    assert update["message"]["text"] == "/me\n通知"
+    assert update["message"]["entities"] == [{"type": "bot_command", "offset": 0, "length": 3}]
 
 
 class _Feishu429:
@@ -1171,3 +1187,94 @@ def test_a_feishu_only_invite_file_has_codes_and_no_links() -> None:
     assert text.splitlines() == ["姓名,支部,党小组,邀请码", "张三,第一支部,一组,abcdefghjk"]
     linked = invites_csv([line], "mybot", "zh").decode("utf-8-sig").splitlines()
     assert linked[1].endswith(",https://t.me/mybot?start=abcdefghjk")
+
+
+class _TelegramApi:
+    """A Bot API that says Telegram made a video of the upload (no `document` in the answer)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any], Any]] = []
+
+    async def call(
+        self, method: str, params: dict[str, Any], files: dict[str, tuple[str, bytes]] | None = None
+    ) -> Any:
+        self.calls.append((method, dict(params), files))
+        return {"message_id": len(self.calls), "video": {"file_id": "BAAD-video"}}
+
+
+def _sender(db: Database, api: Any) -> Sender:
+    config = DeliveryConfig(per_chat_interval_seconds=0, rate_per_second=1000)
+    return Sender(db, api, config, QuietHours(0, 0, ZoneInfo("UTC")))
+
+
+async def _queue_document(db: Database, chat_id: int, file_id: str) -> None:
+    async with db.write() as session:
+        await enqueue(
+            session,
+            [Outgoing(chat_id, None, "材料", "notice", document_file_id=file_id)],
+            now=utcnow() - timedelta(seconds=1),
+            quiet=QuietHours(0, 0, ZoneInfo("UTC")),
+        )
+        await session.commit()
+
+
+async def _statuses(db: Database) -> list[tuple[str, int, str | None]]:
+    async with db.read() as session:
+        rows = await session.execute(
+            select(Delivery.status, Delivery.attempts, Delivery.last_error).order_by(Delivery.id)
+        )
+        return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+
+async def test_a_foreign_document_telegram_keeps_as_a_video_is_sent_and_not_cached(
+    db: Database,
+) -> None:
+    api = _TelegramApi()
+    sender = _sender(db, api)
+    fetched: list[str] = []
+
+    async def fetch(file_id: str) -> tuple[str, bytes] | None:
+        fetched.append(file_id)
+        return "讲话.mp4", b"\x00\x00\x00\x18ftypmp42"
+
+    sender.documents = fetch
+    ref = feishu_file_id("om_1", "file_v3_k", "讲话.mp4")
+    await _queue_document(db, 5, ref)
+    await _queue_document(db, 6, ref)
+    assert await sender.run_once() == 2
+    assert [s for s, _, _ in await _statuses(db)] == ["sent", "sent"]
+    # Uploaded each time (no document id to reuse), always as a document.
+    assert [files["document"][0] for _, _, files in api.calls] == ["讲话.mp4", "讲话.mp4"]
+    assert all(params["disable_content_type_detection"] for _, params, _ in api.calls)
+    assert fetched == [ref, ref]
+
+
+async def test_another_channels_refusals_do_not_pause_or_block_this_one(db: Database) -> None:
+    api = _TelegramApi()
+    sender = _sender(db, api)
+
+    async def fetch(file_id: str) -> tuple[str, bytes] | None:
+        if file_id.endswith("busy.docx"):
+            raise RetryAfter(30)
+        raise Forbidden("Feishu: no availability")
+
+    sender.documents = fetch
+    await _queue_document(db, 5, feishu_file_id("om_1", "k1", "busy.docx"))
+    await _queue_document(db, 6, feishu_file_id("om_2", "k2", "gone.docx"))
+    await sender.run_once()
+    (busy, gone) = await _statuses(db)
+    # Feishu's rate limit is a retry later for this row, not Telegram flood control.
+    assert busy[0] == "pending" and busy[1] == 1
+    assert sender._paused_until == 0
+    # A file out of reach there cannot be sent; the member here is not "unreachable".
+    assert gone[0] == "failed" and "cannot be fetched" in (gone[2] or "")
+    assert api.calls == []
+
+
+def test_the_check_in_qr_holds_a_link_only_where_there_is_telegram() -> None:
+    with_telegram = parse_config({"telegram": {"token": "1:x"}}, env={})
+    assert (
+        qr_target(with_telegram, "mybot", "ck_abc", "123456") == "https://t.me/mybot?start=ck_abc"
+    )
+    feishu_only = parse_config({"feishu": {"app_id": "cli_x", "app_secret": "s"}}, env={})
+    assert qr_target(feishu_only, "branchbot", "ck_abc", "123456") == "123456"

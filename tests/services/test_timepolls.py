@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from bot.channels.message import button_rows
 from bot.config import FollowupConfig, MeetingsConfig
 from bot.delivery import QuietHours
 from bot.errors import Denied, Invalid
@@ -95,8 +96,8 @@ async def deliveries(db: Database) -> list[Delivery]:
 
 
 def labels(delivery: Delivery) -> list[str]:
-    markup = json.loads(delivery.reply_markup or "{}")
-    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
+    # The outbox keeps the channel-neutral form (bot.channels.message).
+    return [b["label"] for row in button_rows(delivery.reply_markup) for b in row]
 
 
 # ---------------------------------------------------------------- slots as typed
@@ -182,8 +183,7 @@ async def test_poll_goes_to_each_reachable_audience_member_with_a_toggle_per_slo
     # Sorted by time, labelled in the org's zone with the weekday.
     assert labels(first) == ["⬜ 11-28 周五 14:30", "⬜ 11-29 周六 19:00"]
     ids = await slot_ids(db, created.poll_id)
-    markup = json.loads(first.reply_markup or "{}")
-    assert [row[0]["callback_data"] for row in markup["inline_keyboard"]] == [
+    assert [row[0]["action"] for row in button_rows(first.reply_markup)] == [
         f"tp:v:{i}" for i in ids
     ]
     async with db.read() as session:

@@ -8,6 +8,7 @@ says whose open_id each is."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -18,7 +19,7 @@ from telegram.error import BadRequest, Forbidden
 
 from bot.channels.feishu import cards
 from bot.channels.feishu.client import FeishuClient
-from bot.channels.message import neutral_buttons
+from bot.channels.message import from_another_channel, neutral_buttons
 from bot.channels.store import ChannelStore
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,17 @@ _NOTHING_TO_DO = frozenset(
 CALLBACK_PREFIX = "feishu:"
 
 
+# The file id must fit the 300 characters the core keeps for one (a study item's document).
+MAX_NAME = 80
+
+
 def feishu_file_id(message_id: str, key: str, name: str) -> str:
     """The file id the core keeps for a file a member sent on Feishu: where to fetch it again
-    (its message and key) and its name, for sending it on."""
+    (its message and key) and its name (a long one shortened, keeping its extension)."""
+    if len(name) > MAX_NAME:
+        stem, dot, ext = name.rpartition(".")
+        ext = ext[:10] if dot else ""
+        name = f"{(stem if dot else name)[: MAX_NAME - len(ext) - 2]}…{dot}{ext}"
     return f"{CALLBACK_PREFIX}{message_id}:{key}:{name}"
 
 
@@ -71,6 +80,7 @@ class FeishuBotApi:
         self.fetch_file = fetch_file
         # Telegram file id -> Feishu file key: a study document is uploaded once, not per member.
         self._uploaded: dict[str, str] = {}
+        self._upload_locks: dict[str, asyncio.Lock] = {}
 
     async def close(self) -> None:
         await self.store.flush()
@@ -152,9 +162,17 @@ class FeishuBotApi:
         ref = str(ref or "")
         if ref.startswith("file_"):
             return str(ref)
-        known = self._uploaded.get(ref)
-        if known is not None:
-            return known
+        # One download and one upload for a whole wave: the others wait, then use the key.
+        async with self._upload_locks.setdefault(ref, asyncio.Lock()):
+            known = self._uploaded.get(ref)
+            if known is not None:
+                return known
+            with from_another_channel():
+                key = await self._upload_again(ref)
+            self._uploaded[ref] = key
+            return key
+
+    async def _upload_again(self, ref: str) -> str:
         sent_here = parse_file_id(ref)
         if sent_here is not None:
             # A member's file (a study document a secretary sent on Feishu): Feishu keeps it
@@ -165,9 +183,7 @@ class FeishuBotApi:
             name, data = await self.fetch_file(ref)
         else:
             raise BadRequest("Bad Request: this file cannot be sent on Feishu")
-        key = await self.client.upload_file(name, data)
-        self._uploaded[ref] = key
-        return key
+        return await self.client.upload_file(name, data)
 
     async def _sendphoto(self, params: dict[str, Any], files: Files) -> dict[str, Any]:
         chat_id, open_id = await self._open_id(params)

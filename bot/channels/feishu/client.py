@@ -17,7 +17,7 @@ import aiohttp
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.config import FeishuConfig
-from bot.telegram_http import header_safe
+from bot.telegram_http import FILE_SECONDS, header_safe
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class FeishuClient:
         self.config = config
         self.base = config.base_url
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._files_timeout = aiohttp.ClientTimeout(total=FILE_SECONDS)
         self._session: aiohttp.ClientSession | None = None
         self._token = ""
         self._token_until = 0.0
@@ -101,6 +102,8 @@ class FeishuClient:
                     json=body,
                     data=form,
                     headers=headers,
+                    # An upload or a download takes longer than a message.
+                    timeout=self._files_timeout if form is not None or raw else self._timeout,
                 ) as response:
                     if raw and response.status == 200:
                         return await _read_capped(response, max_bytes)

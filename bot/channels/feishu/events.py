@@ -209,20 +209,27 @@ class FeishuEvents:
 
 
 def _post_text(content: dict[str, Any]) -> str:
-    """A rich-text (post) message's text: its title, then each paragraph's text and links."""
+    """A rich-text (post) message's text: each paragraph's words, a link as its text and
+    address, and the title (last, so a command the member typed still starts the text)."""
     if "content" not in content:
         # Some clients wrap it in a language: {"zh_cn": {"title", "content"}}.
         content = next((v for v in content.values() if isinstance(v, dict)), {})
-    lines = [str(content.get("title") or "")] if content.get("title") else []
+    lines = []
     for paragraph in content.get("content") or []:
-        if isinstance(paragraph, list):
-            lines.append(
-                "".join(
-                    str(node.get("text", ""))
-                    for node in paragraph
-                    if isinstance(node, dict) and node.get("tag") in ("text", "a", "code_block")
-                )
-            )
+        if not isinstance(paragraph, list):
+            continue
+        words = []
+        for node in paragraph:
+            if not isinstance(node, dict) or node.get("tag") not in ("text", "a", "code_block"):
+                continue
+            text, href = str(node.get("text", "")), str(node.get("href") or "")
+            words.append(f"{text} {href}" if href and href != text else text or href)
+        lines.append("".join(words))
+    title = str(content.get("title") or "")
+    if title and not (lines and lines[0].startswith("/")):
+        lines.insert(0, title)
+    elif title:
+        lines.append(title)
     return "\n".join(lines)
 
 
