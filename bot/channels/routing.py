@@ -55,10 +55,13 @@ class ChannelRequest(BaseRequest):
             await self.telegram.initialize()
 
     async def shutdown(self) -> None:
-        if self.telegram is not None:
-            await self.telegram.shutdown()
-        if self.feishu is not None:
-            await self.feishu.close()
+        try:
+            if self.telegram is not None:
+                await self.telegram.shutdown()
+        finally:
+            # Feishu's records still being written are flushed whatever Telegram did.
+            if self.feishu is not None:
+                await self.feishu.close()
 
     def _for_feishu(self, endpoint: str, params: dict[str, Any]) -> bool:
         chat = params.get("chat_id")

@@ -32,6 +32,7 @@ from bot.channels.feishu.events import FeishuEvents, Rejected, open_request
 from bot.channels.feishu.transport import add_routes as add_feishu_routes
 from bot.channels.feishu.transport import make_app as make_feishu_app
 from bot.channels.message import neutral_buttons, telegram_keyboard
+from bot.channels.routing import ChannelRequest
 from bot.channels.store import AliasCollision, ChannelStore, message_number
 from bot.config import DeliveryConfig, FeishuConfig, parse_config
 from bot.delivery import Outgoing, QuietHours, Sender, enqueue
@@ -1278,3 +1279,72 @@ def test_the_check_in_qr_holds_a_link_only_where_there_is_telegram() -> None:
     )
     feishu_only = parse_config({"feishu": {"app_id": "cli_x", "app_secret": "s"}}, env={})
     assert qr_target(feishu_only, "branchbot", "ck_abc", "123456") == "123456"
+
+
+class _Recorder:
+    """Stands in for Telegram's transport and for Feishu's adapter: records what reached it."""
+
+    def __init__(self) -> None:
+        self.telegram: list[str] = []
+        self.feishu: list[tuple[str, dict[str, Any]]] = []
+        self.downloads: list[str] = []
+
+    async def do_request(self, url: str, method: str, request_data: Any = None, **_: Any) -> Any:
+        self.telegram.append(url.rsplit("/", 1)[-1])
+        return 200, json.dumps({"ok": True, "result": {"telegram": True}}).encode()
+
+    async def call(self, method: str, params: dict[str, Any], files: Any = None) -> Any:
+        self.feishu.append((method, params))
+        return {"feishu": True}
+
+    async def download(self, url: str) -> bytes:
+        self.downloads.append(url)
+        return b"file"
+
+
+def _request_data(**params: Any) -> Any:
+    from telegram.request import RequestData
+    from telegram.request._requestparameter import RequestParameter
+
+    return RequestData([RequestParameter.from_input(k, v) for k, v in params.items()])
+
+
+async def test_calls_go_to_the_channel_of_their_chat() -> None:
+    seen = _Recorder()
+    request = ChannelRequest(cast(Any, seen), cast(Any, seen))
+    feishu_chat = alias(FEISHU, ALICE)
+    base = "https://api.telegram.org/bot1:x"
+    for url, params in (
+        (f"{base}/sendMessage", {"chat_id": feishu_chat, "text": "hi"}),
+        (f"{base}/sendMessage", {"chat_id": 12345, "text": "hi"}),
+        (f"{base}/sendMessage", {"chat_id": -1001234567890, "text": "group"}),
+        (f"{base}/answerCallbackQuery", {"callback_query_id": f"feishu:{feishu_chat}:t"}),
+        (f"{base}/answerCallbackQuery", {"callback_query_id": "4382"}),
+        (f"{base}/getFile", {"file_id": "feishu:om_1:key:a.csv"}),
+        (f"{base}/getMe", {}),
+    ):
+        status, body = await request.do_request(url, "POST", _request_data(**params))
+        assert status == 200 and json.loads(body)["ok"]
+    assert [m for m, _ in seen.feishu] == ["sendMessage", "answerCallbackQuery", "getFile"]
+    assert seen.telegram == ["sendMessage", "sendMessage", "answerCallbackQuery", "getMe"]
+    status, body = await request.do_request(
+        "https://api.telegram.org/file/bot1:x/feishu-files/om_1/key", "GET"
+    )
+    assert (status, body) == (200, b"file") and len(seen.downloads) == 1
+
+
+async def test_without_telegram_the_bot_wide_calls_are_answered_here() -> None:
+    seen = _Recorder()
+    request = ChannelRequest(None, cast(Any, seen))
+    status, body = await request.do_request("http://x/bot0:feishu-only/getMe", "POST", None)
+    assert status == 200 and json.loads(body)["result"]["is_bot"] is True
+    status, _ = await request.do_request(
+        "http://x/bot0:feishu-only/setMyCommands", "POST", _request_data(commands="[]")
+    )
+    assert status == 200
+    # A Telegram chat with no Telegram: refused, not sent anywhere.
+    status, body = await request.do_request(
+        "http://x/bot0:feishu-only/sendMessage", "POST", _request_data(chat_id=5, text="x")
+    )
+    assert status == 400 and "not configured" in json.loads(body)["description"]
+    assert seen.feishu == []
