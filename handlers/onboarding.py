@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import menus
 from bot.auth import commands_for
-from bot.channels.address import CHANNELS, FEISHU, TELEGRAM, channel_of
+from bot.channels.address import CHANNELS, FEISHU, channel_of
 from bot.channels.feishu.events import COMMAND_PREFIX
 from bot.errors import Denied, Invalid
 from bot.services import (
@@ -35,7 +34,6 @@ from handlers.common import (
     guarded_button,
     keyboard,
 )
-from storage.models import Member
 
 
 def place(call: Call, view: MemberView) -> Raw:
@@ -165,10 +163,7 @@ async def channel(call: Call) -> None:
         await _choose_channel(call, choice)
         return
     async with call.deps.db.read() as session:
-        member = await session.get(Member, call.actor.member_id)
-        assert member is not None  # the caller's own active record
-        bound = await accounts.accounts_of(session, member)
-    current = accounts.channel_of_member(member) or TELEGRAM
+        current, bound = await accounts.channels(session, call.actor.member_id)
     rows = [[(channel_name(call, c), f"chan:set:{CHANNELS.index(c)}") for c in bound]]
     await call.reply(
         call.t(
@@ -184,12 +179,12 @@ async def channel(call: Call) -> None:
 
 async def _choose_channel(call: Call, choice: str) -> None:
     assert call.actor is not None
-    async with call.deps.db.write() as session:
-        member = await session.get(Member, call.actor.member_id)
-        assert member is not None  # the caller's own active record
-        if not await accounts.choose(session, member, choice):
-            raise Denied("channel.not_bound", channel=channel_name(call, choice))
-        await session.commit()
+    try:
+        async with call.deps.db.write() as session:
+            await accounts.choose_for(session, call.actor.member_id, choice)
+    except Denied as exc:
+        # The channel's name in the reader's language, not its key.
+        raise Denied(exc.key, channel=channel_name(call, choice)) from None
     await call.reply(call.t("channel.set", channel=channel_name(call, choice)))
 
 
@@ -214,10 +209,8 @@ async def link(call: Call) -> None:
         await call.reply(call.t("channel.only_one"))
         return
     async with call.deps.db.write() as session:
-        invite = invites.issue_invite(session, call.actor.member_id, 1)
-        invite.expires_at = invite.created_at + timedelta(hours=LINK_HOURS)
+        code = invites.issue_link_code(session, call.actor.member_id, LINK_HOURS).code
         await session.commit()
-        code = invite.code
     username = call.context.bot.username
     await call.reply(
         call.t(

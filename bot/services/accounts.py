@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.address import TELEGRAM, channel_of, is_alias
+from bot.errors import Denied, NotFound
 from storage.models import Contact, Member
 
 
@@ -93,3 +94,23 @@ async def external_id(session: AsyncSession, account: int) -> str | None:
     """The id another channel knows this alias by (a Feishu open_id)."""
     row = await session.get(Contact, account) if is_alias(account) else None
     return row.external_id if row is not None else None
+
+
+async def channels(session: AsyncSession, member_id: int) -> tuple[str, list[str]]:
+    """The channel a member's pushes go to, and every channel they are bound on (/channel)."""
+    member = await session.get(Member, member_id)
+    if member is None:
+        raise NotFound("not_registered")
+    bound = list(await accounts_of(session, member))
+    return channel_of_member(member) or TELEGRAM, bound
+
+
+async def choose_for(session: AsyncSession, member_id: int, channel: str) -> None:
+    """Send the member's pushes on `channel`, in one transaction; refused when they are not
+    bound on it."""
+    member = await session.get(Member, member_id)
+    if member is None:
+        raise NotFound("not_registered")
+    if not await choose(session, member, channel):
+        raise Denied("channel.not_bound", channel=channel)
+    await session.commit()

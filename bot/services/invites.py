@@ -29,6 +29,14 @@ def looks_like_code(text: str) -> bool:
     return len(text) == CODE_LENGTH and all(c in _ALPHABET for c in text)
 
 
+def issue_link_code(session: AsyncSession, member_id: int, hours: int) -> InviteCode:
+    """A one-time code for a member to bind another messenger (/link): an invite of their own
+    that lasts hours, not an invite's weeks. The caller commits."""
+    invite = issue_invite(session, member_id, 1)
+    invite.expires_at = invite.created_at + timedelta(hours=hours)
+    return invite
+
+
 def new_code() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(CODE_LENGTH))
 

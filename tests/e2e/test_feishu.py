@@ -166,6 +166,11 @@ async def test_feishu_members_join_study_and_choose_their_channel(
         edited = await fs.wait_for_edit(item_card.message_id, timeout=15)
         assert any(label.startswith("✅") for label in edited.labels)
 
+        # 张三 is on Feishu only: /channel says so, and refuses Telegram.
+        assert "飞书" in (await fs_says(fs, ZHANG, "/channel")).plain
+        refused = (await fs_says(fs, ZHANG, "/channel telegram")).plain
+        assert "尚未在 Telegram 绑定" in refused and "/link" in refused
+
         # 李四 links Feishu too (/link on Telegram, the code on Feishu) and moves pushes there.
         link = await tg_says(sb, LI_TG, "/link")
         code = re.search(r"start=(\w+)", link)
