@@ -488,6 +488,14 @@ class Sender:
             handled += len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:
+        # The connection (and Feishu's token) made before the first wave: made inside it, the
+        # first send would miss its reserved slot and crowd the next instance's.
+        warm = getattr(self.api, "warm", None)
+        if warm is not None:
+            try:
+                await warm()
+            except Exception:
+                log.warning("the %s sender could not reach it yet", self.channel, exc_info=True)
         while not stop.is_set():
             try:
                 await self.run_once()

@@ -235,6 +235,11 @@ class HttpBotApi:
             raise _network_error(exc)  # noqa: B904 (chained there, unless it held a secret)
         return raise_for_api_error(status, body)
 
+    async def warm(self) -> None:
+        """Open the connection before the first message needs it (getMe: also checks the
+        token)."""
+        await self.call("getMe", {})
+
     async def fetch_file(self, file_id: str) -> tuple[str, bytes]:
         """A file on Telegram, (name, bytes): a study document sent on to another channel."""
         found = await self.call("getFile", {"file_id": file_id})

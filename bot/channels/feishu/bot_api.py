@@ -82,6 +82,10 @@ class FeishuBotApi:
         self._uploaded: dict[str, str] = {}
         self._upload_locks: dict[str, asyncio.Lock] = {}
 
+    async def warm(self) -> None:
+        """The tenant token and the connection, before the first message needs them."""
+        await self.client.token()
+
     async def close(self) -> None:
         await self.store.flush()
         await self.client.close()
