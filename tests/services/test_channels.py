@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 from PIL import Image
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot import menus
@@ -789,6 +790,12 @@ async def _member(db: Database, member_id: int) -> Member:
     return member
 
 
+async def _get(session: AsyncSession, member_id: int) -> Member:
+    member = await session.get(Member, member_id)
+    assert member is not None
+    return member
+
+
 async def test_bind_telegram_then_feishu(db: Database, org: OrgBuilder) -> None:
     person = await org.member("张三")
     feishu_account = await _contact(db, "ou_zhang")
@@ -818,8 +825,7 @@ async def test_bind_telegram_then_feishu(db: Database, org: OrgBuilder) -> None:
 async def test_bind_without_a_contact_is_refused(db: Database, org: OrgBuilder) -> None:
     person = await org.member("李四")
     async with db.write() as session:
-        member = await session.get(Member, person.member_id)
-        assert member is not None
+        member = await _get(session, person.member_id)
         with pytest.raises(LookupError):
             await accounts.bind(session, member, alias(FEISHU, "ou_nobody"))
 
@@ -828,15 +834,13 @@ async def test_choose_moves_pushes_and_clears_unreachable(db: Database, org: Org
     person = await org.member("王五")
     feishu_account = await _contact(db, "ou_wang")
     async with db.write() as session:
-        member = await session.get(Member, person.member_id)
-        assert member is not None
+        member = await _get(session, person.member_id)
         await accounts.bind(session, member, TG)
         await accounts.bind(session, member, feishu_account)
         member.unreachable_at = datetime(2026, 1, 1, tzinfo=UTC)
         await session.commit()
     async with db.write() as session:
-        member = await session.get(Member, person.member_id)
-        assert member is not None
+        member = await _get(session, person.member_id)
         assert await accounts.choose(session, member, FEISHU) is True
         await session.commit()
     stored = await _member(db, person.member_id)
@@ -848,8 +852,7 @@ async def test_choose_moves_pushes_and_clears_unreachable(db: Database, org: Org
 async def test_choose_an_unbound_channel_is_false(db: Database, org: OrgBuilder) -> None:
     person = await org.member("赵六")
     async with db.write() as session:
-        member = await session.get(Member, person.member_id)
-        assert member is not None
+        member = await _get(session, person.member_id)
         await accounts.bind(session, member, TG)
         assert await accounts.choose(session, member, FEISHU) is False
         assert member.chat_id == TG
@@ -861,15 +864,13 @@ async def test_unbind_pushed_to_account_moves_to_the_other(db: Database, org: Or
     person = await org.member("钱七")
     feishu_account = await _contact(db, "ou_qian")
     async with db.write() as session:
-        member = await session.get(Member, person.member_id)
-        assert member is not None
+        member = await _get(session, person.member_id)
         await accounts.bind(session, member, TG)
         await accounts.bind(session, member, feishu_account)
         assert await accounts.choose(session, member, FEISHU)
         await session.commit()
     async with db.write() as session:
-        member = await session.get(Member, person.member_id)
-        assert member is not None
+        member = await _get(session, person.member_id)
         await accounts.unbind(session, member, feishu_account)
         await session.commit()
     stored = await _member(db, person.member_id)
@@ -879,8 +880,7 @@ async def test_unbind_pushed_to_account_moves_to_the_other(db: Database, org: Or
         assert contact is not None and contact.member_id is None
     # Unbinding the last account leaves pushes nowhere.
     async with db.write() as session:
-        member = await session.get(Member, person.member_id)
-        assert member is not None
+        member = await _get(session, person.member_id)
         await accounts.unbind(session, member, TG)
         await session.commit()
     stored = await _member(db, person.member_id)
@@ -893,8 +893,7 @@ async def test_unbind_telegram_while_pushed_there_moves_to_feishu(
     person = await org.member("孙八")
     feishu_account = await _contact(db, "ou_sun")
     async with db.write() as session:
-        member = await session.get(Member, person.member_id)
-        assert member is not None
+        member = await _get(session, person.member_id)
         await accounts.bind(session, member, TG)
         await accounts.bind(session, member, feishu_account)
         await accounts.unbind(session, member, TG)
@@ -912,8 +911,7 @@ async def test_unbind_the_other_account_keeps_pushes(db: Database, org: OrgBuild
     person = await org.member("周九")
     feishu_account = await _contact(db, "ou_zhou")
     async with db.write() as session:
-        member = await session.get(Member, person.member_id)
-        assert member is not None
+        member = await _get(session, person.member_id)
         await accounts.bind(session, member, feishu_account)
         assert member.chat_id == feishu_account
         await accounts.bind(session, member, TG)
