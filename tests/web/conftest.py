@@ -20,19 +20,6 @@ from tests.conftest import Person
 from tests.handlers.conftest import Harness, harness  # noqa: F401
 from tests.scenario import NOW, Scenario, build_scenario
 
-CHROMIUM = "/usr/bin/chromium"
-# As the machine's notes say: without the background-networking flags Chromium keeps trying to
-# reach the internet, which this machine refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -13,10 +13,12 @@ import pytest
 from aiohttp import ClientSession, CookieJar
 from playwright.async_api import Browser, Page, async_playwright
 
+# The browser as the screenshot tool launches it (no internet: no background networking).
+from bot.screenshots import CHROMIUM, CHROMIUM_ARGS
 from bot.services import meetings
 from bot.services.audience import Audience
 from bot.services.meetings import MeetingDraft
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, Site
+from tests.web.conftest import Site
 
 
 @pytest.fixture
