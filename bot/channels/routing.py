@@ -82,8 +82,9 @@ class ChannelRequest(BaseRequest):
         pool_timeout: ODVInput[float] = DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         endpoint = url.rstrip("/").rsplit("/", 1)[-1]
-        params = dict(request_data.parameters) if request_data is not None else {}
         if self.feishu is not None:
+            # Read only where there is a second channel: every Telegram reply passes here.
+            params = dict(request_data.parameters) if request_data is not None else {}
             if FILE_PATH_PREFIX in url:
                 return 200, await self.feishu.download(url)
             if self._for_feishu(endpoint, params):
